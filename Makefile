@@ -1,0 +1,21 @@
+# Two commands do everything: `make demo` and `make test`. Each installs what it needs first.
+PYTHON ?= python3
+export PYTHON
+OUTPUT ?= output/demo
+
+.PHONY: install demo test test-fast bench clean
+
+install:
+	@bash scripts/install.sh
+
+demo: install
+	$(PYTHON) -m detectron2_tubes.demo --output $(OUTPUT)
+
+test: install
+	$(PYTHON) -m pytest tests
+
+test-fast: install
+	$(PYTHON) -m pytest tests -m "not slow"
+
+clean:
+	rm -rf output .pytest_cache build *.egg-info

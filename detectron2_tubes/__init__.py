@@ -1,0 +1,26 @@
+"""detectron2_tubes: Detect-and-Track (Girdhar et al., CVPR 2018) as a Detectron2 extension.
+
+Importing the package registers its datasets and model components with Detectron2.
+"""
+from .config import add_tubes_config
+from .data import (
+    ClipDatasetMapper,
+    build_clip_test_loader,
+    build_clip_train_loader,
+    load_posetrack_json,
+    register_posetrack,
+)
+from .structures import Tubes, pairwise_tube_iou
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "add_tubes_config",
+    "ClipDatasetMapper",
+    "build_clip_train_loader",
+    "build_clip_test_loader",
+    "load_posetrack_json",
+    "register_posetrack",
+    "Tubes",
+    "pairwise_tube_iou",
+]

@@ -1,0 +1,23 @@
+from . import builtin  # noqa: F401  (registers the built-in datasets)
+from .build import build_clip_test_loader, build_clip_train_loader
+from .builtin import ensure_synthetic_dataset, synthetic_root
+from .clip_mapper import ClipDatasetMapper, read_frame
+from .clips import build_clip_dicts, clip_frame_indices, get_clip_dataset_dicts, group_by_video
+from .keypoints import (
+    KEYPOINT_CONNECTION_RULES,
+    KEYPOINT_FLIP_MAP,
+    KEYPOINT_NAMES,
+    POSETRACK17_TO_COCO,
+    posetrack_metadata,
+)
+from .posetrack import (
+    PoseTrackFormatError,
+    detect_posetrack_format,
+    keypoints_to_box,
+    load_posetrack_json,
+    load_posetrack_split,
+    register_posetrack,
+)
+from .synthetic import generate_synthetic_posetrack
+
+builtin.register_all()

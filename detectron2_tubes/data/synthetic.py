@@ -1,0 +1,487 @@
+"""A synthetic PoseTrack: articulated walkers rendered on cluttered scenes, in the 2018 layout.
+
+Written by hand because no library renders articulated people with PoseTrack labels. Each video
+has a static camera over a cluttered background, 2 to 6 people who walk with a gait cycle,
+enter and leave the frame, cross each other (at least one crossing per video when there are
+two or more people), pass behind static poles, and a few frames with motion blur. Joints that
+are hidden (behind a pole or a nearer person, or outside the image) are left unannotated, as
+PoseTrack annotators do. Some videos have a distant crowd inside an ignore region. The
+validation split is labelled like PoseTrack's (middle 30 frames plus every 4th frame); the
+training split is labelled on every frame.
+
+Output layout (PoseTrack 2018)::
+
+    OUT/images/{train,val}/<seq>/<frame:06d>.jpg
+    OUT/annotations/{train,val}/<seq>.json
+"""
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from ..utils.io import write_json_atomic
+from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS, posetrack_categories
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SyntheticPerson", "SyntheticFrame", "generate_synthetic_posetrack", "main"]
+
+# Bumped whenever the generator's output changes, so cached copies are regenerated.
+GENERATOR_VERSION = 1
+IMAGE_SIZE = (240, 320)  # (height, width)
+_K = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
+# PoseTrack never annotates the ears (slots 3 and 4).
+_UNANNOTATED_SLOTS = (_K["left_ear"], _K["right_ear"])
+_OCCLUDER_LABEL = 255
+
+
+@dataclass
+class SyntheticPerson:
+    """One annotated person in one frame, as written to the JSON file."""
+
+    track_id: int
+    keypoints: np.ndarray  # (17, 3): x, y, visibility (1 = annotated, 0 = not, x = y = 0)
+    bbox: List[float]  # XYXY, the person's visible silhouette extent (clipped to the image)
+    bbox_head: List[float]  # XYXY
+
+
+@dataclass
+class SyntheticFrame:
+    file_name: str  # relative to the dataset root
+    image_id: int
+    is_labeled: bool
+    people: List[SyntheticPerson] = field(default_factory=list)  # empty when not labelled
+    ignore_regions: List[List[Tuple[float, float]]] = field(default_factory=list)
+
+
+@dataclass
+class _Walker:
+    track_id: int
+    x0: float  # pelvis x at frame 0 (may be outside the image)
+    foot_y: float  # ground contact line at frame 0
+    vx: float  # px per frame (sign = walking direction)
+    vy: float
+    height: float  # body height in px at foot_y
+    phase0: float
+    shirt: Tuple[int, int, int]
+    pants: Tuple[int, int, int]
+    skin: Tuple[int, int, int]
+    annotated: bool = True
+
+
+def _skeleton(pelvis: np.ndarray, height: float, facing: float, phase: float) -> np.ndarray:
+    """17 COCO-slot joint positions (x, y) of a walker, from a 2D stick model.
+
+    Units of the local model are body heights; y grows downwards. Left-side joints sit at +x and
+    right-side ones at -x (a three-quarter view towards the camera).
+    """
+    s, d = math.sin(phase), facing
+    j = np.zeros((NUM_KEYPOINTS, 2))
+
+    def put(name, x, y):
+        j[_K[name]] = (x, y)
+
+    bob = -0.012 * abs(math.cos(phase))
+    put("head_top", 0.02 * d, -0.52 + bob)
+    put("head_bottom", 0.015 * d, -0.385 + bob)
+    put("nose", 0.06 * d, -0.445 + bob)
+    put("left_ear", 0.03, -0.455 + bob)
+    put("right_ear", -0.03, -0.455 + bob)
+    for side, sign, leg_swing in (("left", 1.0, -s), ("right", -1.0, s)):
+        sx, hx = 0.085 * sign + 0.025 * d, 0.06 * sign
+        put(f"{side}_shoulder", sx, -0.34 + bob)
+        put(f"{side}_hip", hx, bob)
+        # Legs swing about the hip; the knee bends more when the leg swings back.
+        thigh = 0.38 * leg_swing
+        shin = thigh - 0.15 - 0.45 * max(0.0, -leg_swing)
+        knee = (hx + 0.245 * math.sin(thigh) * d, bob + 0.245 * math.cos(thigh))
+        put(f"{side}_knee", *knee)
+        put(f"{side}_ankle", knee[0] + 0.235 * math.sin(shin) * d, knee[1] + 0.235 * math.cos(shin))
+        # Arms swing opposite to the leg on the same side.
+        upper = -0.45 * leg_swing
+        fore = upper + 0.35
+        elbow = (sx + 0.16 * math.sin(upper) * d, -0.34 + bob + 0.16 * math.cos(upper))
+        put(f"{side}_elbow", *elbow)
+        put(f"{side}_wrist", elbow[0] + 0.15 * math.sin(fore) * d, elbow[1] + 0.15 * math.cos(fore))
+    return pelvis[None, :] + height * j
+
+
+def _draw_person(img: np.ndarray, joints: np.ndarray, height: float, colors, facing: float,
+                 aa: bool = True) -> None:  # fmt: skip
+    """Draw a walker (far limbs, torso, head, near limbs). ``colors`` = (skin, shirt, pants)."""
+    skin, shirt, pants = colors
+    line = cv2.LINE_AA if aa else cv2.LINE_8
+    limb = max(2, int(round(0.055 * height)))
+    pt = lambda name: tuple(int(round(v)) for v in joints[_K[name]])  # noqa: E731
+
+    def shade(c, f):
+        return tuple(int(v * f) for v in c) if aa else c
+
+    # The side nearer the camera is the right side when walking right, and vice versa.
+    near, far = ("right", "left") if facing > 0 else ("left", "right")
+    for side, f in ((far, 0.7), (near, 1.0)):
+        if side == near:
+            torso = np.array([pt("left_shoulder"), pt("right_shoulder"), pt("right_hip"),
+                              pt("left_hip")], np.int32)  # fmt: skip
+            cv2.fillConvexPoly(img, torso, shirt, line)
+            cv2.polylines(img, [torso], True, shirt, limb, line)
+            neck_top = pt("head_bottom")
+            mid_sh = tuple((np.array(pt("left_shoulder")) + pt("right_shoulder")) // 2)
+            cv2.line(img, mid_sh, neck_top, skin, limb, line)
+            head_c = (joints[_K["head_top"]] + joints[_K["head_bottom"]]) / 2
+            axes = (max(2, int(0.055 * height)), max(2, int(0.07 * height)))
+            cv2.ellipse(img, tuple(int(round(v)) for v in head_c), axes, 0, 0, 360, skin, -1, line)
+        cv2.line(img, pt(f"{side}_hip"), pt(f"{side}_knee"), shade(pants, f), limb + 1, line)
+        cv2.line(img, pt(f"{side}_knee"), pt(f"{side}_ankle"), shade(pants, f), limb, line)
+        cv2.line(img, pt(f"{side}_shoulder"), pt(f"{side}_elbow"), shade(shirt, f), limb, line)
+        cv2.line(img, pt(f"{side}_elbow"), pt(f"{side}_wrist"), shade(skin, f), limb - 1, line)
+
+
+def _background(rng: np.random.Generator) -> Tuple[np.ndarray, float]:
+    """A cluttered static scene; returns (BGR image, horizon y)."""
+    h, w = IMAGE_SIZE
+    horizon = float(rng.uniform(70, 110))
+    img = np.zeros((h, w, 3), np.uint8)
+    sky = rng.integers(120, 230, 3)
+    ground = rng.integers(40, 140, 3)
+    for y in range(h):
+        c = sky * (1 - 0.3 * y / horizon) if y < horizon else ground * (0.8 + 0.4 * y / h)
+        img[y] = np.clip(c, 0, 255)
+    # Buildings with windows along the horizon.
+    x = -10
+    while x < w:
+        bw, bh = int(rng.integers(30, 80)), int(rng.integers(30, 90))
+        color = tuple(int(v) for v in rng.integers(50, 200, 3))
+        top = int(horizon) - bh
+        cv2.rectangle(img, (x, top), (x + bw, int(horizon) + 5), color, -1)
+        for wy in range(top + 5, int(horizon) - 5, 12):
+            for wx in range(x + 4, x + bw - 6, 10):
+                if rng.random() < 0.7:
+                    wc = tuple(int(v) for v in rng.integers(20, 255, 3))
+                    cv2.rectangle(img, (wx, wy), (wx + 5, wy + 6), wc, -1)
+        x += bw + int(rng.integers(0, 15))
+    # Ground clutter: paving lines, blobs, sticks that look a bit like limbs.
+    for _ in range(int(rng.integers(15, 30))):
+        c = tuple(int(v) for v in rng.integers(0, 255, 3))
+        p = (int(rng.integers(0, w)), int(rng.integers(int(horizon), h)))
+        kind = rng.integers(3)
+        if kind == 0:
+            cv2.circle(img, p, int(rng.integers(3, 15)), c, -1, cv2.LINE_AA)
+        elif kind == 1:
+            q = (p[0] + int(rng.integers(-40, 40)), p[1] + int(rng.integers(-20, 20)))
+            cv2.line(img, p, q, c, int(rng.integers(1, 5)), cv2.LINE_AA)
+        else:
+            cv2.rectangle(img, p, (p[0] + int(rng.integers(5, 30)), p[1] + int(rng.integers(3, 12))),
+                          c, -1)  # fmt: skip
+    noise = rng.normal(0, 6, img.shape)
+    return np.clip(img + noise, 0, 255).astype(np.uint8), horizon
+
+
+def _random_color(rng, lo=30, hi=240):
+    return tuple(int(v) for v in rng.integers(lo, hi, 3))
+
+
+def _make_walkers(rng: np.random.Generator, num_frames: int, horizon: float) -> List[_Walker]:
+    h, w = IMAGE_SIZE
+    n = int(rng.integers(2, 7))
+    skins = [(60, 90, 140), (90, 130, 190), (120, 170, 220), (40, 60, 90)]
+    walkers = []
+    for i in range(n):
+        foot_y = float(rng.uniform(horizon + 40, h + 10))
+        height = 0.6 * foot_y * float(rng.uniform(0.85, 1.1))
+        speed = float(rng.uniform(0.6, 2.2)) * height / 100
+        direction = 1.0 if rng.random() < 0.5 else -1.0
+        # A reference point of the trajectory: for about half the people an edge of the image
+        # at a random time, so that they enter (or leave) during the video.
+        t_ref = float(rng.uniform(0.15, 0.85) * num_frames)
+        mode = rng.random()
+        if mode < 0.25:  # enters at t_ref
+            x_ref = -0.2 * height if direction > 0 else w + 0.2 * height
+        elif mode < 0.5:  # leaves at t_ref
+            x_ref = w + 0.2 * height if direction > 0 else -0.2 * height
+        else:
+            x_ref = float(rng.uniform(20, w - 20))
+        walkers.append(
+            _Walker(
+                track_id=i,
+                x0=x_ref - direction * speed * t_ref,
+                foot_y=foot_y,
+                vx=direction * speed,
+                vy=float(rng.normal(0, 0.1)),
+                height=height,
+                phase0=float(rng.uniform(0, 2 * math.pi)),
+                shirt=_random_color(rng),
+                pants=_random_color(rng, 20, 160),
+                skin=skins[int(rng.integers(len(skins)))],
+            )
+        )
+    if n >= 2:
+        # Make the first two cross in the middle of the video at nearly the same depth, in
+        # similar clothes, so that identity is not given away by colour or position.
+        a, b = walkers[0], walkers[1]
+        t_meet, x_meet = num_frames * float(rng.uniform(0.35, 0.65)), float(rng.uniform(90, 230))
+        b.vx = -math.copysign(abs(b.vx), a.vx)
+        b.foot_y = a.foot_y + float(rng.uniform(6, 14))
+        b.height = 0.6 * b.foot_y
+        for p in (a, b):
+            p.x0 = x_meet - p.vx * t_meet
+        b.shirt = tuple(int(np.clip(c + rng.integers(-25, 25), 0, 255)) for c in a.shirt)
+    return walkers
+
+
+def _render_video(rng: np.random.Generator, num_frames: int, labeled: List[bool],
+                  seq_name: str, split: str, image_id_base: int, out_root: Optional[str]):  # fmt: skip
+    """Render one video; write its frames under ``out_root`` if given; return its frames."""
+    h, w = IMAGE_SIZE
+    background, horizon = _background(rng)
+    walkers = _make_walkers(rng, num_frames, horizon)
+
+    # Static occluders: 0-2 poles in front of everybody.
+    poles = []
+    for _ in range(int(rng.integers(0, 3))):
+        px, pw = int(rng.integers(30, w - 30)), int(rng.integers(6, 13))
+        poles.append((px, pw, _random_color(rng, 60, 160)))
+
+    # A distant crowd inside an ignore region in some videos (people PoseTrack leaves out).
+    crowd, ignore = [], []
+    if rng.random() < 0.4:
+        cx, cw = float(rng.uniform(40, w - 100)), float(rng.uniform(50, 80))
+        base_y = horizon + float(rng.uniform(8, 18))
+        for k in range(int(rng.integers(3, 6))):
+            crowd.append(
+                _Walker(track_id=-1, x0=cx + k * cw / 5, foot_y=base_y + float(rng.uniform(-3, 3)),
+                        vx=float(rng.normal(0, 0.2)), vy=0.0, height=float(rng.uniform(22, 30)),
+                        phase0=float(rng.uniform(0, 6.3)), shirt=_random_color(rng),
+                        pants=_random_color(rng), skin=(90, 130, 190), annotated=False)
+            )  # fmt: skip
+        ignore.append([(cx - 15, base_y - 42), (cx + cw + 25, base_y - 42),
+                       (cx + cw + 25, base_y + 8), (cx - 15, base_y + 8)])  # fmt: skip
+
+    blur_frames = set(np.flatnonzero(rng.random(num_frames) < 0.12).tolist())
+    frames = []
+    for t in range(num_frames):
+        img = background.copy()
+        labels = np.zeros((h, w), np.uint8)
+        state = []
+        for p in walkers + crowd:
+            x = p.x0 + p.vx * t
+            foot = p.foot_y + p.vy * t
+            height = p.height * foot / p.foot_y
+            facing = 1.0 if p.vx >= 0 else -1.0
+            phase = p.phase0 + 2 * math.pi * abs(p.vx) * t / (0.8 * p.height)
+            pelvis = np.array([x, foot - 0.47 * height])
+            state.append((foot, p, _skeleton(pelvis, height, facing, phase), height, facing))
+        state.sort(key=lambda s: s[0])  # far (higher in the image) first
+        masks = {}
+        for foot, p, joints, height, facing in state:
+            if joints[:, 0].max() < -20 or joints[:, 0].min() > w + 20:
+                continue
+            _draw_person(img, joints, height, (p.skin, p.shirt, p.pants), facing)
+            if p.annotated:
+                mask = np.zeros((h, w), np.uint8)
+                _draw_person(mask, joints, height, (1, 1, 1), facing, aa=False)
+                labels[mask > 0] = p.track_id + 1
+                masks[p.track_id] = mask
+            else:
+                _draw_person(labels, joints, height, (0, 0, 0), facing, aa=False)
+        for px, pw, color in poles:
+            cv2.rectangle(img, (px, 0), (px + pw, h), color, -1)
+            cv2.rectangle(img, (px + 2, 0), (px + 3, h), tuple(min(255, c + 50) for c in color), -1)
+            labels[:, px : px + pw + 1] = _OCCLUDER_LABEL
+        if t in blur_frames:
+            k = int(rng.integers(5, 10))
+            kernel = np.zeros((k, k), np.float32)
+            kernel[k // 2, :] = 1.0 / k
+            img = cv2.filter2D(img, -1, kernel)
+        noise = rng.normal(0, 3, img.shape).astype(np.float32)
+        img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+        rel_name = f"images/{split}/{seq_name}/{t:06d}.jpg"
+        if out_root is not None:
+            path = os.path.join(out_root, rel_name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            cv2.imwrite(path, img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+
+        people = []
+        if labeled[t]:
+            for foot, p, joints, height, facing in state:
+                if p.track_id not in masks:
+                    continue
+                ys, xs = np.nonzero(labels == p.track_id + 1)
+                if len(xs) == 0:
+                    continue  # entirely hidden or outside the image
+                kps = np.zeros((NUM_KEYPOINTS, 3))
+                for k, (x, y) in enumerate(joints):
+                    if k in _UNANNOTATED_SLOTS or not (0 <= x < w and 0 <= y < h):
+                        continue
+                    if labels[int(y), int(x)] == p.track_id + 1:
+                        kps[k] = (round(float(x), 2), round(float(y), 2), 1)
+                if kps[:, 2].sum() == 0:
+                    continue
+                top, bottom = joints[_K["head_top"]], joints[_K["head_bottom"]]
+                head_h = float(np.linalg.norm(top - bottom)) * 1.15
+                hc = (top + bottom) / 2
+                head = [hc[0] - 0.4 * head_h, hc[1] - 0.5 * head_h,
+                        hc[0] + 0.4 * head_h, hc[1] + 0.5 * head_h]  # fmt: skip
+                bbox = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+                people.append(
+                    SyntheticPerson(
+                        track_id=p.track_id,
+                        keypoints=kps,
+                        bbox=[round(v, 2) for v in bbox],
+                        bbox_head=[round(float(v), 2) for v in head],
+                    )
+                )
+            people.sort(key=lambda q: q.track_id)
+        frames.append(
+            SyntheticFrame(
+                file_name=rel_name,
+                image_id=image_id_base + t,
+                is_labeled=labeled[t],
+                people=people,
+                ignore_regions=ignore,
+            )
+        )
+    return frames
+
+
+def _xywh(box):
+    return [box[0], box[1], round(box[2] - box[0], 2), round(box[3] - box[1], 2)]
+
+
+def _posetrack18_json(frames: List[SyntheticFrame], vid_id: str) -> dict:
+    images, annotations = [], []
+    for f in frames:
+        images.append(
+            {
+                "id": f.image_id,
+                "file_name": f.file_name,
+                "vid_id": vid_id,
+                "frame_id": f.image_id,
+                "nframes": len(frames),
+                "is_labeled": f.is_labeled,
+                "ignore_regions_x": [[round(x, 2) for x, _ in poly] for poly in f.ignore_regions],
+                "ignore_regions_y": [[round(y, 2) for _, y in poly] for poly in f.ignore_regions],
+            }
+        )
+        for p in f.people:
+            annotations.append(
+                {
+                    "id": len(annotations),
+                    "image_id": f.image_id,
+                    "track_id": p.track_id,
+                    "category_id": 1,
+                    "keypoints": [float(v) for v in p.keypoints.reshape(-1)],
+                    "scores": [],
+                    "bbox": _xywh(p.bbox),
+                    "bbox_head": _xywh(p.bbox_head),
+                }
+            )
+    return {"images": images, "annotations": annotations, "categories": posetrack_categories()}
+
+
+def _labeled_frames(split: str, num_frames: int) -> List[bool]:
+    if split == "train":
+        return [True] * num_frames
+    # PoseTrack validation: the middle 30 frames densely, plus every 4th frame.
+    lo = max(0, (num_frames - 30) // 2)
+    return [lo <= t < lo + 30 or t % 4 == 0 for t in range(num_frames)]
+
+
+def generate_synthetic_posetrack(
+    out_dir: Optional[str],
+    num_videos: int = 10,
+    num_frames: int = 60,
+    seed: int = 0,
+    num_val_videos: Optional[int] = None,
+) -> Dict[str, Dict[str, List[SyntheticFrame]]]:
+    """Generate the synthetic dataset; write it under ``out_dir`` (if not None) atomically.
+
+    Args:
+        out_dir: dataset root to create (PoseTrack 2018 layout). Its ``images/`` and
+            ``annotations/`` are replaced only once the whole dataset has been written.
+        num_videos: training videos; ``num_val_videos`` (default ``max(1, num_videos // 2)``)
+            validation videos.
+        num_frames: frames per video.
+        seed: the dataset is a pure function of its arguments.
+
+    Returns:
+        ``{split: {sequence name: [SyntheticFrame per frame]}}``, the generated ground truth.
+    """
+    if num_videos < 1 or num_frames < 1:
+        raise ValueError(f"need at least one video and one frame, got {num_videos}, {num_frames}")
+    if num_val_videos is None:
+        num_val_videos = max(1, num_videos // 2)
+    work = None
+    if out_dir is not None:
+        parent = os.path.dirname(os.path.abspath(out_dir))
+        os.makedirs(parent, exist_ok=True)
+        work = tempfile.mkdtemp(prefix=".synthetic-partial-", dir=parent)
+    result: Dict[str, Dict[str, List[SyntheticFrame]]] = {}
+    try:
+        for split_idx, (split, count) in enumerate((("train", num_videos), ("val", num_val_videos))):
+            result[split] = {}
+            for v in range(count):
+                seq_num = v + 1 + 1000 * split_idx
+                seq = f"{seq_num:06d}_synth_{split}"
+                rng = np.random.default_rng([seed, split_idx, v, GENERATOR_VERSION])
+                frames = _render_video(rng, num_frames, _labeled_frames(split, num_frames), seq,
+                                       split, 10000000000 + 10000 * seq_num, work)  # fmt: skip
+                result[split][seq] = frames
+                if work is not None:
+                    write_json_atomic(_posetrack18_json(frames, f"{seq_num:06d}"),
+                                       os.path.join(work, "annotations", split, seq + ".json"))  # fmt: skip
+        if work is not None:
+            params = dict(version=GENERATOR_VERSION, num_videos=num_videos, num_frames=num_frames,
+                          seed=seed, num_val_videos=num_val_videos)  # fmt: skip
+            write_json_atomic(params, os.path.join(work, "synthetic.json"))
+            os.makedirs(out_dir, exist_ok=True)
+            for name in ("images", "annotations", "synthetic.json"):
+                target = os.path.join(out_dir, name)
+                if os.path.isdir(target):
+                    shutil.rmtree(target)
+                os.replace(os.path.join(work, name), target)
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m detectron2_tubes.synthetic",
+        description="Generate a synthetic multi-person pose tracking dataset in the PoseTrack "
+        "2018 layout (images/<split>/<seq>/*.jpg, annotations/<split>/<seq>.json).",
+    )
+    parser.add_argument("--out", required=True, help="dataset root folder to write")
+    parser.add_argument("--videos", type=int, default=10, help="training videos (default 10)")
+    parser.add_argument("--val-videos", type=int, default=None,
+                        help="validation videos (default: half of --videos, at least 1)")  # fmt: skip
+    parser.add_argument("--frames", type=int, default=60, help="frames per video (default 60)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    args = parser.parse_args(argv)
+    for flag, value in (("--videos", args.videos), ("--frames", args.frames)):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, got {value}")
+    if args.val_videos is not None and args.val_videos < 1:
+        parser.error(f"--val-videos must be at least 1, got {args.val_videos}")
+    start = time.perf_counter()
+    result = generate_synthetic_posetrack(
+        args.out, args.videos, args.frames, args.seed, num_val_videos=args.val_videos
+    )
+    for split, videos in result.items():
+        frames = sum(len(f) for f in videos.values())
+        people = sum(len(fr.people) for f in videos.values() for fr in f)
+        tracks = len({(s, p.track_id) for s, f in videos.items() for fr in f for p in fr.people})
+        print(f"{split}: {len(videos)} videos, {frames} frames, {people} annotated people, "
+              f"{tracks} tracks -> {os.path.join(args.out, 'annotations', split)}")  # fmt: skip
+    print(f"done in {time.perf_counter() - start:.1f} s")

@@ -1,0 +1,26 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="detectron2_tubes",
+    version="0.1.0",
+    description="Detect-and-Track (CVPR 2018) video pose estimation and tracking for Detectron2",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["detectron2_tubes", "detectron2_tubes.*"]),
+    python_requires=">=3.9",
+    # Detectron2 itself is not on PyPI; `make install` (scripts/install.sh) installs it.
+    install_requires=[
+        "torch",
+        "torchvision",
+        "numpy<2",
+        "setuptools<80",
+        "opencv-python<5",
+        "scipy",
+        "motmetrics==1.4.0",
+        "pycocotools",
+        "fvcore",
+        "iopath",
+        "tqdm",
+    ],
+    extras_require={"dev": ["pytest"]},
+)
