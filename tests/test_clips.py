@@ -117,6 +117,13 @@ def test_mapper_applies_one_flip_to_every_frame(tiny_synth):
     assert isinstance(out["instances"].gt_tubes, Tubes)
     assert out["instances"].gt_keypoints.shape == (len(out["instances"]), 3, 17, 3)
     assert _check_tubes_equal_annotations(out, fid, flip_indices, 0.5, 0.5, 160) == {True}
+    # At a video's first frame the clip repeats it ([0, 0, 1]): still one flip for all frames.
+    edge = clips[0]
+    assert [f["frame_id"] for f in edge["clip_frames"]] == [0, 0, 2]
+    out = mapper(edge)
+    out["clip_frame_ids"] = [0, 0, 2]
+    fid = {f: by_id[(edge["video_id"], f)] for f in (0, 2)}
+    assert _check_tubes_equal_annotations(out, fid, flip_indices, 0.5, 0.5, 160) == {True}
 
 
 def test_train_loader_batch_on_the_synthetic_split():

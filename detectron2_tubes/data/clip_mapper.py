@@ -152,8 +152,9 @@ class ClipDatasetMapper:
             for t, ann in enumerate(rows[track]):
                 if ann is None:
                     continue
-                if not self.use_keypoint:
-                    ann = {key: v for key, v in ann.items() if key != "keypoints"}
+                # A copy: Detectron2 transforms in place, and frames repeated at video edges
+                # share their annotation dicts (they would be transformed twice).
+                ann = {key: v for key, v in ann.items() if self.use_keypoint or key != "keypoints"}
                 a = utils.transform_instance_annotations(
                     ann, transforms, image_shape, keypoint_hflip_indices=self.keypoint_hflip_indices
                 )
