@@ -2,6 +2,8 @@
 
 Importing the package registers its datasets and model components with Detectron2.
 """
+from . import modeling  # noqa: F401  (registers the model components)
+from .checkpoint import InflatingCheckpointer
 from .config import add_tubes_config
 from .data import (
     ClipDatasetMapper,
@@ -10,12 +12,16 @@ from .data import (
     load_posetrack_json,
     register_posetrack,
 )
+from .modeling import TubeRCNN, tubes_to_frames
 from .structures import Tubes, pairwise_tube_iou
 
 __version__ = "0.1.0"
 
 __all__ = [
     "add_tubes_config",
+    "InflatingCheckpointer",
+    "TubeRCNN",
+    "tubes_to_frames",
     "ClipDatasetMapper",
     "build_clip_train_loader",
     "build_clip_test_loader",

@@ -14,4 +14,16 @@ def add_tubes_config(cfg: CN) -> CN:
     _C.INPUT.CLIP.setdefault("NUM_FRAMES", 3)
     # Distance in frames between consecutive frames of a clip (1 = adjacent frames).
     _C.INPUT.CLIP.setdefault("FRAME_STRIDE", 1)
+
+    # Temporal extent of every k x k (k > 1) conv of the 3D ResNet, per stage (stem, res2, res3,
+    # res4, res5); 1x1 convs stay 1x1x1. The paper: extent = spatial width (3, and 3 for the 7x7
+    # stem). All 1 with T = 1 is the 2D ResNet.
+    _C.MODEL.RESNETS.setdefault("TEMPORAL_KERNELS", [3, 3, 3, 3, 3])
+    # Temporal extent of the TubeRPN head's 3x3 conv.
+    _C.MODEL.RPN.setdefault("TEMPORAL_KERNEL", 3)
+    # Temporal extent of the 3D keypoint head's 3x3 convs.
+    _C.MODEL.ROI_KEYPOINT_HEAD.setdefault("TEMPORAL_KERNEL", 3)
+    # How 2D weights become 3D when a 2D checkpoint is loaded: "center" (the 2D kernel in the
+    # central time slice, zeros elsewhere; the paper's) or "mean" (repeated / extent; I3D's).
+    _C.MODEL.setdefault("WEIGHTS_INFLATION", "center")
     return cfg

@@ -1,0 +1,87 @@
+"""`TubeTrainer`: Detectron2's DefaultTrainer for clips, with weight inflation and CPU workers."""
+import logging
+import weakref
+
+import torch
+from detectron2.config import get_cfg
+from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, hooks
+from detectron2.engine.defaults import create_ddp_model
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+
+from ..checkpoint import InflatingCheckpointer
+from ..config import add_tubes_config
+from ..data import build_clip_test_loader, build_clip_train_loader
+
+__all__ = ["TubeTrainer", "setup_cfg", "uses_clips"]
+
+logger = logging.getLogger(__name__)
+
+
+def uses_clips(cfg) -> bool:
+    """Whether the model reads clips (TubeRCNN) rather than single images (stock Detectron2)."""
+    return cfg.MODEL.META_ARCHITECTURE == "TubeRCNN"
+
+
+def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
+    """Detectron2's config with the tube keys, merged from a file and KEY VALUE pairs.
+
+    A CUDA device is replaced by the CPU, with a warning, when no GPU is present.
+    """
+    cfg = add_tubes_config(get_cfg())
+    if config_file:
+        cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts or []))
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        logging.getLogger("detectron2_tubes").warning("No CUDA device here: running on the CPU")
+        cfg.MODEL.DEVICE = "cpu"
+    if freeze:
+        cfg.freeze()
+    return cfg
+
+
+class TubeTrainer(DefaultTrainer):
+    """DefaultTrainer that feeds clips to TubeRCNN (images to stock 2D models), loads weights
+    through the `InflatingCheckpointer`, and runs multi-process training on CPUs too (Gloo,
+    DDP without device ids)."""
+
+    def __init__(self, cfg):
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        on_cpu = cfg.MODEL.DEVICE == "cpu"
+        model = create_ddp_model(model, broadcast_buffers=False,
+                                 **({"device_ids": None} if on_cpu else {}))  # fmt: skip
+        trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
+        self._trainer = trainer_cls(model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = InflatingCheckpointer(
+            model, cfg.OUTPUT_DIR, inflation=cfg.MODEL.WEIGHTS_INFLATION,
+            trainer=weakref.proxy(self),
+        )  # fmt: skip
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        if uses_clips(cfg):
+            return build_clip_train_loader(cfg)
+        return super().build_train_loader(cfg)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        if uses_clips(cfg):
+            return build_clip_test_loader(cfg, dataset_name)
+        return super().build_test_loader(cfg, dataset_name)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        raise NotImplementedError(
+            f"No evaluator for {dataset_name} yet: PoseTrack evaluation is not built in this version"
+        )

@@ -1,0 +1,130 @@
+"""What Detectron2 lacks for clips: 3D convs with norms, a frozen BatchNorm for 5D tensors,
+and NMS on tubes. Each is small and follows its 2D twin in `detectron2.layers`."""
+from typing import Optional, Union
+
+import torch
+from detectron2.layers import FrozenBatchNorm2d
+from torch import nn
+from torch.nn import functional as F
+
+from .structures import Tubes, pairwise_tube_iou
+
+__all__ = ["Conv3d", "FrozenBatchNorm3d", "get_norm3d", "tube_nms", "batched_tube_nms"]
+
+
+class FrozenBatchNorm3d(FrozenBatchNorm2d):
+    """Detectron2's `FrozenBatchNorm2d` for (N, C, T, H, W) tensors: fixed statistics and affine.
+
+    Its buffers have the same names and shapes as the 2D one, so 2D checkpoints load unchanged.
+    """
+
+    def forward(self, x):
+        if x.requires_grad:
+            scale = self.weight * (self.running_var + self.eps).rsqrt()
+            bias = self.bias - self.running_mean * scale
+            shape = (1, -1) + (1,) * (x.dim() - 2)
+            return x * scale.reshape(shape).to(x.dtype) + bias.reshape(shape).to(x.dtype)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=False, eps=self.eps)  # fmt: skip
+
+    @classmethod
+    def convert_frozen_batchnorm(cls, module: nn.Module) -> nn.Module:
+        """Replace every BatchNorm3d / SyncBatchNorm in ``module`` with a frozen one (recursively)."""
+        if isinstance(module, (nn.BatchNorm3d, nn.SyncBatchNorm)):
+            res = cls(module.num_features, eps=module.eps)
+            if module.affine:
+                res.weight.data = module.weight.data.clone().detach()
+                res.bias.data = module.bias.data.clone().detach()
+            res.running_mean.data = module.running_mean.data
+            res.running_var.data = module.running_var.data
+            return res
+        for name, child in module.named_children():
+            new_child = cls.convert_frozen_batchnorm(child)
+            if new_child is not child:
+                module.add_module(name, new_child)
+        return module
+
+
+def get_norm3d(norm: Union[str, None], out_channels: int) -> Optional[nn.Module]:
+    """A norm for 5D tensors by name, as `detectron2.layers.get_norm` gives for 4D ones.
+
+    "BN", "SyncBN", "FrozenBN", "GN" (32 groups) or "" / None for no norm.
+    """
+    if not norm:
+        return None
+    if norm == "BN":
+        return nn.BatchNorm3d(out_channels)
+    if norm == "SyncBN":
+        return nn.SyncBatchNorm(out_channels)
+    if norm == "FrozenBN":
+        return FrozenBatchNorm3d(out_channels)
+    if norm == "GN":
+        return nn.GroupNorm(32, out_channels)
+    raise ValueError(f"Unknown norm for 3D layers: {norm!r} (use BN, SyncBN, FrozenBN or GN)")
+
+
+class Conv3d(nn.Conv3d):
+    """`torch.nn.Conv3d` with an optional norm and activation, like `detectron2.layers.Conv2d`.
+
+    Submodule names (``weight``, ``bias``, ``norm``) match Detectron2's `Conv2d`, so a 2D
+    checkpoint's keys land on the same names (the inflating checkpointer adds the time axis).
+    """
+
+    def __init__(self, *args, norm: Optional[nn.Module] = None, activation=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.norm = norm
+        self.activation = activation
+
+    def forward(self, x):
+        x = F.conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                     self.groups)  # fmt: skip
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+
+def tube_nms(
+    tubes: Tubes, scores: torch.Tensor, iou_threshold: float, max_keep: Optional[int] = None
+) -> torch.Tensor:
+    """Greedy NMS on tubes with the mean-over-time IoU; returns kept indices by decreasing score.
+
+    ``max_keep`` stops once that many are kept (the result's prefix is unchanged by it).
+
+    A tube is suppressed when its IoU with a kept, higher-scoring tube is > ``iou_threshold``
+    (torchvision's rule). For T = 1 this is torchvision's `nms`, which is used then. Written by
+    hand because no library runs NMS with a custom overlap: one kept tube at a time, its IoU
+    with every remaining tube computed at once.
+    """
+    if tubes.num_frames == 1:
+        from torchvision.ops import nms
+
+        return nms(tubes.tensor[:, 0], scores, iou_threshold)
+    order = torch.argsort(scores, descending=True, stable=True)
+    remaining = order
+    keep = []
+    while remaining.numel() > 0 and (max_keep is None or len(keep) < max_keep):
+        i = remaining[0]
+        keep.append(i)
+        rest = remaining[1:]
+        if rest.numel() == 0:
+            break
+        iou = pairwise_tube_iou(tubes[i.unsqueeze(0)], tubes[rest])[0]
+        remaining = rest[iou <= iou_threshold]
+    return torch.stack(keep) if keep else order.new_zeros(0)
+
+
+def batched_tube_nms(
+    tubes: Tubes,
+    scores: torch.Tensor,
+    idxs: torch.Tensor,
+    iou_threshold: float,
+    max_keep: Optional[int] = None,
+) -> torch.Tensor:
+    """Tube NMS within each category of ``idxs`` independently (torchvision's offset trick)."""
+    if len(tubes) == 0:
+        return torch.empty((0,), dtype=torch.int64, device=scores.device)
+    max_coord = tubes.tensor.max()
+    offsets = idxs.to(tubes.tensor) * (max_coord + 1)
+    return tube_nms(Tubes(tubes.tensor + offsets[:, None, None]), scores, iou_threshold, max_keep)

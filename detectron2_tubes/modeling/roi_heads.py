@@ -1,0 +1,393 @@
+"""Tube ROI heads: spatio-temporal RoIAlign, a 3D res5 box head with 4T box regression, and a 3D
+keypoint head whose loss and inference are Detectron2's, on tubes unrolled into frames."""
+import logging
+import math
+from typing import Dict, List, Tuple
+
+import torch
+from detectron2.config import configurable
+from detectron2.layers import ShapeSpec, cat, cross_entropy
+from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
+from detectron2.modeling.poolers import ROIPooler
+from detectron2.modeling.roi_heads import ROI_BOX_HEAD_REGISTRY, build_box_head
+from detectron2.modeling.roi_heads.fast_rcnn import FastRCNNOutputLayers, _log_classification_stats
+from detectron2.modeling.roi_heads.keypoint_head import (
+    ROI_KEYPOINT_HEAD_REGISTRY,
+    BaseKeypointRCNNHead,
+    keypoint_rcnn_inference,
+    keypoint_rcnn_loss,
+)
+from detectron2.modeling.roi_heads.roi_heads import select_foreground_proposals
+from detectron2.structures import Boxes, Instances, Keypoints
+from detectron2.utils.events import get_event_storage
+from fvcore.nn import smooth_l1_loss
+from torch import nn
+from torch.nn import functional as F
+
+from ..layers import batched_tube_nms
+from ..structures import Tubes, pairwise_tube_iou
+from .backbone3d import build_res5_3d
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["pool_tubes", "Res5BoxHead3D", "TubeOutputLayers", "tube_rcnn_inference",
+           "KRCNNConvDeconvUpsample3DHead", "TubeROIHeads"]  # fmt: skip
+
+
+def pool_tubes(pooler: ROIPooler, features: List[torch.Tensor], tubes: List[Tubes]) -> torch.Tensor:
+    """Spatio-temporal RoIAlign: each frame's box pooled from that frame's features.
+
+    Time is folded into the batch (clip n, frame t -> n * T + t) so Detectron2's `ROIPooler`
+    pools every frame's boxes at once.
+
+    Args:
+        features: L tensors (N, C, T, H, W).
+        tubes: N `Tubes` (R_n, T, 4), one per clip.
+    Returns:
+        (sum R_n, C, T, r, r), clip-major then tube, like Detectron2's pooled boxes.
+    """
+    n, c, t = features[0].shape[:3]
+    folded = [f.transpose(1, 2).reshape(n * t, f.shape[1], *f.shape[3:]) for f in features]
+    boxes = [Boxes(tb.tensor[:, i]) for tb in tubes for i in range(t)]
+    pooled = pooler(folded, boxes)  # (sum_n T * R_n, C, r, r), ordered (n, t, r)
+    out, start = [], 0
+    for tb in tubes:
+        r = len(tb)
+        chunk = pooled[start : start + r * t]
+        out.append(chunk.view(t, r, *chunk.shape[1:]).permute(1, 2, 0, 3, 4))
+        start += r * t
+    return cat(out, dim=0) if out else pooled.new_zeros((0, c, t, *pooled.shape[2:]))
+
+
+@ROI_BOX_HEAD_REGISTRY.register()
+class Res5BoxHead3D(nn.Module):
+    """The C4 box head in 3D: res5 on the pooled tube features, then the mean over T, H, W."""
+
+    @configurable
+    def __init__(self, *, res5: nn.Module):
+        super().__init__()
+        self.res5 = res5
+        self._out_channels = list(res5.children())[-1].out_channels
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: ShapeSpec):
+        return {"res5": build_res5_3d(cfg)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(R, C, T, r, r) -> (R, C5)."""
+        return self.res5(x).mean(dim=(2, 3, 4))
+
+    @property
+    def output_shape(self) -> ShapeSpec:
+        return ShapeSpec(channels=self._out_channels)
+
+
+def _tube_inference_single(boxes, scores, image_shape, score_thresh, nms_thresh, topk):
+    """boxes (R, K, T, 4) or (R, 1, T, 4) class-agnostic; scores (R, K + 1)."""
+    valid = torch.isfinite(boxes).flatten(1).all(dim=1) & torch.isfinite(scores).all(dim=1)
+    if not valid.all():
+        boxes, scores = boxes[valid], scores[valid]
+    scores = scores[:, :-1]
+    num_reg, num_frames = boxes.shape[1], boxes.shape[2]
+    tubes = Tubes(boxes.reshape(-1, num_frames, 4))
+    tubes.clip(image_shape)
+    boxes = tubes.tensor.view(-1, num_reg, num_frames, 4)
+    filter_mask = scores > score_thresh
+    filter_inds = filter_mask.nonzero()
+    boxes = boxes[filter_inds[:, 0], 0] if num_reg == 1 else boxes[filter_mask]
+    scores = scores[filter_mask]
+    keep = batched_tube_nms(Tubes(boxes), scores, filter_inds[:, 1], nms_thresh, max_keep=topk)
+    if topk >= 0:
+        keep = keep[:topk]
+    result = Instances(image_shape)
+    result.pred_tubes = Tubes(boxes[keep])
+    result.scores = scores[keep]
+    result.pred_classes = filter_inds[keep, 1]
+    return result, filter_inds[keep, 0]
+
+
+def tube_rcnn_inference(boxes, scores, image_shapes, score_thresh, nms_thresh, topk_per_image):
+    """`fast_rcnn_inference` for tubes: threshold, clip, per-class tube NMS, top-k per clip.
+
+    Args:
+        boxes: per clip (R, K, T, 4) decoded tubes per class. scores: per clip (R, K + 1).
+    Returns:
+        (list of Instances with ``pred_tubes``, ``scores``, ``pred_classes``; kept proposal indices)
+    """
+    out = [_tube_inference_single(b, s, shape, score_thresh, nms_thresh, topk_per_image)
+           for b, s, shape in zip(boxes, scores, image_shapes)]  # fmt: skip
+    return [o[0] for o in out], [o[1] for o in out]
+
+
+class TubeOutputLayers(FastRCNNOutputLayers):
+    """Class scores per tube and 4T box deltas per class (one box per frame).
+
+    Deltas are laid out (K, T, 4) per tube; frame t's deltas apply to the proposal's frame-t box
+    with Detectron2's `Box2BoxTransform`. A 2D predictor's (K * 4) regression tiles to this.
+    """
+
+    @configurable
+    def __init__(self, input_shape: ShapeSpec, *, num_frames: int, **kwargs):
+        super().__init__(input_shape, **kwargs)
+        self.num_frames = num_frames
+        num_reg = self.bbox_pred.out_features // 4
+        self.bbox_pred = nn.Linear(self.bbox_pred.in_features, num_reg * 4 * num_frames)
+        nn.init.normal_(self.bbox_pred.weight, std=0.001)
+        nn.init.constant_(self.bbox_pred.bias, 0)
+        if self.use_sigmoid_ce or self.use_fed_loss:
+            raise ValueError("TubeOutputLayers supports softmax cross-entropy only")
+        if self.box_reg_loss_type != "smooth_l1":
+            raise ValueError(f"TubeOutputLayers supports the smooth_l1 loss, not {self.box_reg_loss_type}")
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
+        ret["num_frames"] = cfg.INPUT.CLIP.NUM_FRAMES
+        return ret
+
+    def _decode(self, deltas: torch.Tensor, proposal_tubes: torch.Tensor) -> torch.Tensor:
+        """deltas (R, K*T*4), proposals (R, T, 4) -> tubes (R, K, T, 4)."""
+        r, t = proposal_tubes.shape[:2]
+        k = deltas.shape[1] // (4 * t)
+        per_frame = deltas.view(r, k, t, 4).transpose(1, 2).reshape(r * t, k * 4)
+        boxes = self.box2box_transform.apply_deltas(per_frame, proposal_tubes.reshape(r * t, 4))
+        return boxes.view(r, t, k, 4).transpose(1, 2)
+
+    def losses(self, predictions, proposals: List[Instances]) -> Dict[str, torch.Tensor]:
+        scores, deltas = predictions
+        gt_classes = cat([p.gt_classes for p in proposals], dim=0) if proposals else torch.empty(0)
+        _log_classification_stats(scores, gt_classes)
+        loss_cls = cross_entropy(scores, gt_classes, reduction="mean")
+        proposal_tubes = cat([p.proposal_tubes.tensor for p in proposals], dim=0)
+        gt_tubes = cat([p.gt_tubes.tensor for p in proposals], dim=0)
+        gt_visible = cat([p.gt_visible for p in proposals], dim=0)
+        loss_box = self.tube_reg_loss(proposal_tubes, gt_tubes, gt_visible, deltas, gt_classes)
+        losses = {"loss_cls": loss_cls, "loss_box_reg": loss_box}
+        return {k: v * self.loss_weight.get(k, 1.0) for k, v in losses.items()}
+
+    def tube_reg_loss(self, proposal_tubes, gt_tubes, gt_visible, pred_deltas, gt_classes):
+        """Smooth-L1 over the visible frames of foreground tubes, / T, / number of RoIs."""
+        r, t = proposal_tubes.shape[:2]
+        fg = ((gt_classes >= 0) & (gt_classes < self.num_classes)).nonzero().squeeze(1)
+        deltas = pred_deltas.view(r, -1, t, 4)
+        fg_deltas = deltas[fg, 0] if deltas.shape[1] == 1 else deltas[fg, gt_classes[fg]]
+        visible = gt_visible[fg]
+        target = self.box2box_transform.get_deltas(proposal_tubes[fg][visible], gt_tubes[fg][visible])
+        loss = smooth_l1_loss(fg_deltas[visible], target, self.smooth_l1_beta, reduction="sum")
+        return loss / t / max(gt_classes.numel(), 1.0)
+
+    def predict_boxes(self, predictions, proposals: List[Instances]) -> List[torch.Tensor]:
+        """Per clip (R, K, T, 4) tubes."""
+        if not len(proposals):
+            return []
+        _, deltas = predictions
+        tubes = cat([p.proposal_tubes.tensor for p in proposals], dim=0)
+        decoded = self._decode(deltas, tubes)
+        return decoded.split([len(p) for p in proposals])
+
+    def predict_boxes_for_gt_classes(self, predictions, proposals):
+        raise NotImplementedError("TubeOutputLayers does not train on predicted boxes")
+
+    def inference(self, predictions, proposals: List[Instances]):
+        boxes = self.predict_boxes(predictions, proposals)
+        scores = self.predict_probs(predictions, proposals)
+        image_shapes = [x.image_size for x in proposals]
+        return tube_rcnn_inference(boxes, scores, image_shapes, self.test_score_thresh,
+                                   self.test_nms_thresh, self.test_topk_per_image)  # fmt: skip
+
+
+def _unroll(instances: Instances, tube_field: str, num_frames: int) -> Instances:
+    """One clip's tubes as R*T frame boxes (tube-major), for Detectron2's keypoint functions."""
+    tubes = instances.get(tube_field).tensor
+    out = Instances(instances.image_size)
+    box_field = "proposal_boxes" if tube_field == "proposal_tubes" else "pred_boxes"
+    out.set(box_field, Boxes(tubes.reshape(-1, 4)))
+    if instances.has("gt_keypoints"):
+        kps = instances.gt_keypoints
+        out.gt_keypoints = Keypoints(kps.reshape(-1, *kps.shape[2:]))
+    return out
+
+
+@ROI_KEYPOINT_HEAD_REGISTRY.register()
+class KRCNNConvDeconvUpsample3DHead(BaseKeypointRCNNHead, nn.Sequential):
+    """Detectron2's keypoint head in 3D: ``conv_dims`` (t, 3, 3) conv + ReLU layers, a spatial
+    deconvolution and 2x upsampling to per-frame heatmaps (56x56 from 14x14 RoIs).
+
+    Module names equal `KRCNNConvDeconvUpsampleHead`'s (``conv_fcn1``..., ``score_lowres``), so a
+    2D keypoint head inflates into it. Loss and inference are Detectron2's `keypoint_rcnn_loss`
+    and `keypoint_rcnn_inference` on the tubes unrolled into frames; a frame where the person is
+    not visible has no labelled keypoints and adds no loss.
+    """
+
+    @configurable
+    def __init__(self, input_shape: ShapeSpec, *, num_keypoints: int, conv_dims: Tuple[int, ...],
+                 temporal_kernel: int = 3, **kwargs):  # fmt: skip
+        super().__init__(num_keypoints=num_keypoints, **kwargs)
+        t = temporal_kernel
+        in_channels = input_shape.channels
+        for idx, channels in enumerate(conv_dims, 1):
+            self.add_module(f"conv_fcn{idx}", nn.Conv3d(in_channels, channels, (t, 3, 3),
+                                                        padding=(t // 2, 1, 1)))  # fmt: skip
+            self.add_module(f"conv_fcn_relu{idx}", nn.ReLU())
+            in_channels = channels
+        self.score_lowres = nn.ConvTranspose3d(in_channels, num_keypoints, (1, 4, 4),
+                                               stride=(1, 2, 2), padding=(0, 1, 1))  # fmt: skip
+        self.up_scale = 2
+        for name, param in self.named_parameters():
+            if "bias" in name:
+                nn.init.constant_(param, 0)
+            elif "weight" in name:
+                nn.init.kaiming_normal_(param, mode="fan_out", nonlinearity="relu")
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
+        ret["input_shape"] = input_shape
+        ret["conv_dims"] = cfg.MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS
+        ret["temporal_kernel"] = cfg.MODEL.ROI_KEYPOINT_HEAD.TEMPORAL_KERNEL
+        return ret
+
+    def layers(self, x: torch.Tensor) -> torch.Tensor:
+        """(R, C, T, r, r) -> per-frame heatmap logits (R * T, K, 4r, 4r), tube-major."""
+        for layer in self:
+            x = layer(x)
+        r, k, t, h, w = x.shape
+        x = x.transpose(1, 2).reshape(r * t, k, h, w)
+        return F.interpolate(x, scale_factor=self.up_scale, mode="bilinear", align_corners=False)
+
+    def forward(self, x: torch.Tensor, instances: List[Instances]):
+        num_frames = x.shape[2]
+        x = self.layers(x)
+        if self.training:
+            frames = [_unroll(i, "proposal_tubes", num_frames) for i in instances]
+            normalizer = (None if self.loss_normalizer == "visible"
+                          else len(instances) * num_frames * self.loss_normalizer)  # fmt: skip
+            return {"loss_keypoint": keypoint_rcnn_loss(x, frames, normalizer=normalizer)
+                    * self.loss_weight}  # fmt: skip
+        frames = [_unroll(i, "pred_tubes", num_frames) for i in instances]
+        keypoint_rcnn_inference(x, frames)
+        for inst, fr in zip(instances, frames):
+            inst.pred_keypoints = fr.pred_keypoints.view(len(inst), num_frames, self.num_keypoints, 3)
+        return instances
+
+
+def _fill_empty_frames(tubes: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """Copy into each invisible frame the box of the nearest visible frame (for gt proposals)."""
+    if visible.all():
+        return tubes
+    t = tubes.shape[1]
+    frames = torch.arange(t, device=tubes.device)
+    dist = (frames[:, None] - frames[None, :]).abs().float()  # (T, T)
+    dist = dist[None].expand(len(tubes), -1, -1).clone()
+    dist[~visible[:, None, :].expand(-1, t, -1)] = math.inf
+    nearest = dist.argmin(dim=2)  # (R, T): source frame of each frame
+    return torch.gather(tubes, 1, nearest[..., None].expand(-1, -1, 4))
+
+
+@ROI_HEADS_REGISTRY.register()
+class TubeROIHeads(StandardROIHeads):
+    """`StandardROIHeads` on tubes (C4: res4 features in, 3D res5 box head).
+
+    Proposals are matched to ground-truth tubes by the mean-over-T IoU; RoIs are pooled per
+    frame (`pool_tubes`): 7x7 for the box head, 14x14 for the keypoint head.
+    """
+
+    @classmethod
+    def _init_box_head(cls, cfg, input_shape):
+        in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
+        resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
+        channels = {input_shape[f].channels for f in in_features}
+        if len(channels) != 1:
+            raise ValueError(f"TubeROIHeads needs one channel count for {in_features}")
+        if cfg.MODEL.MASK_ON:
+            raise ValueError("TubeROIHeads has no mask head; set MODEL.MASK_ON False")
+        box_pooler = ROIPooler(
+            output_size=resolution,
+            scales=tuple(1.0 / input_shape[k].stride for k in in_features),
+            sampling_ratio=cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO,
+            pooler_type=cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE,
+        )
+        box_head = build_box_head(
+            cfg, ShapeSpec(channels=channels.pop(), height=resolution, width=resolution)
+        )
+        return {"box_in_features": in_features, "box_pooler": box_pooler, "box_head": box_head,
+                "box_predictor": TubeOutputLayers(cfg, box_head.output_shape)}  # fmt: skip
+
+    @torch.no_grad()
+    def label_and_sample_proposals(self, proposals: List[Instances], targets: List[Instances]):
+        """Match proposal tubes to ground-truth tubes (mean-over-T IoU) and sample RoIs."""
+        if self.proposal_append_gt:
+            proposals = [self._add_gt_proposals(p, t) for p, t in zip(proposals, targets)]
+        sampled, num_fg, num_bg = [], [], []
+        for props, gt in zip(proposals, targets):
+            quality = pairwise_tube_iou(gt.gt_tubes, props.proposal_tubes)
+            matched_idxs, matched_labels = self.proposal_matcher(quality)
+            idxs, gt_classes = self._sample_proposals(matched_idxs, matched_labels, gt.gt_classes)
+            props = props[idxs]
+            props.gt_classes = gt_classes
+            if len(gt) > 0:
+                for name, value in gt[matched_idxs[idxs]].get_fields().items():
+                    if name.startswith("gt_") and not props.has(name):
+                        props.set(name, value)
+            else:
+                props.gt_tubes = Tubes(torch.zeros_like(props.proposal_tubes.tensor))
+                props.gt_visible = torch.zeros(props.proposal_tubes.tensor.shape[:2],
+                                               dtype=torch.bool, device=gt_classes.device)  # fmt: skip
+            num_bg.append((gt_classes == self.num_classes).sum().item())
+            num_fg.append(gt_classes.numel() - num_bg[-1])
+            sampled.append(props)
+        storage = get_event_storage()
+        storage.put_scalar("roi_head/num_fg_samples", sum(num_fg) / max(len(num_fg), 1))
+        storage.put_scalar("roi_head/num_bg_samples", sum(num_bg) / max(len(num_bg), 1))
+        return sampled
+
+    @staticmethod
+    def _add_gt_proposals(proposals: Instances, gt: Instances) -> Instances:
+        """Append the ground-truth tubes as proposals (empty frames filled from the nearest
+        visible frame), with a large objectness logit, as `add_ground_truth_to_proposals` does."""
+        if len(gt) == 0:
+            return proposals
+        extra = Instances(proposals.image_size)
+        extra.proposal_tubes = Tubes(_fill_empty_frames(gt.gt_tubes.tensor, gt.gt_visible))
+        extra.objectness_logits = torch.full((len(gt),), math.log((1.0 - 1e-10) / 1e-10),
+                                             device=gt.gt_tubes.device)  # fmt: skip
+        return Instances.cat([proposals, extra])
+
+    def _forward_box(self, features: Dict[str, torch.Tensor], proposals: List[Instances]):
+        feats = [features[f] for f in self.box_in_features]
+        box_features = pool_tubes(self.box_pooler, feats, [p.proposal_tubes for p in proposals])
+        predictions = self.box_predictor(self.box_head(box_features))
+        del box_features
+        if self.training:
+            return self.box_predictor.losses(predictions, proposals)
+        pred_instances, _ = self.box_predictor.inference(predictions, proposals)
+        return pred_instances
+
+    def forward_with_given_boxes(self, features, instances: List[Instances]):
+        """Keypoints for given tubes (fields ``pred_tubes`` and ``pred_classes``)."""
+        assert not self.training
+        assert instances[0].has("pred_tubes") and instances[0].has("pred_classes")
+        return self._forward_keypoint(features, instances)
+
+    def _forward_keypoint(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
+        if not self.keypoint_on:
+            return {} if self.training else instances
+        if self.training:
+            instances, _ = select_foreground_proposals(instances, self.num_classes)
+            instances = [i[_has_visible_keypoints(i)] for i in instances]
+        feats = [features[f] for f in self.keypoint_in_features]
+        tubes = [x.proposal_tubes if self.training else x.pred_tubes for x in instances]
+        return self.keypoint_head(pool_tubes(self.keypoint_pooler, feats, tubes), instances)
+
+
+def _has_visible_keypoints(instances: Instances) -> torch.Tensor:
+    """(R,) bool: the tube has a labelled keypoint inside its own box in some frame (the tube
+    version of `select_proposals_with_visible_keypoints`)."""
+    if len(instances) == 0:
+        return torch.zeros(0, dtype=torch.bool, device=instances.gt_classes.device)
+    kps = instances.gt_keypoints  # R, T, K, 3
+    boxes = instances.proposal_tubes.tensor[:, :, None, :]  # R, T, 1, 4
+    x, y = kps[..., 0], kps[..., 1]
+    inside = ((x >= boxes[..., 0]) & (x <= boxes[..., 2]) & (y >= boxes[..., 1])
+              & (y <= boxes[..., 3]))  # fmt: skip
+    return ((kps[..., 2] > 0) & inside).flatten(1).any(dim=1)

@@ -1,0 +1,330 @@
+"""Tube R-CNN components: exact equivalences with 2D Detectron2, shapes, losses, configs."""
+import glob
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from detectron2.config import get_cfg
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import build_backbone, build_model
+from detectron2.modeling.poolers import ROIPooler
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import EventStorage
+from torchvision.ops import nms
+
+from detectron2_tubes import InflatingCheckpointer, Tubes, add_tubes_config
+from detectron2_tubes.checkpoint import convert_torchvision_resnet, inflate_weight
+from detectron2_tubes.layers import FrozenBatchNorm3d, tube_nms
+from detectron2_tubes.modeling import pool_tubes, tubes_to_frames
+
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
+QUICK_T3 = os.path.join(CONFIGS, "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
+
+
+def _cfg(path, *opts):
+    cfg = add_tubes_config(get_cfg())
+    cfg.merge_from_file(path)
+    cfg.merge_from_list(["MODEL.DEVICE", "cpu", *opts])
+    return cfg
+
+
+def _tiny(num_frames=3, *opts):
+    """The quick config shrunk further for unit tests."""
+    t = 1 if num_frames == 1 else 3
+    return _cfg(QUICK_T3, "INPUT.CLIP.NUM_FRAMES", num_frames,
+                "MODEL.RESNETS.TEMPORAL_KERNELS", [t] * 5, "MODEL.RPN.TEMPORAL_KERNEL", t,
+                "MODEL.ROI_KEYPOINT_HEAD.TEMPORAL_KERNEL", t,
+                "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", [32, 32], *opts)  # fmt: skip
+
+
+def test_inflate_weight_modes():
+    w = torch.arange(24.0).view(2, 3, 2, 2)
+    c = inflate_weight(w, 3, "center")
+    assert c.shape == (2, 3, 3, 2, 2)
+    assert torch.equal(c[:, :, 1], w) and not c[:, :, 0].any() and not c[:, :, 2].any()
+    m = inflate_weight(w, 3, "mean")
+    assert torch.allclose(m.sum(dim=2), w) and torch.allclose(m[:, :, 0], w / 3)
+    with pytest.raises(ValueError, match="Unknown inflation"):
+        inflate_weight(w, 3, "spread")
+
+
+def test_frozen_bn_3d_matches_2d_per_frame():
+    bn = FrozenBatchNorm3d(4)
+    bn.weight.uniform_(0.5, 2)
+    bn.bias.normal_()
+    bn.running_mean.normal_()
+    bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 4, 3, 5, 5)
+    ref = torch.nn.functional.batch_norm(x[:, :, 1], bn.running_mean, bn.running_var, bn.weight,
+                                         bn.bias, False, 0.0, bn.eps)  # fmt: skip
+    assert torch.allclose(bn(x)[:, :, 1], ref, atol=1e-6)
+    assert torch.allclose(bn(x.requires_grad_())[:, :, 1], ref, atol=1e-5)
+
+
+def test_resnet3d_with_t1_is_detectron2_resnet():
+    """T = 1, temporal extents 1: the 3D ResNet equals Detectron2's 2D ResNet, weights shared."""
+    cfg2d = get_cfg()
+    cfg2d.merge_from_list(["MODEL.RESNETS.DEPTH", 18, "MODEL.RESNETS.RES2_OUT_CHANNELS", 64,
+                           "MODEL.RESNETS.OUT_FEATURES", ["res4"], "MODEL.RESNETS.NORM", "FrozenBN",
+                           "MODEL.BACKBONE.FREEZE_AT", 0])  # fmt: skip
+    torch.manual_seed(0)
+    d2 = build_backbone(cfg2d).eval()
+    for m in d2.modules():  # non-trivial frozen BN statistics
+        if hasattr(m, "running_var") and m.running_var is not None:
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.uniform_(0.5, 1.5)
+    cfg3d = add_tubes_config(cfg2d.clone())
+    cfg3d.MODEL.BACKBONE.NAME = "build_resnet3d_backbone"
+    cfg3d.MODEL.RESNETS.TEMPORAL_KERNELS = [1] * 5
+    r3d = build_backbone(cfg3d).eval()
+    sd3 = r3d.state_dict()
+    missing = r3d.load_state_dict({k: v.view(sd3[k].shape) for k, v in d2.state_dict().items()})
+    assert not missing.missing_keys and not missing.unexpected_keys
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        ref = d2(x)["res4"]
+        out = r3d(x[:, :, None])["res4"]
+    assert out.shape == (2, 256, 1, 4, 6)
+    assert torch.allclose(out[:, :, 0], ref, atol=1e-4)
+
+
+def test_tube_nms_equals_box_nms_on_static_tubes():
+    g = torch.Generator().manual_seed(1)
+    xy = torch.rand(60, 2, generator=g) * 100
+    boxes = torch.cat([xy, xy + 10 + torch.rand(60, 2, generator=g) * 40], dim=1)
+    scores = torch.rand(60, generator=g)
+    ref = nms(boxes, scores, 0.5)
+    tubes = Tubes(boxes[:, None].repeat(1, 3, 1))  # the same box in every frame
+    assert torch.equal(tube_nms(tubes, scores, 0.5), ref)
+    assert torch.equal(tube_nms(tubes, scores, 0.5, max_keep=5), ref[:5])
+    # A tube that overlaps another in one frame only is not suppressed by it at 0.5.
+    a = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]], dtype=torch.float32)
+    b = torch.tensor([[0, 0, 10, 10], [50, 50, 60, 60], [80, 80, 90, 90]], dtype=torch.float32)
+    keep = tube_nms(Tubes(torch.stack([a, b])), torch.tensor([0.9, 0.8]), 0.5)
+    assert keep.tolist() == [0, 1]
+
+
+def test_pool_tubes_equals_per_frame_roi_align():
+    pooler = ROIPooler(7, (1 / 16,), 0, "ROIAlignV2")
+    feats = torch.randn(2, 8, 3, 10, 12)
+    tubes = [Tubes(torch.tensor([[[10, 20, 80, 120], [12, 22, 82, 122], [14, 24, 84, 124]],
+                                 [[0, 0, 50, 50], [0, 0, 60, 60], [0, 0, 70, 70]]], dtype=torch.float32)),
+             Tubes(torch.tensor([[[30, 30, 100, 150], [35, 30, 105, 150], [40, 30, 110, 150]]],
+                                dtype=torch.float32))]  # fmt: skip
+    out = pool_tubes(pooler, [feats], tubes)
+    assert out.shape == (3, 8, 3, 7, 7)
+    for n, tb in enumerate(tubes):
+        for t in range(3):
+            ref = pooler([feats[n : n + 1, :, t]], [Boxes(tb.tensor[:, t])])
+            rows = slice(0, 2) if n == 0 else slice(2, 3)
+            assert torch.allclose(out[rows, :, t], ref, atol=1e-6)
+    assert pool_tubes(pooler, [feats], [Tubes(torch.zeros(0, 3, 4))] * 2).shape == (0, 8, 3, 7, 7)
+
+
+def _randomise_scores(model):
+    """Random init gives all scores near 0.5; spread them so that the comparison is sharp."""
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.weight.normal_(0, 0.2)
+
+
+def test_center_inflation_of_t1_model_gives_t1_outputs_on_identical_frames(tmp_path):
+    """Acceptance: a random tube_rcnn_R18_T1 checkpoint loaded with centre inflation into the
+    T = 3 model gives, on 3 identical frames, for every frame, the T = 1 model's outputs."""
+    torch.manual_seed(0)
+    cfg1 = _cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T1.yaml"), "MODEL.RESNETS.NORM", "GN")
+    cfg3 = _cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml"), "MODEL.RESNETS.NORM", "GN")
+    m1 = build_model(cfg1).eval()
+    _randomise_scores(m1)
+    path = str(tmp_path / "r18_t1.pth")
+    torch.save({"model": m1.state_dict()}, path)
+    m3 = build_model(cfg3).eval()
+    InflatingCheckpointer(m3, inflation="center").load(path)
+    conv = m3.backbone.res3[0].conv1.weight
+    assert conv.shape[2] == 3 and not conv[:, :, 0].any() and not conv[:, :, 2].any()
+    assert m3.roi_heads.box_predictor.bbox_pred.weight.shape[0] == 3 * 4
+
+    rng = np.random.default_rng(0)
+    frame = torch.as_tensor(rng.integers(0, 255, (3, 240, 320), dtype=np.uint8))
+    with torch.no_grad():
+        (o1,) = m1([{"image": frame[:, None], "height": 240, "width": 320}])
+        (o3,) = m3([{"image": frame[:, None].repeat(1, 3, 1, 1), "height": 240, "width": 320}])
+    ref = o1["frames"][0]
+    assert len(ref) > 10  # random weights still give plenty of detections to compare
+    for f in o3["frames"]:
+        assert len(f) == len(ref)
+        assert torch.allclose(f.pred_boxes.tensor, ref.pred_boxes.tensor, atol=1e-4)
+        assert torch.allclose(f.scores, ref.scores, atol=1e-4)
+        assert torch.allclose(f.pred_keypoints, ref.pred_keypoints, atol=1e-4)
+
+
+def _detectron2_r18_state():
+    cfg = get_cfg()
+    cfg.merge_from_list(["MODEL.RESNETS.DEPTH", 18, "MODEL.RESNETS.RES2_OUT_CHANNELS", 64,
+                         "MODEL.RESNETS.OUT_FEATURES", ["res5"], "MODEL.RESNETS.NORM", "FrozenBN"])  # fmt: skip
+    torch.manual_seed(1)
+    return {k: v.clone() for k, v in build_backbone(cfg).state_dict().items()}
+
+
+def test_detectron2_format_r18_checkpoint_loads_and_inflates(tmp_path):
+    """A Detectron2-format ImageNet-style R-18 (.pkl, Detectron2 names, numpy arrays) loads into
+    the T = 1 model as is and into the T = 3 model inflated, res5 going to the box head."""
+    state = _detectron2_r18_state()
+    path = str(tmp_path / "R-18.pkl")
+    with open(path, "wb") as f:
+        pickle.dump({"model": {k: v.numpy() for k, v in state.items()}, "__author__": "test",
+                     "matching_heuristics": True}, f)  # fmt: skip
+    for cfg_name, t in (("tube_rcnn_R18_T1.yaml", 1), ("tube_rcnn_R18_T3.yaml", 3)):
+        model = build_model(_cfg(os.path.join(CONFIGS, cfg_name)))
+        for mode in ("center", "mean"):
+            InflatingCheckpointer(model, inflation=mode).load(path)
+            pairs = {"backbone.stem.conv1.weight": "stem.conv1.weight",
+                     "backbone.res2.1.conv2.weight": "res2.1.conv2.weight",
+                     "backbone.res4.0.shortcut.weight": "res4.0.shortcut.weight",
+                     "roi_heads.box_head.res5.0.conv1.weight": "res5.0.conv1.weight"}  # fmt: skip
+            sd = model.state_dict()
+            for mk, ck in pairs.items():
+                w = sd[mk]
+                assert w.shape[2] == (1 if "shortcut" in mk else t)
+                if mode == "center" or w.shape[2] == 1:
+                    assert torch.equal(w[:, :, w.shape[2] // 2], state[ck])
+                else:
+                    assert torch.allclose(w.sum(dim=2), state[ck], atol=1e-6)
+            assert torch.equal(sd["backbone.res3.0.conv1.norm.running_var"],
+                               state["res3.0.conv1.norm.running_var"])  # fmt: skip
+
+
+def test_torchvision_resnet_state_dict_loads(tmp_path):
+    import torchvision
+
+    torch.manual_seed(2)
+    tv = torchvision.models.resnet18(weights=None).state_dict()
+    renamed = convert_torchvision_resnet(tv)
+    assert "stem.conv1.norm.running_mean" in renamed and "res3.0.shortcut.norm.weight" in renamed
+    assert not any(k.startswith("fc.") for k in renamed)
+    path = str(tmp_path / "resnet18.pth")
+    torch.save(tv, path)
+    model = build_model(_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml")))
+    InflatingCheckpointer(model).load(path)
+    sd = model.state_dict()
+    assert torch.equal(sd["backbone.stem.conv1.weight"][:, :, 1], tv["conv1.weight"])
+    assert torch.equal(sd["backbone.stem.conv1.norm.weight"], tv["bn1.weight"])
+    assert torch.equal(sd["backbone.res3.0.shortcut.weight"][:, :, 0], tv["layer2.0.downsample.0.weight"])
+    assert torch.equal(sd["roi_heads.box_head.res5.1.conv2.weight"][:, :, 1], tv["layer4.1.conv2.weight"])
+
+
+def test_own_checkpoint_round_trip_is_unchanged(tmp_path):
+    torch.manual_seed(3)
+    model = build_model(_tiny(3))
+    path = str(tmp_path / "m.pth")
+    torch.save({"model": model.state_dict()}, path)
+    other = build_model(_tiny(3))
+    InflatingCheckpointer(other).load(path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, other.state_dict()[k]), k
+
+
+@pytest.mark.parametrize("yaml", sorted(glob.glob(os.path.join(CONFIGS, "**", "*.yaml"), recursive=True)))
+def test_every_config_builds(yaml):
+    cfg = _cfg(yaml)
+    model = build_model(cfg)
+    assert sum(p.numel() for p in model.parameters()) > 1e6
+
+
+def _clip(num_frames, people=True, size=(96, 128)):
+    h, w = size
+    g = torch.Generator().manual_seed(num_frames)
+    inst = Instances(size)
+    if people:
+        base = torch.tensor([[10.0, 20.0, 50.0, 90.0], [60.0, 10.0, 110.0, 80.0]])
+        tubes = torch.stack([base + 3 * t for t in range(num_frames)], dim=1)
+        inst.gt_tubes = Tubes(tubes)
+        kps = torch.zeros(2, num_frames, 17, 3)
+        kps[..., 0] = tubes[..., None, 0] + torch.rand(2, num_frames, 17, generator=g) * 30
+        kps[..., 1] = tubes[..., None, 1] + torch.rand(2, num_frames, 17, generator=g) * 60
+        kps[..., 2] = 2
+        visible = torch.ones(2, num_frames, dtype=torch.bool)
+        if num_frames > 1:  # person 1 absent from the last frame
+            visible[1, -1] = False
+            inst.gt_tubes.tensor[1, -1] = 0
+            kps[1, -1] = 0
+        inst.gt_keypoints, inst.gt_visible = kps, visible
+        inst.gt_classes = torch.zeros(2, dtype=torch.int64)
+    else:
+        inst.gt_tubes = Tubes(torch.zeros(0, num_frames, 4))
+        inst.gt_keypoints = torch.zeros(0, num_frames, 17, 3)
+        inst.gt_visible = torch.zeros(0, num_frames, dtype=torch.bool)
+        inst.gt_classes = torch.zeros(0, dtype=torch.int64)
+    image = torch.randint(0, 255, (3, num_frames, h, w), generator=g, dtype=torch.uint8)
+    return {"image": image, "instances": inst, "height": h, "width": w}
+
+
+@pytest.mark.parametrize("num_frames", [1, 3, 5])
+def test_forward_backward_and_inference_shapes(num_frames):
+    torch.manual_seed(0)
+    model = build_model(_tiny(num_frames))
+    with EventStorage():
+        losses = model([_clip(num_frames), _clip(num_frames, people=False)])
+        assert set(losses) == {"loss_cls", "loss_box_reg", "loss_keypoint", "loss_rpn_cls", "loss_rpn_loc"}
+        assert all(torch.isfinite(v) for v in losses.values())
+        sum(losses.values()).backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    model.eval()
+    with torch.no_grad():
+        (out,) = model([{"image": _clip(num_frames)["image"], "height": 192, "width": 256}])
+    inst = out["instances"]
+    n = len(inst)
+    assert inst.image_size == (192, 256)
+    assert inst.pred_tubes.tensor.shape == (n, num_frames, 4)
+    assert inst.pred_keypoints.shape == (n, num_frames, 17, 3)
+    assert (inst.pred_tubes.tensor[..., 2] <= 256).all() and (inst.pred_tubes.tensor >= 0).all()
+    frames = out["frames"]
+    assert len(frames) == num_frames and all(isinstance(f.pred_boxes, Boxes) for f in frames)
+    assert torch.equal(frames[-1].pred_keypoints, inst.pred_keypoints[:, -1])
+    assert tubes_to_frames(inst)[0].scores is inst.scores
+
+
+def test_clip_without_people_trains():
+    torch.manual_seed(0)
+    model = build_model(_tiny(3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with EventStorage():
+        for _ in range(2):
+            losses = model([_clip(3, people=False)])
+            assert losses["loss_box_reg"].item() == 0 and losses["loss_rpn_loc"].item() == 0
+            assert losses["loss_keypoint"].item() == 0
+            assert losses["loss_cls"].item() > 0 and losses["loss_rpn_cls"].item() > 0
+            opt.zero_grad()
+            sum(losses.values()).backward()
+            opt.step()
+
+
+def test_invisible_frames_add_no_regression_loss():
+    """Moving a person's box in a frame where they are invisible changes no loss."""
+    torch.manual_seed(0)
+    model = build_model(_tiny(3))
+    a, b = _clip(3), _clip(3)
+    b["instances"].gt_tubes.tensor[1, -1] = torch.tensor([0.0, 0.0, 90.0, 90.0])
+    with EventStorage():
+        torch.manual_seed(5)
+        la = model([a])
+        torch.manual_seed(5)
+        lb = model([b])
+    # Anchor labels use the tube IoU, which does see the box; the regression of the matched
+    # anchors must not: compare the RoI-independent RPN regression on a fixed labelling.
+    rpn = model.proposal_generator
+    anchors = [Boxes(torch.tensor([[10.0, 20.0, 50.0, 90.0]]))]
+    deltas = [torch.zeros(1, 1, 3, 4)]
+    labels = [torch.tensor([1])]
+    vis = [torch.tensor([[True, True, False]])]
+    tube_a = [torch.tensor([[[10.0, 20, 50, 90], [13, 23, 53, 93], [0, 0, 0, 0]]])]
+    tube_b = [torch.tensor([[[10.0, 20, 50, 90], [13, 23, 53, 93], [5, 5, 99, 99]]])]
+    logits = [torch.zeros(1, 1)]
+    with EventStorage():
+        loss_a = rpn.losses(anchors, logits, labels, deltas, tube_a, vis)["loss_rpn_loc"]
+        loss_b = rpn.losses(anchors, logits, labels, deltas, tube_b, vis)["loss_rpn_loc"]
+    assert loss_a.item() == loss_b.item() > 0
+    assert all(torch.isfinite(v) for v in list(la.values()) + list(lb.values()))

@@ -1,0 +1,46 @@
+#!/usr/bin/env python
+"""Train or evaluate Tube R-CNN (or a stock Detectron2 keypoint R-CNN) on PoseTrack-format data.
+
+    python train_net.py --config-file configs/tube_rcnn_R18_T3.yaml [--num-gpus N] [KEY VALUE ...]
+    python train_net.py --config-file CFG --eval-only MODEL.WEIGHTS path/to/model.pth
+    python train_net.py --config-file CFG --resume          # continue from OUTPUT_DIR/last_checkpoint
+
+2D checkpoints given as MODEL.WEIGHTS are inflated to 3D (MODEL.WEIGHTS_INFLATION).
+"""
+import os
+
+from detectron2.engine import default_argument_parser, default_setup, launch
+
+from detectron2_tubes import InflatingCheckpointer
+from detectron2_tubes.engine import TubeTrainer, setup_cfg
+
+
+def setup(args):
+    cfg = setup_cfg(args.config_file, args.opts)
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = TubeTrainer.build_model(cfg)
+        InflatingCheckpointer(model, cfg.OUTPUT_DIR, inflation=cfg.MODEL.WEIGHTS_INFLATION
+                              ).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)  # fmt: skip
+        return TubeTrainer.test(cfg, model)
+    trainer = TubeTrainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+def cli():
+    parser = default_argument_parser(epilog=__doc__)
+    args = parser.parse_args()
+    if not os.path.isfile(args.config_file):
+        parser.error(f"config file {args.config_file} does not exist")
+    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+           dist_url=args.dist_url, args=(args,))  # fmt: skip
+
+
+if __name__ == "__main__":
+    cli()
