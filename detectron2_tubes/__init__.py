@@ -2,7 +2,7 @@
 
 Importing the package registers its datasets and model components with Detectron2.
 """
-from . import modeling  # noqa: F401  (registers the model components)
+from . import modeling, tracking  # noqa: F401  (registers the model components, tracker head)
 from .checkpoint import InflatingCheckpointer
 from .config import add_tubes_config
 from .data import (
@@ -14,6 +14,7 @@ from .data import (
 )
 from .modeling import TubeRCNN, tubes_to_frames
 from .structures import Tubes, pairwise_tube_iou
+from .tracking import PoseTracker, link_video
 
 __version__ = "0.1.0"
 
@@ -22,6 +23,8 @@ __all__ = [
     "InflatingCheckpointer",
     "TubeRCNN",
     "tubes_to_frames",
+    "PoseTracker",
+    "link_video",
     "ClipDatasetMapper",
     "build_clip_train_loader",
     "build_clip_test_loader",

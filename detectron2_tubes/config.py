@@ -26,4 +26,28 @@ def add_tubes_config(cfg: CN) -> CN:
     # How 2D weights become 3D when a 2D checkpoint is loaded: "center" (the 2D kernel in the
     # central time slice, zeros elsewhere; the paper's) or "mean" (repeated / extent; I3D's).
     _C.MODEL.setdefault("WEIGHTS_INFLATION", "center")
+
+    if "TRACKING" not in _C:
+        _C.TRACKING = CN()
+    # Cost between detections of adjacent frames: "iou", "pose", "cnn", "lstm", or a
+    # "name:weight,name:weight" weighted sum (e.g. "iou:1,pose:1").
+    _C.TRACKING.setdefault("COST", "iou")
+    # "hungarian" (optimal) or "greedy" matching.
+    _C.TRACKING.setdefault("MATCHER", "hungarian")
+    # Detections below this score are not tracked (the paper's 0.95, Table 1).
+    _C.TRACKING.setdefault("DET_THRESH", 0.95)
+    # Detections whose box, clipped to the frame, is smaller than this (px^2) are not tracked.
+    _C.TRACKING.setdefault("MIN_AREA", 50.0)
+    # Pairs costlier than this are never matched; -1 = no gate (the paper).
+    _C.TRACKING.setdefault("MAX_COST", -1.0)
+    # Frames a track may go unmatched and still be continued; 0 = the paper (previous frame only).
+    _C.TRACKING.setdefault("MEMORY", 0)
+    # Weights of the learned LSTM cost (from python -m detectron2_tubes.tracking.lstm).
+    _C.TRACKING.setdefault("LSTM_WEIGHTS", "")
+    # torchvision ResNet-18 weights for the CNN cost ("" = random init; nothing is downloaded).
+    _C.TRACKING.setdefault("CNN_WEIGHTS", "")
+    if "TRACKER_HEADS" not in _C:
+        _C.TRACKER_HEADS = CN()
+    # Detectron2's tracker-head name for `build_tracker_head(cfg)`.
+    _C.TRACKER_HEADS.setdefault("TRACKER_NAME", "PoseTrackerHead")
     return cfg

@@ -1,0 +1,149 @@
+"""Costs between the detections of two frames, each an (M, N) matrix in [0, 1] (lower = same
+person): box IoU, pose PCKh, CNN feature cosine, their weighted sum, and (in `lstm.py`) a
+learned score. All vectorised over the M x N pairs."""
+import logging
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.keypoints import EVALUATED_SLOTS, KEYPOINT_NAMES
+from .detections import Detections
+
+__all__ = ["box_iou", "iou_cost", "pckh", "pose_cost", "cosine_cost", "CropFeatureExtractor",
+           "resnet18_res3", "WeightedCost"]  # fmt: skip
+
+logger = logging.getLogger(__name__)
+_HEAD_TOP, _HEAD_BOTTOM = KEYPOINT_NAMES.index("head_top"), KEYPOINT_NAMES.index("head_bottom")
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every pair of XYXY boxes, (M, 4) x (N, 4) -> (M, N); 0 for empty boxes.
+
+    Numpy by hand rather than Detectron2's `pairwise_iou`: the tracker works on numpy arrays and
+    a handful of boxes per frame, where torch's per-op overhead would dominate.
+    """
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.maximum(rb - lt, 0.0)
+    inter = wh[..., 0] * wh[..., 1]
+    size_a = np.maximum(a[:, 2:] - a[:, :2], 0.0)
+    size_b = np.maximum(b[:, 2:] - b[:, :2], 0.0)
+    union = (size_a[:, 0] * size_a[:, 1])[:, None] + (size_b[:, 0] * size_b[:, 1])[None, :] - inter
+    # union >= inter, and union = 0 only where inter = 0: the floor only avoids 0 / 0.
+    return inter / np.maximum(union, np.finfo(np.float64).tiny)
+
+
+def iou_cost(prev: Detections, cur: Detections) -> np.ndarray:
+    """1 - box IoU (the paper's final choice)."""
+    return 1.0 - box_iou(prev.boxes, cur.boxes)
+
+
+def pckh(ref: np.ndarray, other: np.ndarray, keypoint_thresh: Optional[float] = None,
+         joints: Sequence[int] = EVALUATED_SLOTS, alpha: float = 0.5) -> np.ndarray:  # fmt: skip
+    """PCKh of every pose pair: the fraction of joints present in both poses whose distance is at
+    most ``alpha`` x the reference pose's head size (|head_top - head_bottom| + 1, as in
+    Detect-and-Track), over the PoseTrack joints.
+
+    Args:
+        ref: (M, K, 3) reference poses (the previous frame); other: (N, K, 3).
+        keypoint_thresh: a joint is present when its score (3rd value) is >= this; None: all.
+    Returns:
+        (M, N) in [0, 1]; 0 when two poses share no present joint.
+    """
+    joints = list(joints)
+    r, o = ref[:, joints], other[:, joints]
+    head = np.linalg.norm(ref[:, _HEAD_TOP, :2] - ref[:, _HEAD_BOTTOM, :2], axis=1) + 1.0
+    dist = np.linalg.norm(r[:, None, :, :2] - o[None, :, :, :2], axis=-1)  # M, N, J
+    if keypoint_thresh is None:
+        present = np.ones(dist.shape, dtype=bool)
+    else:
+        present = (r[:, None, :, 2] >= keypoint_thresh) & (o[None, :, :, 2] >= keypoint_thresh)
+    hits = ((dist <= alpha * head[:, None, None]) & present).sum(-1)
+    return hits / np.maximum(present.sum(-1), 1)
+
+
+def pose_cost(prev: Detections, cur: Detections, keypoint_thresh: Optional[float] = None) -> np.ndarray:
+    """1 - PCKh between the poses."""
+    if prev.keypoints is None or cur.keypoints is None:
+        raise ValueError("the pose cost needs keypoints on the detections")
+    return 1.0 - pckh(prev.keypoints, cur.keypoints, keypoint_thresh)
+
+
+def cosine_cost(prev: Detections, cur: Detections) -> np.ndarray:
+    """1 - cosine similarity of appearance features, clipped to [0, 1]."""
+    if prev.features is None or cur.features is None:
+        raise ValueError("the CNN cost needs appearance features (give the tracker a feature extractor)")
+    return (1.0 - prev.features @ cur.features.T).clip(0.0, 1.0)
+
+
+def resnet18_res3(weights: Optional[str] = None) -> nn.Module:
+    """torchvision's ResNet-18 up to res3 (``layer2``): 128 channels at stride 8.
+
+    ``weights``: a path to a torchvision ResNet-18 state dict (nothing is downloaded). Without
+    it the network is randomly initialised, which still gives usable colour/texture features.
+    """
+    import torchvision
+
+    net = torchvision.models.resnet18(weights=None)
+    if weights:
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError) as e:
+            raise OSError(f"{weights}: cannot read ResNet-18 weights: {e}") from None
+        state = state.get("model", state) if isinstance(state, dict) else state
+        missing = net.load_state_dict(state, strict=False)
+        if missing.missing_keys:
+            raise ValueError(f"{weights}: not a torchvision ResNet-18 state dict "
+                             f"(missing {missing.missing_keys[:3]}...)")  # fmt: skip
+    else:
+        logger.warning("CNN features from a randomly initialised ResNet-18 (no weights given)")
+    return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2).eval()
+
+
+class CropFeatureExtractor:
+    """Appearance features of person crops: RoIAlign each box to ``crop_size`` (H, W), run the
+    network (ResNet-18 res3 by default, as the paper), average-pool, L2-normalise."""
+
+    def __init__(self, model: Optional[nn.Module] = None, weights: Optional[str] = None,
+                 crop_size: Tuple[int, int] = (128, 64), device: str = "cpu"):  # fmt: skip
+        self.model = (model if model is not None else resnet18_res3(weights)).to(device).eval()
+        self.crop_size = crop_size
+        self.device = device
+        # ImageNet statistics, RGB (what torchvision's ResNets expect).
+        self.mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1) * 255
+
+    @torch.no_grad()
+    def __call__(self, image_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """image (H, W, 3) BGR uint8, boxes (N, 4) -> (N, D) unit-norm features."""
+        from torchvision.ops import roi_align
+
+        if len(boxes) == 0:
+            return np.zeros((0, 1), np.float32)
+        img = torch.as_tensor(np.ascontiguousarray(image_bgr[:, :, ::-1]), device=self.device)
+        img = img.permute(2, 0, 1)[None].float()
+        rois = torch.as_tensor(boxes, dtype=torch.float32, device=self.device)
+        crops = roi_align(img, [rois], self.crop_size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
+        feats = self.model((crops - self.mean) / self.std).mean(dim=(2, 3))
+        return torch.nn.functional.normalize(feats, dim=1).cpu().numpy()
+
+
+CostFn = Callable[[Detections, Detections], np.ndarray]
+
+
+class WeightedCost:
+    """A weighted sum of costs, divided by the total weight so that it stays in [0, 1]."""
+
+    def __init__(self, costs: Dict[str, Tuple[float, CostFn]]):
+        if not costs or any(w < 0 for w, _ in costs.values()) or sum(w for w, _ in costs.values()) <= 0:
+            raise ValueError("WeightedCost needs at least one cost and non-negative weights")
+        self.costs = costs
+        self.total = sum(w for w, _ in costs.values())
+
+    def __call__(self, prev: Detections, cur: Detections) -> np.ndarray:
+        return sum(w * fn(prev, cur) for w, fn in self.costs.values() if w > 0) / self.total
+
+    def __repr__(self) -> str:
+        return " + ".join(f"{w:g} x {name}" for name, (w, _) in self.costs.items())

@@ -1,0 +1,312 @@
+"""`PoseTracker`: links per-frame person detections into tracks (the paper's stage 2)."""
+from collections import OrderedDict, deque
+from typing import Callable, Deque, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from detectron2.config import configurable
+from detectron2.structures import Instances
+from detectron2.tracking.base_tracker import TRACKER_HEADS_REGISTRY, BaseTracker
+
+from .costs import CropFeatureExtractor, WeightedCost, cosine_cost, iou_cost, pose_cost
+from .detections import Detections
+from .matching import MATCHERS
+
+__all__ = ["PoseTracker", "PoseTrackerHead", "link_video", "build_cost", "parse_cost", "COST_NAMES"]
+
+COST_NAMES = ("iou", "pose", "cnn", "lstm")
+# Detect-and-Track's defaults (POSETRACK.md section 4).
+PAPER_DET_THRESH = 0.95
+PAPER_MIN_AREA = 50.0
+
+
+def build_cost(cost: Union[str, Dict[str, float], Callable], *, lstm=None, keypoint_thresh=None):
+    """A cost function from a name ("iou", "pose", "cnn", "lstm"), a {name: weight} dict (a
+    weighted sum) or a callable ``(prev: Detections, cur: Detections) -> (M, N) array``."""
+    if callable(cost):
+        return cost
+
+    def single(name):
+        if name == "iou":
+            return iou_cost
+        if name == "pose":
+            return lambda p, c: pose_cost(p, c, keypoint_thresh)
+        if name == "cnn":
+            return cosine_cost
+        if name == "lstm":
+            if lstm is None:
+                raise ValueError("the lstm cost needs a trained model (lstm=... or --lstm-weights)")
+            from .lstm import LSTMCost
+
+            return LSTMCost(lstm)
+        raise ValueError(f"unknown cost {name!r}; use one of {COST_NAMES}")
+
+    if isinstance(cost, str):
+        return single(cost)
+    return WeightedCost({name: (float(w), single(name)) for name, w in cost.items()})
+
+
+def parse_cost(text: str) -> Union[str, Dict[str, float]]:
+    """ "iou" -> "iou"; "iou:1,pose:0.5" -> {"iou": 1.0, "pose": 0.5}."""
+    if ":" not in text and "," not in text:
+        return text.strip()
+    out = {}
+    for part in text.split(","):
+        name, _, weight = part.partition(":")
+        try:
+            out[name.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"bad cost weight in {text!r}: {part!r} (use name:weight)") from None
+    return out
+
+
+def _cost_names(cost) -> set:
+    if isinstance(cost, str):
+        return {cost}
+    if isinstance(cost, dict):
+        return {k for k, w in cost.items() if w > 0}
+    return set()
+
+
+class PoseTracker:
+    """Assigns a track id to every kept detection, one frame at a time.
+
+    Paper mode (the defaults): drop detections with score < ``det_thresh`` (0.95) or clipped
+    area < ``min_area`` (50 px^2); match the frame's detections to the previous frame's by
+    ``matcher`` on ``cost``; unmatched detections start new tracks.
+
+    Beyond the paper (off by default): ``max_cost`` gates pairs (a pair above it is never
+    matched), and ``memory`` = K lets a track unmatched for up to K frames be continued, its
+    box carried forward by its recent motion.
+
+    Track ids are in [0, ``max_tracks``) (PoseTrack asks for 0..999) and unique among live
+    tracks; once all are used, the id of the track that ended longest ago is reused.
+
+    Args:
+        cost: "iou" | "pose" | "cnn" | "lstm", a {name: weight} dict, or a callable.
+        matcher: "hungarian" or "greedy".
+        feature_extractor: computes appearance features for the "cnn" cost (a
+            `CropFeatureExtractor`); `update` then needs the frame image.
+        lstm: a trained `BoxLSTM` for the "lstm" cost.
+        keypoint_thresh: joints with a score below this do not count in the pose cost.
+        history: boxes kept per track (for motion and the LSTM).
+    """
+
+    def __init__(self, *, cost="iou", matcher: str = "hungarian", det_thresh: float = PAPER_DET_THRESH,
+                 min_area: float = PAPER_MIN_AREA, max_cost: Optional[float] = None,
+                 memory: int = 0, max_tracks: int = 1000,
+                 feature_extractor: Optional[CropFeatureExtractor] = None, lstm=None,
+                 keypoint_thresh: Optional[float] = None, history: int = 8):  # fmt: skip
+        if matcher not in MATCHERS:
+            raise ValueError(f"unknown matcher {matcher!r}; use one of {sorted(MATCHERS)}")
+        if memory < 0 or max_tracks < 1:
+            raise ValueError("memory must be >= 0 and max_tracks >= 1")
+        self.cost_fn = build_cost(cost, lstm=lstm, keypoint_thresh=keypoint_thresh)
+        self.needs_features = "cnn" in _cost_names(cost)
+        self.needs_history = "lstm" in _cost_names(cost) or not isinstance(cost, (str, dict))
+        if self.needs_features and feature_extractor is None:
+            feature_extractor = CropFeatureExtractor()
+        self.feature_extractor = feature_extractor
+        self.matcher = MATCHERS[matcher]
+        self.det_thresh, self.min_area, self.max_cost = det_thresh, min_area, max_cost
+        self.memory, self.max_tracks, self.history = memory, max_tracks, max(history, 2)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks (call between videos)."""
+        # Live tracks, one row each (arrays, so that a frame costs a fixed number of numpy calls).
+        self._ids = np.zeros(0, np.int64)
+        self._boxes = np.zeros((0, 4))  # last box
+        self._prev_boxes = np.zeros((0, 4))  # the box before it (for the velocity)
+        self._last_frame = np.zeros(0, np.int64)
+        self._prev_frame = np.full(0, -1, np.int64)  # -1: seen once only
+        self._keypoints: Optional[np.ndarray] = None
+        self._features: Optional[np.ndarray] = None
+        self._histories: Dict[int, Deque[np.ndarray]] = {}  # only for the LSTM cost
+        self._ended: "OrderedDict[int, int]" = OrderedDict()  # id -> frame it ended, oldest first
+        self._next_new_id = 0
+        self._frame = -1
+
+    @property
+    def frame_index(self) -> int:
+        """Index of the last frame given to `update` (-1 before the first)."""
+        return self._frame
+
+    def _new_id(self) -> int:
+        if self._next_new_id < self.max_tracks:
+            self._next_new_id += 1
+            return self._next_new_id - 1
+        if not self._ended:
+            raise RuntimeError(f"more than {self.max_tracks} tracks are alive at once; no id is free")
+        return self._ended.popitem(last=False)[0]
+
+    def _keep(self, dets: Detections) -> np.ndarray:
+        keep = dets.scores >= self.det_thresh
+        if self.min_area > 0:
+            keep &= dets.clipped_area() >= self.min_area
+        return keep
+
+    def _previous(self) -> Detections:
+        """The live tracks as the previous frame's detections. A track missed for g frames has its
+        last box moved on g frames by its recent velocity; one seen in the previous frame keeps
+        its box (the paper's matching)."""
+        boxes = self._boxes
+        if self.memory > 0:  # without memory every live track was seen in the previous frame
+            gap = (self._frame - 1 - self._last_frame)[:, None].astype(np.float64)
+            seen_twice = (self._prev_frame >= 0)[:, None]
+            steps = np.maximum(self._last_frame - self._prev_frame, 1)[:, None]
+            velocity = np.where(seen_twice, (self._boxes - self._prev_boxes) / steps, 0.0)
+            boxes = boxes + velocity * gap
+        histories = ([np.array(self._histories[int(i)]) for i in self._ids]
+                     if self.needs_history else None)  # fmt: skip
+        return Detections(boxes, np.ones(len(self._ids)), self._keypoints, self._features, histories)
+
+    def update(self, detections: Union[Instances, Detections, dict], image: Optional[np.ndarray] = None):
+        """Track one frame.
+
+        Args:
+            detections: Detectron2 `Instances` (``pred_boxes``, ``scores``, optional
+                ``pred_keypoints``), a `Detections`, or a dict with "boxes", "scores" and
+                optional "keypoints", "image_size".
+            image: the frame (H, W, 3) BGR, needed by the CNN cost.
+        Returns:
+            The kept detections (score and area filters applied) in the input's type, each with
+            its track id: `Instances` get ``track_ids`` (int64 tensor) and ``ID`` (list of ints,
+            what Detectron2's `VideoVisualizer` reads); `Detections` get ``extra["track_ids"]``;
+            dicts get "track_ids" (and the other arrays filtered). The given `Instances` is not
+            modified.
+        """
+        self._frame += 1
+        if isinstance(detections, Instances):
+            dets = Detections.from_instances(detections)
+        elif isinstance(detections, Detections):
+            dets = detections
+        elif isinstance(detections, dict):
+            dets = Detections(detections["boxes"], detections["scores"], detections.get("keypoints"),
+                              image_size=detections.get("image_size"))  # fmt: skip
+        else:
+            raise TypeError(f"update() takes Instances, Detections or a dict, not {type(detections).__name__}")
+        if dets.image_size is None and image is not None:
+            dets.image_size = image.shape[:2]
+        keep = np.flatnonzero(self._keep(dets))
+        if len(keep) < len(dets):
+            dets = dets[keep]
+        if self.needs_features and len(dets):
+            if image is None:
+                raise ValueError("the CNN cost needs the frame image: update(detections, image=frame)")
+            dets.features = self.feature_extractor(image, dets.boxes)
+
+        ids = self._assign(dets)
+        return self._output(detections, keep, dets, ids)
+
+    def _assign(self, dets: Detections) -> np.ndarray:
+        n = len(dets)
+        ids = np.full(n, -1, dtype=np.int64)
+        rows = cols = np.zeros(0, np.int64)
+        if len(self._ids) and n:
+            cost = np.asarray(self.cost_fn(self._previous(), dets), dtype=np.float64)
+            rows, cols = self.matcher(cost, self.max_cost)
+            ids[cols] = self._ids[rows]
+        new = np.flatnonzero(ids < 0)
+        ids[new] = [self._new_id() for _ in new]
+
+        # Matched tracks move on; unmatched detections become new rows.
+        self._prev_boxes[rows] = self._boxes[rows]
+        self._prev_frame[rows] = self._last_frame[rows]
+        self._boxes[rows] = dets.boxes[cols]
+        self._last_frame[rows] = self._frame
+        if len(new):
+            self._ids = np.concatenate([self._ids, ids[new]])
+            self._boxes = np.concatenate([self._boxes, dets.boxes[new]])
+            self._prev_boxes = np.concatenate([self._prev_boxes, dets.boxes[new]])
+            self._last_frame = np.concatenate([self._last_frame, np.full(len(new), self._frame)])
+            self._prev_frame = np.concatenate([self._prev_frame, np.full(len(new), -1)])
+        self._keypoints = self._update_rows(self._keypoints, dets.keypoints, rows, cols, new)
+        self._features = self._update_rows(self._features, dets.features, rows, cols, new)
+        if self.needs_history:
+            for i, j in zip(ids[cols].tolist() + ids[new].tolist(), cols.tolist() + new.tolist()):
+                self._histories.setdefault(i, deque(maxlen=self.history)).append(dets.boxes[j])
+
+        # Tracks unseen for more than `memory` frames end; their ids become reusable.
+        alive = self._frame - self._last_frame <= self.memory
+        if not alive.all():
+            for tid in self._ids[~alive].tolist():
+                self._ended[tid] = self._frame
+                self._histories.pop(tid, None)
+            self._ids, self._boxes = self._ids[alive], self._boxes[alive]
+            self._prev_boxes, self._last_frame = self._prev_boxes[alive], self._last_frame[alive]
+            self._prev_frame = self._prev_frame[alive]
+            if self._keypoints is not None:
+                self._keypoints = self._keypoints[alive]
+            if self._features is not None:
+                self._features = self._features[alive]
+        return ids
+
+    def _update_rows(self, state, values, rows, cols, new):
+        """Per-track keypoints/features: matched rows take the detection's, new rows appended.
+        Dropped (None) when the detections do not carry them."""
+        if values is None:
+            return None
+        if state is None or state.shape[1:] != values.shape[1:]:
+            if len(self._ids) != len(new):  # older tracks have no values of this shape
+                state = np.zeros((len(self._ids) - len(new),) + values.shape[1:])
+            else:
+                state = np.zeros((0,) + values.shape[1:])
+        state[rows] = values[cols]
+        return np.concatenate([state, values[new]]) if len(new) else state
+
+    @staticmethod
+    def _output(original, keep: np.ndarray, dets: Detections, ids: np.ndarray):
+        if isinstance(original, Instances):
+            if len(keep) < len(original):
+                out = original[torch.as_tensor(keep, dtype=torch.long)]
+            else:  # all kept: a shallow copy is cheaper than indexing every field
+                out = Instances(original.image_size, **original.get_fields())
+            out.track_ids = torch.as_tensor(ids, dtype=torch.int64)
+            out.ID = [int(i) for i in ids]
+            return out
+        if isinstance(original, Detections):
+            dets.extra["track_ids"] = ids
+            return dets
+        out = {k: (np.asarray(v)[keep] if k in ("boxes", "scores", "keypoints") and v is not None
+                   else v) for k, v in original.items()}  # fmt: skip
+        out["track_ids"] = ids
+        return out
+
+
+def link_video(frames: Sequence, tracker: Optional[PoseTracker] = None,
+               images: Optional[Sequence[np.ndarray]] = None, **tracker_kwargs) -> List:
+    """Track a whole video: ``frames`` are per-frame detections (any type `update` takes).
+
+    Uses ``tracker`` (reset first) or a new `PoseTracker(**tracker_kwargs)`.
+    """
+    tracker = tracker or PoseTracker(**tracker_kwargs)
+    tracker.reset()
+    return [tracker.update(f, None if images is None else images[i]) for i, f in enumerate(frames)]
+
+
+@TRACKER_HEADS_REGISTRY.register()
+class PoseTrackerHead(BaseTracker):
+    """`PoseTracker` as a Detectron2 tracker head (``TRACKER_HEADS.TRACKER_NAME:
+    PoseTrackerHead``), configured by the ``TRACKING`` keys of `add_tubes_config`."""
+
+    @configurable
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.tracker = PoseTracker(**kwargs)
+
+    @classmethod
+    def from_config(cls, cfg):
+        t = cfg.TRACKING
+        ret = dict(cost=parse_cost(t.COST), matcher=t.MATCHER, det_thresh=t.DET_THRESH, min_area=t.MIN_AREA,
+                   max_cost=t.MAX_COST if t.MAX_COST >= 0 else None, memory=t.MEMORY)  # fmt: skip
+        if t.LSTM_WEIGHTS:
+            from .lstm import load_box_lstm
+
+            ret["lstm"] = load_box_lstm(t.LSTM_WEIGHTS)
+        if t.CNN_WEIGHTS:
+            ret["feature_extractor"] = CropFeatureExtractor(weights=t.CNN_WEIGHTS)
+        return ret
+
+    def update(self, predictions: Instances) -> Instances:
+        return self.tracker.update(predictions)

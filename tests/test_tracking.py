@@ -1,0 +1,243 @@
+"""The tracking stage on hand-built frames, with exact expected ids and cost values."""
+import numpy as np
+import pytest
+import torch
+from detectron2.config import get_cfg
+from detectron2.structures import Boxes, Instances
+from detectron2.tracking.base_tracker import build_tracker_head
+
+from detectron2_tubes import add_tubes_config
+from detectron2_tubes.tracking import (
+    Detections,
+    PoseTracker,
+    WeightedCost,
+    box_iou,
+    greedy_match,
+    hungarian_match,
+    iou_cost,
+    link_video,
+    parse_cost,
+    pckh,
+    pose_cost,
+)
+
+
+def frame(*boxes, scores=None, keypoints=None, size=(480, 640)):
+    boxes = np.array(boxes, dtype=float).reshape(-1, 4)
+    scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, float)
+    return {"boxes": boxes, "scores": scores, "keypoints": keypoints, "image_size": size}
+
+
+def ids(results):
+    return [r["track_ids"].tolist() for r in results]
+
+
+def test_iou_cost_exact_values():
+    a = np.array([[0, 0, 10, 10], [0, 0, 0, 0]], float)
+    b = np.array([[5, 0, 15, 10], [0, 0, 10, 10], [20, 20, 30, 30]], float)
+    expected_iou = np.array([[50 / 150, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    assert np.allclose(box_iou(a, b), expected_iou)
+    cost = iou_cost(Detections(a, np.ones(2)), Detections(b, np.ones(3)))
+    assert np.allclose(cost, 1 - expected_iou)
+
+
+def _pose(offset=(0.0, 0.0), head=(0.0, 9.0)):
+    """A pose with head_bottom at (0, head[1]) and head_top at (0, head[0]) plus 13 body joints."""
+    k = np.zeros((17, 3))
+    k[:, 2] = 1.0
+    k[1, :2] = (0, head[1])  # head_bottom
+    k[2, :2] = (0, head[0])  # head_top
+    body = [0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+    k[body, 0] = np.arange(13) * 10.0
+    k[body, 1] = 50.0
+    k[:, :2] += offset
+    return k
+
+
+def test_pckh_exact_values():
+    ref = _pose()  # head size |top - bottom| + 1 = 10, so the PCKh@0.5 radius is 5
+    same = _pose()
+    shifted = _pose(offset=(4.0, 0.0))  # every joint 4 px away: all within 5
+    far = _pose(offset=(6.0, 0.0))  # every joint 6 px away: none within 5
+    mixed = _pose()
+    mixed[[5, 6, 7], 0] += 20  # 3 of the 15 PoseTrack joints moved away
+    other = np.stack([same, shifted, far, mixed])
+    p = pckh(ref[None], other)
+    assert np.allclose(p, [[1.0, 1.0, 0.0, 12 / 15]])
+    # Ears (slots 3, 4) are not PoseTrack joints: moving them changes nothing.
+    ears = _pose()
+    ears[[3, 4], :2] = 1000
+    assert pckh(ref[None], ears[None])[0, 0] == 1.0
+    # Joints below the keypoint threshold do not count on either side.
+    low = _pose()
+    low[[5, 6, 7], 2] = 0.0
+    assert pckh(ref[None], np.stack([mixed]), keypoint_thresh=0.5)[0, 0] == pytest.approx(12 / 15)
+    assert pckh(low[None], np.stack([mixed]), keypoint_thresh=0.5)[0, 0] == 1.0
+    cost = pose_cost(Detections(np.zeros((1, 4)), [1], ref[None]),
+                     Detections(np.zeros((4, 4)), np.ones(4), other))  # fmt: skip
+    assert np.allclose(cost, [[0.0, 0.0, 1.0, 3 / 15]])
+
+
+def test_greedy_and_hungarian_differ():
+    cost = np.array([[0.1, 0.2], [0.15, 0.9]])
+    assert [r.tolist() for r in hungarian_match(cost)] == [[0, 1], [1, 0]]  # total 0.35
+    assert [r.tolist() for r in greedy_match(cost)] == [[0, 1], [0, 1]]  # 0.1 first, then 0.9
+    # The same through the tracker, with a cost given as a callable.
+    fixed = lambda prev, cur: cost  # noqa: E731
+    two = frame([0, 0, 10, 10], [20, 0, 30, 10])
+    for matcher, expected in (("hungarian", [1, 0]), ("greedy", [0, 1])):
+        result = link_video([two, two], cost=fixed, matcher=matcher, det_thresh=0, min_area=0)
+        assert ids(result) == [[0, 1], expected]
+
+
+def test_gate_and_empty_matrices():
+    cost = np.array([[0.2, 0.95], [0.9, 0.97]])
+    rows, cols = hungarian_match(cost, max_cost=0.5)
+    assert rows.tolist() == [0] and cols.tolist() == [0]
+    rows, cols = greedy_match(cost, max_cost=0.5)
+    assert rows.tolist() == [0] and cols.tolist() == [0]
+    for fn in (hungarian_match, greedy_match):
+        assert [x.tolist() for x in fn(np.zeros((0, 3)))] == [[], []]
+        assert [x.tolist() for x in fn(np.zeros((2, 0)))] == [[], []]
+        assert [x.tolist() for x in fn(np.ones((2, 2)), max_cost=0.5)] == [[], []]
+
+
+def test_two_people_crossing_keep_their_ids():
+    # A walks right (shorter box), B walks left (taller box, lower); they cross at t = 6.
+    frames = [frame([5 * t, 0, 5 * t + 20, 40], [60 - 5 * t, 10, 80 - 5 * t, 70]) for t in range(13)]
+    for matcher in ("hungarian", "greedy"):
+        result = link_video(frames, matcher=matcher, det_thresh=0.5, min_area=0)
+        assert ids(result) == [[0, 1]] * 13
+
+
+def test_missing_for_one_frame_paper_vs_memory():
+    person = [[10 + 3 * t, 10, 40 + 3 * t, 80] for t in range(5)]
+    other = [200, 10, 230, 80]
+    frames = [frame(person[0], other), frame(person[1], other), frame(other),
+              frame(person[3], other), frame(person[4], other)]  # fmt: skip
+    paper = link_video(frames, det_thresh=0.5, min_area=0)
+    assert ids(paper) == [[0, 1], [0, 1], [1], [2, 1], [2, 1]]  # the person comes back as 2
+    memory = link_video(frames, det_thresh=0.5, min_area=0, memory=1, max_cost=0.9)
+    assert ids(memory) == [[0, 1], [0, 1], [1], [0, 1], [0, 1]]
+
+
+def test_memory_carries_the_box_forward_by_its_motion():
+    # Moving 20 px a frame: after a one-frame gap the last box no longer overlaps the new one,
+    # but the box moved on by the track's velocity does.
+    # Boxes 35 px wide: consecutive frames overlap by 15 px (IoU 15/55, cost 0.73 <= 0.8).
+    boxes = [[20 * t, 0, 20 * t + 35, 50] for t in range(5)]
+    frames = [frame(boxes[0]), frame(boxes[1]), frame(), frame(boxes[3]), frame(boxes[4])]
+    result = link_video(frames, det_thresh=0.5, min_area=0, memory=1, max_cost=0.8)
+    assert ids(result) == [[0], [0], [], [0], [0]]
+    assert box_iou(np.array([boxes[1]], float), np.array([boxes[3]], float))[0, 0] == 0
+
+
+def test_empty_frames_single_frame_and_filters():
+    result = link_video([frame(), frame([0, 0, 20, 20]), frame(), frame([0, 0, 20, 20])],
+                        det_thresh=0.5, min_area=0)  # fmt: skip
+    assert ids(result) == [[], [0], [], [1]]  # paper mode: a gap ends the track
+    single = link_video([frame([0, 0, 20, 20], [50, 50, 90, 90], [0, 0, 5, 5],
+                               scores=[0.99, 0.96, 0.99])])  # fmt: skip
+    # The 5x5 box (25 px^2) is below the 50 px^2 minimum; both others pass the 0.95 score.
+    assert ids(single) == [[0, 1]] and len(single[0]["boxes"]) == 2
+    low = link_video([frame([0, 0, 20, 20], [50, 50, 90, 90], scores=[0.9, 0.96])])
+    assert ids(low) == [[0]] and low[0]["scores"].tolist() == [0.96]
+    # Clipped area: 62x20 px, but only 2x20 = 40 px^2 inside the 480x640 frame.
+    clipped = link_video([frame([638, 0, 700, 20], scores=[1.0])])
+    assert ids(clipped) == [[]]
+
+
+def test_instances_in_and_out():
+    def inst(boxes, scores):
+        i = Instances((100, 200))
+        i.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32))
+        i.scores = torch.tensor(scores)
+        i.pred_classes = torch.zeros(len(scores), dtype=torch.int64)
+        i.pred_keypoints = torch.zeros(len(scores), 17, 3)
+        return i
+
+    tracker = PoseTracker()
+    out = tracker.update(inst([[0, 0, 20, 20], [30, 30, 60, 60], [70, 0, 90, 30]], [0.99, 0.5, 0.97]))
+    assert len(out) == 2 and out.track_ids.tolist() == [0, 1] and out.ID == [0, 1]
+    assert out.pred_keypoints.shape == (2, 17, 3)
+    out = tracker.update(inst([[71, 1, 91, 31], [1, 0, 21, 20]], [0.99, 0.99]))
+    assert out.ID == [1, 0]
+    assert len(tracker.update(inst([], []))) == 0
+    tracker.reset()
+    assert tracker.update(inst([[0, 0, 20, 20]], [0.99])).ID == [0]
+
+
+def test_more_than_1000_tracks_reuses_the_oldest_ended_ids():
+    tracker = PoseTracker(det_thresh=0, min_area=0, max_cost=0.5)
+    seen = []
+    for t in range(1003):
+        # Two people a frame, never overlapping the previous frame's: every frame starts 2 tracks.
+        x = 100 * (t % 2)
+        out = tracker.update(frame([x, 0, x + 10, 10], [x + 300, 0, x + 310, 10]))
+        seen.append(out["track_ids"].tolist())
+        assert len(set(seen[-1])) == 2
+        assert all(0 <= i < 1000 for i in seen[-1])
+    assert seen[0] == [0, 1] and seen[499] == [998, 999]
+    # Ids run out at frame 500; those of the tracks that ended longest ago come back first.
+    assert seen[500] == [0, 1] and seen[501] == [2, 3] and seen[1002] == [4, 5]
+    # Live tracks never share an id: with memory, tracks still remembered keep theirs.
+    small = PoseTracker(det_thresh=0, min_area=0, max_cost=0.5, memory=2, max_tracks=3)
+    assert small.update(frame([0, 0, 10, 10]))["track_ids"].tolist() == [0]
+    assert small.update(frame([100, 0, 110, 10]))["track_ids"].tolist() == [1]
+    assert small.update(frame([200, 0, 210, 10]))["track_ids"].tolist() == [2]
+    with pytest.raises(RuntimeError, match="more than 3 tracks are alive"):
+        small.update(frame([300, 0, 310, 10]))
+    recovered = PoseTracker(det_thresh=0, min_area=0, max_cost=0.5, memory=1, max_tracks=3)
+    for x in (0, 100, 200):
+        recovered.update(frame([x, 0, x + 10, 10]))
+    # Track 0 ended at frame 2 (unseen for 2 > memory frames); 1 and 2 are still live.
+    assert recovered.update(frame([300, 0, 310, 10]))["track_ids"].tolist() == [0]
+
+
+def test_weighted_cost_and_parse():
+    a = Detections([[0, 0, 10, 10]], [1], _pose()[None])
+    b = Detections([[5, 0, 15, 10]], [1], _pose(offset=(6.0, 0.0))[None])
+    cost = WeightedCost({"iou": (1.0, iou_cost), "pose": (3.0, pose_cost)})
+    assert cost(a, b)[0, 0] == pytest.approx((1.0 * (1 - 1 / 3) + 3.0 * 1.0) / 4)
+    assert parse_cost("iou") == "iou"
+    assert parse_cost("iou:1,pose:0.5") == {"iou": 1.0, "pose": 0.5}
+    with pytest.raises(ValueError, match="bad cost weight"):
+        parse_cost("iou:x")
+    with pytest.raises(ValueError, match="unknown cost"):
+        PoseTracker(cost="color")
+    with pytest.raises(ValueError, match="unknown matcher"):
+        PoseTracker(matcher="auction")
+    with pytest.raises(ValueError, match="lstm cost needs a trained model"):
+        PoseTracker(cost="lstm")
+
+
+def test_cnn_cost_tells_appearance_apart():
+    from detectron2_tubes.tracking import CropFeatureExtractor
+
+    torch.manual_seed(0)
+    extractor = CropFeatureExtractor()
+    img = np.zeros((120, 200, 3), np.uint8)
+    img[10:110, 10:50] = (0, 0, 255)  # a red person
+    img[10:110, 110:150] = (255, 0, 0)  # a blue person
+    img2 = np.zeros_like(img)
+    img2[10:110, 20:60] = (255, 0, 0)  # blue is now on the left
+    img2[10:110, 140:180] = (0, 0, 255)  # and red on the right
+    tracker = PoseTracker(cost="cnn", det_thresh=0, min_area=0, feature_extractor=extractor)
+    boxes1 = np.array([[10, 10, 50, 110], [110, 10, 150, 110]], float)
+    boxes2 = np.array([[20, 10, 60, 110], [140, 10, 180, 110]], float)
+    first = tracker.update(frame(*boxes1, size=(120, 200)), image=img)
+    second = tracker.update(frame(*boxes2, size=(120, 200)), image=img2)
+    assert first["track_ids"].tolist() == [0, 1] and second["track_ids"].tolist() == [1, 0]
+    with pytest.raises(ValueError, match="needs the frame image"):
+        tracker.update(frame(*boxes2, size=(120, 200)))
+
+
+def test_detectron2_tracker_head():
+    cfg = add_tubes_config(get_cfg())
+    cfg.TRACKING.COST = "iou:1,pose:1"
+    cfg.TRACKING.MEMORY = 2
+    head = build_tracker_head(cfg)
+    assert head.tracker.memory == 2 and head.tracker.det_thresh == 0.95
+    i = Instances((100, 100), pred_boxes=Boxes(torch.tensor([[0.0, 0, 20, 20]])),
+                  scores=torch.tensor([0.99]), pred_keypoints=torch.ones(1, 17, 3))  # fmt: skip
+    assert head.update(i).ID == [0]
