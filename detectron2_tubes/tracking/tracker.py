@@ -173,7 +173,8 @@ class PoseTracker:
             The kept detections (score and area filters applied) in the input's type, each with
             its track id: `Instances` get ``track_ids`` (int64 tensor) and ``ID`` (list of ints,
             what Detectron2's `VideoVisualizer` reads); `Detections` get ``extra["track_ids"]``;
-            dicts get "track_ids" (and the other arrays filtered). The given `Instances` is not
+            dicts get "track_ids" and "indices" (of the kept detections in the input; the other
+            arrays are filtered). The given `Instances` is not
             modified.
         """
         self._frame += 1
@@ -271,6 +272,7 @@ class PoseTracker:
         out = {k: (np.asarray(v)[keep] if k in ("boxes", "scores", "keypoints") and v is not None
                    else v) for k, v in original.items()}  # fmt: skip
         out["track_ids"] = ids
+        out["indices"] = keep
         return out
 
 

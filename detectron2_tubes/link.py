@@ -1,0 +1,289 @@
+"""Add track ids to per-frame detections read from files.
+
+    python -m detectron2_tubes.link --input PATH --output PATH [--format posetrack|mot]
+        [--cost iou|pose|cnn|lstm|name:weight,...] [--matcher hungarian|greedy]
+        [--det-thresh 0.95] [--min-area 50] [--max-cost X] [--memory K]
+
+posetrack: PoseTrack 2018/2021 (``images`` + ``annotations``) or 2017 ("annolist") prediction
+files, one file or a folder of per-video files; every frame is tracked in file order, detections
+below the thresholds are removed, the others get a ``track_id`` (0..999). mot: MOTChallenge text,
+``frame,id,x,y,w,h,score,...`` (input ids ignored), written back with ids from 1 (MOT's
+convention) and the extra columns kept. Nothing is written unless every input is valid.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from .data.keypoints import NUM_KEYPOINTS, POSETRACK17_TO_COCO
+from .data.posetrack import detect_posetrack_format, keypoints_to_box
+from .tracking import COST_NAMES, CropFeatureExtractor, PoseTracker, parse_cost
+from .utils.io import atomic_path, write_json_atomic
+
+__all__ = ["LinkError", "link_posetrack", "read_mot", "link_mot", "main"]
+
+
+class LinkError(ValueError):
+    """Invalid input for the linking tool; the message names the file (and row or frame)."""
+
+
+def _unwrap(v):
+    while isinstance(v, list) and len(v) == 1:
+        v = v[0]
+    return v
+
+
+def _score(ann: dict) -> float:
+    s = ann.get("score")
+    if s is not None:
+        return float(_unwrap(s))
+    kp_scores = ann.get("scores")
+    return float(np.mean(kp_scores)) if kp_scores else 1.0
+
+
+def _detections_2018(data: dict, path: str):
+    by_image = {}
+    for i, a in enumerate(data.get("annotations") or []):
+        if "image_id" not in a:
+            raise LinkError(f"{path}: annotations[{i}] has no image_id")
+        by_image.setdefault(a["image_id"], []).append(a)
+    frames = []
+    for f, img in enumerate(data["images"]):
+        if "id" not in img:
+            raise LinkError(f"{path}: images[{f}] has no id")
+        anns = by_image.get(img["id"], [])
+        boxes, scores, kps = [], [], []
+        for a in anns:
+            k = a.get("keypoints")
+            if k is not None and len(k) != NUM_KEYPOINTS * 3:
+                raise LinkError(f"{path}: frame {f}: {len(k)} keypoint values, expected 51")
+            k = np.zeros((NUM_KEYPOINTS, 3)) if k is None else np.asarray(k, float).reshape(-1, 3).copy()
+            if a.get("scores") and len(a["scores"]) == NUM_KEYPOINTS:
+                k[:, 2] = a["scores"]
+            box = a.get("bbox")
+            if box is not None and len(box) == 4:
+                x, y, w, h = (float(v) for v in box)
+                if w < 0 or h < 0:
+                    raise LinkError(f"{path}: frame {f}: negative box size {box}")
+                box = [x, y, x + w, y + h]
+            else:
+                labelled = k.copy()
+                labelled[:, 2] = (k[:, :2] != 0).any(axis=1)
+                box = keypoints_to_box(labelled) or [0.0, 0.0, 0.0, 0.0]
+            boxes.append(box)
+            scores.append(_score(a))
+            kps.append(k)
+        frames.append((anns, boxes, scores, kps))
+    return frames
+
+
+def _detections_2017(data: dict, path: str):
+    frames = []
+    for f, entry in enumerate(data["annolist"]):
+        rects = entry.get("annorect") or []
+        boxes, scores, kps = [], [], []
+        for rect in rects:
+            k = np.zeros((NUM_KEYPOINTS, 3))
+            for p in (_unwrap(rect.get("annopoints")) or {}).get("point") or []:
+                try:
+                    j = int(_unwrap(p["id"]))
+                    k[POSETRACK17_TO_COCO[j]] = (float(_unwrap(p["x"])), float(_unwrap(p["y"])),
+                                                 float(_unwrap(p.get("score", [1.0]))))  # fmt: skip
+                except (KeyError, ValueError, IndexError, TypeError):
+                    raise LinkError(f"{path}: frame {f}: a point without numeric id (0..14), x, y") from None
+            present = k.copy()
+            present[:, 2] = (k[:, :2] != 0).any(axis=1)
+            boxes.append(keypoints_to_box(present) or [0.0, 0.0, 0.0, 0.0])
+            scores.append(_score(rect))
+            kps.append(k)
+        frames.append((rects, boxes, scores, kps))
+    return frames
+
+
+def link_posetrack(data: dict, tracker: PoseTracker, path: str = "<input>") -> Tuple[dict, int, int]:
+    """Track one PoseTrack prediction file's detections; returns (output data, kept, dropped).
+
+    The output is a copy of ``data`` where each frame keeps only its tracked detections, each
+    with a ``track_id`` (wrapped in a list for 2017 files, as that format does).
+    """
+    try:
+        fmt = detect_posetrack_format(data)
+    except ValueError as e:
+        raise LinkError(f"{path}: {e}") from None
+    try:
+        frames = _detections_2017(data, path) if fmt == "2017" else _detections_2018(data, path)
+    except LinkError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise LinkError(f"{path}: unexpected content for PoseTrack {fmt}: {type(e).__name__}: {e}") from None
+    out = copy.deepcopy(data)
+    tracker.reset()
+    kept_anns, dropped = [], 0
+    for f, (anns, boxes, scores, kps) in enumerate(frames):
+        n = len(anns)
+        res = tracker.update({"boxes": np.asarray(boxes, float).reshape(n, 4),
+                              "scores": np.asarray(scores, float),
+                              "keypoints": np.asarray(kps, float).reshape(n, NUM_KEYPOINTS, 3)})  # fmt: skip
+        tracked = []
+        for idx, tid in zip(res["indices"].tolist(), res["track_ids"].tolist()):
+            a = copy.deepcopy(anns[idx])
+            a["track_id"] = [int(tid)] if fmt == "2017" else int(tid)
+            tracked.append(a)
+        dropped += n - len(tracked)
+        if fmt == "2017":
+            out["annolist"][f]["annorect"] = tracked
+        else:
+            kept_anns.extend(tracked)
+    if fmt != "2017":
+        out["annotations"] = kept_anns
+    kept = sum(len(fr[0]) for fr in frames) - dropped
+    return out, kept, dropped
+
+
+def read_mot(path: str) -> List[List[str]]:
+    """MOTChallenge rows, validated: frame (int >= 1), id, x, y, w (>= 0), h (>= 0), score, ..."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise LinkError(f"{path}: file does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise LinkError(f"{path}: cannot read: {e}") from None
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        fields = [s.strip() for s in line.split(",")]
+        if len(fields) < 7:
+            raise LinkError(f"{path}: line {n}: {len(fields)} fields, expected at least 7 "
+                            "(frame,id,x,y,w,h,score,...)")  # fmt: skip
+        try:
+            frame = float(fields[0])
+            x, y, w, h, score = (float(v) for v in fields[2:7])
+        except ValueError:
+            raise LinkError(f"{path}: line {n}: non-numeric value in {line!r}") from None
+        if not all(math.isfinite(v) for v in (frame, x, y, w, h, score)):
+            raise LinkError(f"{path}: line {n}: NaN or infinite value in {line!r}")
+        if frame != int(frame) or frame < 1:
+            raise LinkError(f"{path}: line {n}: frame {fields[0]} is not an integer >= 1")
+        if w < 0 or h < 0:
+            raise LinkError(f"{path}: line {n}: negative box size (w={w:g}, h={h:g})")
+        rows.append(fields)
+    return rows
+
+
+def link_mot(rows: List[List[str]], tracker: PoseTracker) -> Tuple[List[str], int, int]:
+    """Track MOT rows frame by frame (every frame from 1 to the last, empty ones included)."""
+    by_frame = {}
+    for r in rows:
+        by_frame.setdefault(int(float(r[0])), []).append(r)
+    tracker.reset()
+    out, kept = [], 0
+    for frame in range(1, max(by_frame, default=0) + 1):
+        fr = by_frame.get(frame, [])
+        xywh = np.array([[float(v) for v in r[2:6]] for r in fr]).reshape(-1, 4)
+        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        scores = np.array([float(r[6]) for r in fr])
+        res = tracker.update({"boxes": boxes, "scores": scores})
+        for idx, tid in zip(res["indices"].tolist(), res["track_ids"].tolist()):
+            r = list(fr[idx])
+            r[1] = str(int(tid) + 1)
+            out.append(",".join(r))
+            kept += 1
+    return out, kept, len(rows) - kept
+
+
+def _infer_format(path: str) -> Optional[str]:
+    if os.path.isdir(path) or path.endswith(".json"):
+        return "posetrack"
+    if path.endswith((".txt", ".csv")):
+        return "mot"
+    return None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m detectron2_tubes.link", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--input", required=True, help="PoseTrack JSON file or folder, or MOT .txt")
+    parser.add_argument("--output", required=True, help="where to write (a folder for a folder input)")
+    parser.add_argument("--format", help="posetrack or mot (default: from the input's name)")
+    parser.add_argument("--cost", default="iou",
+                        help=f"one of {COST_NAMES} or a weighted sum like iou:1,pose:1 (default iou)")  # fmt: skip
+    parser.add_argument("--matcher", default="hungarian", choices=["hungarian", "greedy"])
+    parser.add_argument("--det-thresh", type=float, default=0.95,
+                        help="drop detections scoring below this (default 0.95, the paper's)")  # fmt: skip
+    parser.add_argument("--min-area", type=float, default=50.0, help="drop smaller boxes (px^2, default 50)")
+    parser.add_argument("--max-cost", type=float, default=None, help="never match pairs costlier than this")
+    parser.add_argument("--memory", type=int, default=0,
+                        help="frames a track may be unmatched and still continue (default 0)")  # fmt: skip
+    parser.add_argument("--keypoint-thresh", type=float, default=None,
+                        help="joints scoring below this are ignored by the pose cost")  # fmt: skip
+    parser.add_argument("--lstm-weights", help="weights of the lstm cost")
+    parser.add_argument("--cnn-weights", help="torchvision ResNet-18 weights for the cnn cost")
+    args = parser.parse_args(argv)
+
+    fmt = args.format or _infer_format(args.input)
+    if fmt not in ("posetrack", "mot"):
+        parser.error(f"unknown format {fmt!r} for {args.input}: use --format posetrack or --format mot")
+    if not os.path.exists(args.input):
+        parser.error(f"input {args.input} does not exist")
+    try:
+        cost = parse_cost(args.cost)
+        lstm = None
+        if args.lstm_weights:
+            from .tracking import load_box_lstm
+
+            lstm = load_box_lstm(args.lstm_weights)
+        if "cnn" in (cost if isinstance(cost, dict) else {cost: 1}):
+            parser.error("the cnn cost needs the frame images; use it through the Python API or track_video")
+        tracker = PoseTracker(cost=cost, matcher=args.matcher, det_thresh=args.det_thresh,
+                              min_area=args.min_area, max_cost=args.max_cost, memory=args.memory,
+                              keypoint_thresh=args.keypoint_thresh, lstm=lstm,
+                              feature_extractor=CropFeatureExtractor(weights=args.cnn_weights)
+                              if args.cnn_weights else None)  # fmt: skip
+        outputs, kept, dropped = [], 0, 0
+        if fmt == "mot":
+            if os.path.isdir(args.input):
+                raise LinkError(f"{args.input}: the mot format takes one text file, not a folder")
+            lines, kept, dropped = link_mot(read_mot(args.input), tracker)
+            outputs.append((args.output, "\n".join(lines) + ("\n" if lines else "")))
+        else:
+            if os.path.isdir(args.input):
+                files = sorted(f for f in os.listdir(args.input) if f.endswith(".json"))
+                if not files:
+                    raise LinkError(f"{args.input}: no .json files in this folder")
+                pairs = [(os.path.join(args.input, f), os.path.join(args.output, f)) for f in files]
+            else:
+                pairs = [(args.input, args.output)]
+            for src, dst in pairs:
+                try:
+                    with open(src) as f:
+                        data = json.load(f)
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    raise LinkError(f"{src}: malformed JSON: {e}") from None
+                linked, k, d = link_posetrack(data, tracker, src)
+                outputs.append((dst, linked))
+                kept, dropped = kept + k, dropped + d
+    except (LinkError, ValueError, FileNotFoundError) as e:
+        print(f"link: error: {e}", file=sys.stderr)
+        return 1
+    # Every input was valid: write everything, each file atomically.
+    for dst, content in outputs:
+        if isinstance(content, str):
+            with atomic_path(dst, ".txt") as tmp:
+                with open(tmp, "w") as f:
+                    f.write(content)
+        else:
+            write_json_atomic(content, dst)
+    print(f"link: {kept} detections tracked, {dropped} dropped (score < {args.det_thresh} or area "
+          f"< {args.min_area}); wrote {len(outputs)} file(s) to {args.output}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
