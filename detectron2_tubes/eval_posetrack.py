@@ -1,0 +1,75 @@
+"""PoseTrack evaluation with the official toolkit's flags and numbers.
+
+    python -m detectron2_tubes.eval_posetrack --groundTruth GT_DIR/ --predictions PRED_DIR/
+        [--evalPoseEstimation] [--evalPoseTracking] [--output metrics.json]
+
+Prediction files are matched to ground-truth files by name; both may be PoseTrack 2017
+("annolist"), 2018 or 2021 JSON. Without either --eval flag both are computed.
+"""
+import argparse
+import math
+import sys
+import time
+from typing import List, Optional
+
+from .evaluation import PoseTrackEvalError, evaluate_posetrack, format_tables, grouped
+from .utils.io import write_json_atomic
+
+
+def summary(result: dict) -> dict:
+    """The --output JSON: {"ap": {head..total}, "mota": {...}, "motp_total", "precision_total",
+    "recall_total"} in percent, plus per-joint lists and counts."""
+    out = {}
+    if "ap" in result:
+        out["ap"] = grouped(result["ap"])
+        out["ap_per_joint"] = result["ap"]
+    if "mota" in result:
+        out["mota"] = grouped(result["mota"])
+        out["mota_per_joint"] = result["mota"]
+        out["motp_total"] = result["motp"][-1]
+        out["precision_total"] = result["precision"][-1]
+        out["recall_total"] = result["recall"][-1]
+        out["counts_per_joint"] = result["counts"]
+    out["num_sequences"], out["num_frames"] = result["num_sequences"], result["num_frames"]
+    # JSON has no NaN: undefined values become null.
+    return _no_nan(out)
+
+
+def _no_nan(x):
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_no_nan(v) for v in x]
+    return None if isinstance(x, float) and math.isnan(x) else x
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m detectron2_tubes.eval_posetrack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--groundTruth", required=True, help="folder of ground-truth .json files")
+    parser.add_argument("--predictions", required=True, help="folder of prediction .json files")
+    parser.add_argument("--evalPoseEstimation", action="store_true", help="per-joint AP")
+    parser.add_argument("--evalPoseTracking", action="store_true", help="per-joint MOTA, MOTP, ...")
+    parser.add_argument("--output", help="write the metrics as JSON here")
+    args = parser.parse_args(argv)
+    pose, track = args.evalPoseEstimation, args.evalPoseTracking
+    if not pose and not track:
+        pose = track = True
+    start = time.perf_counter()
+    try:
+        result = evaluate_posetrack(args.groundTruth, args.predictions, pose, track,
+                                    warn=lambda m: print(f"warning: {m}", file=sys.stderr))  # fmt: skip
+    except PoseTrackEvalError as e:
+        print(f"eval_posetrack: error: {e}", file=sys.stderr)
+        return 1
+    print(f"Evaluated {result['num_sequences']} sequences, {result['num_frames']} frames "
+          f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
+    print(format_tables(result))
+    if args.output:
+        write_json_atomic(summary(result), args.output, indent=1)
+        print(f"Metrics written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

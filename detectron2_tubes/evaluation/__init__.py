@@ -1,0 +1,10 @@
+"""PoseTrack evaluation: the official metrics, and the evaluator that runs after inference."""
+from .clear_mot import ClearMOTCounter, MotmetricsCounter
+from .posetrack_eval import (
+    PoseTrackEvalError,
+    evaluate_posetrack,
+    evaluate_sequences,
+    format_tables,
+    grouped,
+    load_sequence_pair,
+)
