@@ -10,6 +10,8 @@
 import os
 
 from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from detectron2_tubes import InflatingCheckpointer
 from detectron2_tubes.engine import TubeTrainer, setup_cfg
@@ -18,6 +20,8 @@ from detectron2_tubes.engine import TubeTrainer, setup_cfg
 def setup(args):
     cfg = setup_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
+    # Detectron2 sets up its own loggers; show this package's (evaluation tables, inflation) too.
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="detectron2_tubes")
     return cfg
 
 

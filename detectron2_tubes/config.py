@@ -46,6 +46,12 @@ def add_tubes_config(cfg: CN) -> CN:
     _C.TRACKING.setdefault("LSTM_WEIGHTS", "")
     # torchvision ResNet-18 weights for the CNN cost ("" = random init; nothing is downloaded).
     _C.TRACKING.setdefault("CNN_WEIGHTS", "")
+    if "POSETRACK" not in _C.TEST:
+        _C.TEST.POSETRACK = CN()
+    # Keypoints scoring below this are written as absent (0 keeps all). The paper cut Detectron's
+    # heatmap logit at 1.95; Detectron2's keypoint score is a spatial-softmax probability, so tune
+    # this value with python -m detectron2_tubes.sweep_thresholds instead of reusing 1.95.
+    _C.TEST.POSETRACK.setdefault("KEYPOINT_THRESH", 0.0)
     if "TRACKER_HEADS" not in _C:
         _C.TRACKER_HEADS = CN()
     # Detectron2's tracker-head name for `build_tracker_head(cfg)`.

@@ -1,9 +1,11 @@
 """`TubeTrainer`: Detectron2's DefaultTrainer for clips, with weight inflation and CPU workers."""
 import logging
+import os
 import weakref
 
 import torch
 from detectron2.config import get_cfg
+from detectron2.data import MetadataCatalog
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, hooks
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.utils import comm
@@ -12,6 +14,7 @@ from detectron2.utils.logger import setup_logger
 from ..checkpoint import InflatingCheckpointer
 from ..config import add_tubes_config
 from ..data import build_clip_test_loader, build_clip_train_loader
+from ..evaluation import PoseTrackEvaluator
 
 __all__ = ["TubeTrainer", "setup_cfg", "uses_clips"]
 
@@ -82,6 +85,8 @@ class TubeTrainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        raise NotImplementedError(
-            f"No evaluator for {dataset_name} yet: PoseTrack evaluation is not built in this version"
-        )
+        """`PoseTrackEvaluator` for datasets whose metadata says ``evaluator_type="posetrack"``."""
+        if MetadataCatalog.get(dataset_name).get("evaluator_type") != "posetrack":
+            raise NotImplementedError(f"no evaluator for {dataset_name} (not a PoseTrack-format dataset)")
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return PoseTrackEvaluator.from_config(cfg, dataset_name, output_folder)

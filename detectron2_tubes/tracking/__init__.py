@@ -3,4 +3,12 @@ from .costs import CropFeatureExtractor, WeightedCost, box_iou, cosine_cost, iou
 from .detections import Detections
 from .lstm import BoxLSTM, LSTMCost, load_box_lstm, save_box_lstm, train_box_lstm
 from .matching import MATCHERS, greedy_match, hungarian_match
-from .tracker import COST_NAMES, PoseTracker, PoseTrackerHead, build_cost, link_video, parse_cost
+from .tracker import (
+    COST_NAMES,
+    PoseTracker,
+    PoseTrackerHead,
+    build_cost,
+    build_pose_tracker,
+    link_video,
+    parse_cost,
+)

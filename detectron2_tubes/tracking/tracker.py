@@ -12,7 +12,7 @@ from .costs import CropFeatureExtractor, WeightedCost, cosine_cost, iou_cost, po
 from .detections import Detections
 from .matching import MATCHERS
 
-__all__ = ["PoseTracker", "PoseTrackerHead", "link_video", "build_cost", "parse_cost", "COST_NAMES"]
+__all__ = ["PoseTracker", "PoseTrackerHead", "build_pose_tracker", "link_video", "build_cost", "parse_cost", "COST_NAMES"]
 
 COST_NAMES = ("iou", "pose", "cnn", "lstm")
 # Detect-and-Track's defaults (POSETRACK.md section 4).
@@ -285,6 +285,11 @@ def link_video(frames: Sequence, tracker: Optional[PoseTracker] = None,
     tracker = tracker or PoseTracker(**tracker_kwargs)
     tracker.reset()
     return [tracker.update(f, None if images is None else images[i]) for i, f in enumerate(frames)]
+
+
+def build_pose_tracker(cfg) -> "PoseTracker":
+    """A `PoseTracker` from the ``TRACKING`` config keys."""
+    return PoseTracker(**PoseTrackerHead.from_config(cfg))
 
 
 @TRACKER_HEADS_REGISTRY.register()

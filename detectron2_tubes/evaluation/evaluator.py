@@ -1,0 +1,139 @@
+"""`PoseTrackEvaluator`: after inference, track each video, write PoseTrack files, score them."""
+import itertools
+import logging
+import os
+import pickle
+from collections import OrderedDict, defaultdict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from ..data.clips import group_by_video
+from ..tracking import PoseTracker
+from ..utils.io import atomic_path
+from .posetrack_eval import evaluate_sequences, format_tables, grouped, load_sequence_pair
+from .writer import write_posetrack_video
+
+__all__ = ["PoseTrackEvaluator", "track_and_write", "score_written"]
+
+logger = logging.getLogger(__name__)
+
+
+def track_and_write(raw: Dict[str, Dict[int, dict]], videos: Sequence[List[dict]], out_dir: str,
+                    tracker: PoseTracker, *, keypoint_thresh: Optional[float], image_root=None) -> List[str]:  # fmt: skip
+    """Track every video's raw per-frame detections and write one PoseTrack 2018 file per video
+    (named like its ground-truth file). Returns the written paths, in ``videos`` order."""
+    paths = []
+    for frames in videos:
+        vid = frames[0]["video_id"]
+        preds, tracked = raw.get(vid, {}), {}
+        tracker.reset()
+        for d in frames:
+            p = preds.get(d["frame_id"])
+            if p is None:
+                p = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "keypoints": np.zeros((0, 17, 3))}
+            out = tracker.update(dict(p))
+            tracked[d["frame_id"]] = out
+        name = os.path.basename(frames[0].get("annotation_file") or f"{vid}.json")
+        path = os.path.join(out_dir, name)
+        write_posetrack_video(path, frames, tracked, image_root=image_root, keypoint_thresh=keypoint_thresh)
+        paths.append(path)
+    return paths
+
+
+def score_written(videos: Sequence[List[dict]], paths: Sequence[str], warn=logger.warning) -> dict:
+    """Official-toolkit metrics of written prediction files against the videos' ground truth."""
+    seqs = [load_sequence_pair(frames[0]["annotation_file"], path, i)[0]
+            for i, (frames, path) in enumerate(zip(videos, paths))]  # fmt: skip
+    result = evaluate_sequences(seqs, warn=warn)
+    result["num_sequences"], result["num_frames"] = len(seqs), sum(len(s.gt) for s in seqs)
+    return result
+
+
+class PoseTrackEvaluator(DatasetEvaluator):
+    """Evaluate a video dataset the PoseTrack way after inference.
+
+    `process` keeps, per frame, the detections of the frame (the centre frame of each clip for
+    Tube R-CNN, the image's for a 2D model) as compact numpy arrays. `evaluate` gathers them from
+    all processes (and returns {} on the others), links each video with the tracker, writes the
+    PoseTrack 2018 files under ``output_dir/posetrack_predictions`` (the raw detections too, for
+    threshold sweeps) and returns the official metrics in Detectron2's format.
+    """
+
+    def __init__(self, dataset_name: str, output_dir: Optional[str] = None, *,
+                 tracker: Optional[PoseTracker] = None, keypoint_thresh: Optional[float] = None,
+                 distributed: bool = True):  # fmt: skip
+        self.dataset_name = dataset_name
+        self.output_dir = output_dir
+        self.tracker = tracker or PoseTracker()
+        self.keypoint_thresh = keypoint_thresh
+        self.distributed = distributed
+        self._frames: List[dict] = []
+
+    @classmethod
+    def from_config(cls, cfg, dataset_name: str, output_dir: Optional[str] = None) -> "PoseTrackEvaluator":
+        from ..tracking.tracker import build_pose_tracker
+
+        return cls(dataset_name, output_dir, tracker=build_pose_tracker(cfg),
+                   keypoint_thresh=cfg.TEST.POSETRACK.KEYPOINT_THRESH)  # fmt: skip
+
+    def reset(self) -> None:
+        self._frames = []
+
+    def process(self, inputs, outputs) -> None:
+        for inp, out in zip(inputs, outputs):
+            if "frames" in out:  # Tube R-CNN: keep the key (centre) frame of the clip
+                inst = out["frames"][(len(out["frames"]) - 1) // 2]
+            else:
+                inst = out["instances"]
+            inst = inst.to("cpu")
+            self._frames.append({
+                "video_id": inp["video_id"], "frame_id": inp["frame_id"],
+                "boxes": inst.pred_boxes.tensor.numpy().astype(np.float32),
+                "scores": inst.scores.numpy().astype(np.float32),
+                "keypoints": (inst.pred_keypoints.numpy().astype(np.float32)
+                              if inst.has("pred_keypoints") else np.zeros((len(inst), 17, 3), np.float32)),
+                "image_size": tuple(inst.image_size),
+            })  # fmt: skip
+
+    def evaluate(self):
+        frames = self._frames
+        if self.distributed:
+            comm.synchronize()
+            frames = list(itertools.chain(*comm.gather(frames, dst=0)))
+            if not comm.is_main_process():
+                return {}
+        if not frames:
+            logger.warning(f"[PoseTrackEvaluator] no predictions for {self.dataset_name}")
+            return {}
+        raw: Dict[str, Dict[int, dict]] = defaultdict(dict)
+        for f in frames:
+            raw[f["video_id"]][f["frame_id"]] = f
+        videos = [v for v in group_by_video(DatasetCatalog.get(self.dataset_name)) if v[0]["video_id"] in raw]
+        out_dir = os.path.join(self.output_dir or ".", "posetrack_predictions")
+        if self.output_dir:
+            with atomic_path(os.path.join(self.output_dir, "posetrack_raw_predictions.pkl")) as tmp:
+                with open(tmp, "wb") as fh:
+                    pickle.dump(dict(raw), fh)
+        meta = MetadataCatalog.get(self.dataset_name)
+        paths = track_and_write(raw, videos, out_dir, self.tracker, keypoint_thresh=self.keypoint_thresh,
+                                image_root=meta.get("image_root"))  # fmt: skip
+        result = score_written(videos, paths)
+        logger.info(f"PoseTrack evaluation of {self.dataset_name} ({len(videos)} videos; predictions in "
+                    f"{out_dir}):\n" + format_tables(result))  # fmt: skip
+        return OrderedDict(posetrack=self.to_detectron2(result))
+
+    @staticmethod
+    def to_detectron2(result: dict) -> Dict[str, float]:
+        """{"AP": total, "MOTA": total, "MOTP", "Precision", "Recall", "AP-Head", ...}."""
+        ap, mota = grouped(result["ap"]), grouped(result["mota"])
+        res = {"AP": ap["total"], "MOTA": mota["total"], "MOTP": result["motp"][-1],
+               "Precision": result["precision"][-1], "Recall": result["recall"][-1]}  # fmt: skip
+        for name in ap:
+            if name != "total":
+                res[f"AP-{name.capitalize()}"] = ap[name]
+                res[f"MOTA-{name.capitalize()}"] = mota[name]
+        return res

@@ -1,0 +1,88 @@
+"""Sweep detection and keypoint thresholds on saved predictions, as the paper tuned its own
+(Table 1's detection threshold and the 1.95 keypoint cut).
+
+    python -m detectron2_tubes.sweep_thresholds --raw OUTPUT/inference/DATASET/posetrack_raw_predictions.pkl
+        --dataset posetrack_synth_val [--det-thresh 0.5 0.8 0.95] [--keypoint-thresh 0 1 1.95]
+        [--cost iou] [--memory 0] [--max-cost X]
+
+The raw predictions are what `PoseTrackEvaluator` saves (train_net.py --eval-only); for every
+pair of thresholds the videos are re-tracked, written and scored with the official metrics.
+"""
+import argparse
+import os
+import pickle
+import sys
+import tempfile
+from typing import List, Optional
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from .data.clips import group_by_video
+from .evaluation import PoseTrackEvalError, score_written, track_and_write
+from .tracking import PoseTracker, parse_cost
+
+
+def sweep(raw, dataset_name: str, det_threshs, kp_threshs, **tracker_kwargs) -> List[dict]:
+    videos = [v for v in group_by_video(DatasetCatalog.get(dataset_name)) if v[0]["video_id"] in raw]
+    if not videos:
+        raise PoseTrackEvalError(f"the raw predictions have no video of {dataset_name}")
+    root = MetadataCatalog.get(dataset_name).get("image_root")
+    rows = []
+    for det in det_threshs:
+        tracker = PoseTracker(det_thresh=det, **tracker_kwargs)
+        for kp in kp_threshs:
+            with tempfile.TemporaryDirectory() as tmp:
+                paths = track_and_write(raw, videos, tmp, tracker, keypoint_thresh=kp, image_root=root)
+                r = score_written(videos, paths, warn=lambda m: None)
+            rows.append({"det_thresh": det, "keypoint_thresh": kp, "ap": r["ap"][-1], "mota": r["mota"][-1]})
+    return rows
+
+
+def _kp_thresh(text: str) -> Optional[float]:
+    return None if text.lower() == "none" else float(text)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    import detectron2_tubes  # noqa: F401  (registers the datasets)
+
+    parser = argparse.ArgumentParser(prog="python -m detectron2_tubes.sweep_thresholds", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--raw", required=True, help="posetrack_raw_predictions.pkl from an evaluation")
+    parser.add_argument("--dataset", required=True, help="the registered dataset it was made on")
+    parser.add_argument("--det-thresh", type=float, nargs="+", default=[0.5, 0.7, 0.8, 0.9, 0.95])
+    parser.add_argument("--keypoint-thresh", type=_kp_thresh, nargs="+", default=[None, 0.0, 1.0, 1.95, 3.0],
+                        help="keypoint score thresholds; 'none' keeps every keypoint")  # fmt: skip
+    parser.add_argument("--cost", default="iou")
+    parser.add_argument("--memory", type=int, default=0)
+    parser.add_argument("--max-cost", type=float, default=None)
+    args = parser.parse_args(argv)
+    if args.dataset not in DatasetCatalog.list():
+        parser.error(f"unknown dataset {args.dataset!r}")
+    try:
+        with open(args.raw, "rb") as f:
+            raw = pickle.load(f)
+        if not isinstance(raw, dict):
+            raise ValueError("not a dict of videos")
+    except FileNotFoundError:
+        parser.error(f"{args.raw} does not exist")
+    except (pickle.UnpicklingError, ValueError, EOFError) as e:
+        parser.error(f"{args.raw}: not saved raw predictions ({e})")
+    try:
+        rows = sweep(raw, args.dataset, args.det_thresh, args.keypoint_thresh, cost=parse_cost(args.cost),
+                     memory=args.memory, max_cost=args.max_cost)  # fmt: skip
+    except PoseTrackEvalError as e:
+        print(f"sweep_thresholds: error: {e}", file=sys.stderr)
+        return 1
+    print("| det thresh | keypoint thresh | mAP | MOTA |\n|---|---|---|---|")
+    for r in rows:
+        kp = "none" if r["keypoint_thresh"] is None else f"{r['keypoint_thresh']:g}"
+        print(f"| {r['det_thresh']:g} | {kp} | {r['ap']:.1f} | {r['mota']:.1f} |")
+    best = max(rows, key=lambda r: r["mota"])
+    kp = "none" if best["keypoint_thresh"] is None else f"{best['keypoint_thresh']:g}"
+    print(f"Best MOTA {best['mota']:.1f} (mAP {best['ap']:.1f}) at detection threshold "
+          f"{best['det_thresh']:g}, keypoint threshold {kp}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
