@@ -1,0 +1,202 @@
+"""The PoseTrack writer, PoseTrackEvaluator, and evaluation through train_net.py."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+from detectron2.data import DatasetCatalog
+from detectron2.engine import default_argument_parser
+from detectron2.structures import Boxes, Instances
+
+from detectron2_tubes.data import register_posetrack
+from detectron2_tubes.data.clips import group_by_video
+from detectron2_tubes.evaluation import PoseTrackEvaluator, evaluate_posetrack, write_posetrack_video
+from detectron2_tubes.tracking import PoseTracker
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+sys.path.insert(0, ROOT)
+
+
+@pytest.fixture(scope="module")
+def tiny_val(tiny_synth):
+    root, _ = tiny_synth
+    name = "tiny_synth_val_for_eval"
+    if name not in DatasetCatalog.list():
+        register_posetrack(name, os.path.join(root, "annotations", "val"), root)
+        register_posetrack("tiny_synth_train_for_eval", os.path.join(root, "annotations", "train"), root)
+    return name, root
+
+
+def _gt_predictions(frames):
+    """Ground truth as tracked predictions: frame_id -> arrays (scores 1, keypoint scores 1)."""
+    preds = {}
+    for d in frames:
+        anns = d["annotations"]
+        kps = np.array([a["keypoints"] for a in anns], float).reshape(-1, 17, 3)
+        kps[..., 2] = np.where(kps[..., 2] > 0, 1.0, 0.0)
+        preds[d["frame_id"]] = {"boxes": np.array([a["bbox"] for a in anns]).reshape(-1, 4),
+                                "scores": np.ones(len(anns)), "keypoints": kps,
+                                "track_ids": np.array([a["track_id"] for a in anns])}  # fmt: skip
+    return preds
+
+
+@pytest.mark.parametrize("fmt", ["2018", "2017"])
+def test_writer_round_trip_scores_100(tiny_val, tmp_path, fmt):
+    name, root = tiny_val
+    (frames,) = group_by_video(DatasetCatalog.get(name))
+    gt_file = frames[0]["annotation_file"]
+    out = tmp_path / "pred" / os.path.basename(gt_file)
+    # Unlabelled ground-truth joints carry score 0: the keypoint threshold leaves them out.
+    write_posetrack_video(str(out), frames, _gt_predictions(frames), image_root=root, fmt=fmt,
+                          keypoint_thresh=0.5)
+    data = json.loads(out.read_text())
+    if fmt == "2018":
+        assert [im["file_name"] for im in data["images"]] == [
+            os.path.relpath(d["file_name"], root) for d in frames]  # every frame, in order
+        assert data["categories"][0]["keypoints"][1:3] == ["head_bottom", "head_top"]
+    else:
+        assert len(data["annolist"]) == len(frames)
+    res = evaluate_posetrack(os.path.dirname(gt_file), str(tmp_path / "pred"))
+    assert res["ap"][-1] == pytest.approx(100.0) and res["mota"][-1] == pytest.approx(100.0)
+    assert os.listdir(tmp_path / "pred") == [os.path.basename(gt_file)]  # nothing half-written
+
+
+def test_writer_thresholds_and_id_rule(tiny_val, tmp_path):
+    name, root = tiny_val
+    (frames,) = group_by_video(DatasetCatalog.get(name))
+    preds = _gt_predictions(frames)
+    fid = next(f for f, p in preds.items() if len(p["scores"]) >= 2)
+    preds[fid]["scores"][0] = 0.3
+    preds[fid]["keypoints"][1, :, 2] = np.linspace(0, 1, 17)
+    out = tmp_path / "p.json"
+    write_posetrack_video(str(out), frames, preds, det_thresh=0.5, keypoint_thresh=0.5)
+    data = json.loads(out.read_text())
+    image_id = next(d["image_id"] for d in frames if d["frame_id"] == fid)
+    anns = [a for a in data["annotations"] if a["image_id"] == image_id]
+    assert len(anns) == len(preds[fid]["scores"]) - 1  # the 0.3 detection is gone
+    k = np.array(anns[0]["keypoints"]).reshape(17, 3)
+    low = np.linspace(0, 1, 17) < 0.5
+    assert not k[low].any() and (k[~low & (np.arange(17) > 4), 2] == 1).all()
+    # A frame without predictions is still written, with no people.
+    empty_fid = next(f for f in preds if f != fid)
+    del preds[empty_fid]
+    write_posetrack_video(str(out), frames, preds)
+    data = json.loads(out.read_text())
+    empty_image = next(d["image_id"] for d in frames if d["frame_id"] == empty_fid)
+    assert len(data["images"]) == len(frames)
+    assert not [a for a in data["annotations"] if a["image_id"] == empty_image]
+    preds[fid]["track_ids"][-1] = 1000
+    with pytest.raises(ValueError, match="track id 1000 outside 0..999"):
+        write_posetrack_video(str(tmp_path / "q.json"), frames, preds)
+    assert not (tmp_path / "q.json").exists()
+
+
+def _instances(ann_list, size):
+    inst = Instances(size)
+    inst.pred_boxes = Boxes(torch.tensor([a["bbox"] for a in ann_list], dtype=torch.float32).reshape(-1, 4))
+    inst.scores = torch.ones(len(ann_list))
+    inst.pred_classes = torch.zeros(len(ann_list), dtype=torch.int64)
+    kps = torch.tensor([a["keypoints"] for a in ann_list], dtype=torch.float32).reshape(-1, 17, 3)
+    kps[..., 2] = (kps[..., 2] > 0).float()
+    inst.pred_keypoints = kps
+    return inst
+
+
+@pytest.mark.parametrize("clip_outputs", [False, True])
+def test_evaluator_tracks_writes_and_scores(tiny_val, tmp_path, clip_outputs):
+    name, _ = tiny_val
+    frames = DatasetCatalog.get(name)
+    ev = PoseTrackEvaluator(name, str(tmp_path), tracker=PoseTracker(), keypoint_thresh=0.5,
+                            distributed=False)
+    ev.reset()
+    for d in frames:
+        inst = _instances(d["annotations"], (d["height"], d["width"]))
+        empty = _instances([], (d["height"], d["width"]))
+        out = {"instances": inst}
+        if clip_outputs:  # the centre frame of a 3-frame clip is the key frame
+            out = {"instances": None, "frames": [empty, inst, empty]}
+        ev.process([{"video_id": d["video_id"], "frame_id": d["frame_id"]}], [out])
+    res = ev.evaluate()["posetrack"]
+    assert res["AP"] == pytest.approx(100.0) and res["MOTA"] == pytest.approx(100.0)
+    assert {"AP-Head", "MOTA-Ankle", "MOTP", "Precision", "Recall"} <= set(res)
+    written = os.listdir(tmp_path / "posetrack_predictions")
+    assert written == [os.path.basename(frames[0]["annotation_file"])]
+    assert (tmp_path / "posetrack_raw_predictions.pkl").exists()
+
+
+def _run_train_net(*argv):
+    import train_net
+
+    args = default_argument_parser().parse_args(list(argv))
+    return train_net.main(args)
+
+
+TINY = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[64,64]", "INPUT.MIN_SIZE_TEST", "160",
+        "INPUT.MIN_SIZE_TRAIN", "(160,)", "DATASETS.TEST", "('tiny_synth_val_for_eval',)",
+        "DATASETS.TRAIN", "('tiny_synth_train_for_eval',)", "TRACKING.DET_THRESH", "0.5"]  # fmt: skip
+
+
+def test_eval_only_prints_posetrack_metrics_for_tube_rcnn(tiny_val, tmp_path, caplog):
+    torch.manual_seed(0)
+    cfg = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
+    # A random model saved as a checkpoint, then evaluated with --eval-only.
+    from detectron2.modeling import build_model
+
+    from detectron2_tubes.engine import setup_cfg
+
+    model = build_model(setup_cfg(cfg, TINY))
+    ckpt = str(tmp_path / "random.pth")
+    torch.save({"model": model.state_dict()}, ckpt)
+    res = _run_train_net("--config-file", cfg, "--eval-only", *TINY, "MODEL.WEIGHTS", ckpt,
+                         "OUTPUT_DIR", str(tmp_path / "out"))  # fmt: skip
+    r = res["posetrack"]
+    assert set(r) >= {"AP", "MOTA", "MOTP", "Precision", "Recall"}
+    assert np.isfinite(r["MOTA"])
+    assert os.listdir(tmp_path / "out" / "inference" / "tiny_synth_val_for_eval" / "posetrack_predictions")
+
+
+def test_eval_only_with_stock_detectron2_keypoint_rcnn(tiny_val, tmp_path):
+    cfg = os.path.join(ROOT, "configs", "quick_schedules", "keypoint_rcnn_R18_FPN_synth.yaml")
+    res = _run_train_net("--config-file", cfg, "--eval-only", *TINY[2:], "OUTPUT_DIR", str(tmp_path))
+    assert np.isfinite(res["posetrack"]["MOTA"])
+
+
+@pytest.mark.slow
+def test_eval_hook_during_training(tiny_val, tmp_path):
+    cfg = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
+    import train_net
+    from detectron2_tubes.engine import TubeTrainer
+
+    args = default_argument_parser().parse_args(["--config-file", cfg, *TINY, "SOLVER.MAX_ITER", "4",
+                                                 "TEST.EVAL_PERIOD", "4", "OUTPUT_DIR", str(tmp_path)])  # fmt: skip
+    trainer = TubeTrainer(train_net.setup(args))
+    trainer.train()
+    latest = trainer.storage.latest()
+    assert "posetrack/MOTA" in latest and "posetrack/AP" in latest
+
+
+def test_threshold_sweep_tool(tiny_val, tmp_path, capsys):
+    from detectron2_tubes.sweep_thresholds import main as sweep_main
+
+    name, _ = tiny_val
+    frames = DatasetCatalog.get(name)
+    ev = PoseTrackEvaluator(name, str(tmp_path), distributed=False)
+    for d in frames:
+        inst = _instances(d["annotations"], (d["height"], d["width"]))
+        inst.scores = torch.linspace(0.6, 1.0, len(inst))  # the lowest-scoring person at 0.6
+        ev.process([{"video_id": d["video_id"], "frame_id": d["frame_id"]}], [{"instances": inst}])
+    ev.evaluate()
+    raw = str(tmp_path / "posetrack_raw_predictions.pkl")
+    assert sweep_main(["--raw", raw, "--dataset", name, "--det-thresh", "0.5", "0.95",
+                       "--keypoint-thresh", "none", "0.5"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| 0.")]
+    assert len(rows) == 4
+    # Keeping every detection and only labelled joints reproduces the ground truth exactly.
+    assert "| 0.5 | 0.5 | 100.0 | 100.0 |" in rows
+    assert "Best MOTA 100.0 (mAP 100.0) at detection threshold 0.5, keypoint threshold 0.5" in out
+    (tmp_path / "bad.pkl").write_bytes(b"nope")
+    with pytest.raises(SystemExit):
+        sweep_main(["--raw", str(tmp_path / "bad.pkl"), "--dataset", name])
