@@ -10,8 +10,9 @@ import pytest
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 QUICK_T3 = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
 # Smaller than the quick schedule so that the test takes seconds per iteration at most.
+# No DATASETS.TEST: Detectron2 evaluates at the end of training (tests/test_evaluator.py covers it).
 TINY = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[64,64]", "INPUT.MIN_SIZE_TRAIN", "(160,)",
-        "INPUT.MIN_SIZE_TEST", "160", "SOLVER.WARMUP_ITERS", "5", "SEED", "7"]  # fmt: skip
+        "INPUT.MIN_SIZE_TEST", "160", "SOLVER.WARMUP_ITERS", "5", "SEED", "7", "DATASETS.TEST", "()"]  # fmt: skip
 
 
 def _train_net(*args, timeout=600):
