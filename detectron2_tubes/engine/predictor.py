@@ -1,0 +1,207 @@
+"""Inference on clips and whole videos, in the spirit of Detectron2's `DefaultPredictor`."""
+import logging
+import os
+from collections import deque
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+from detectron2.data import transforms as T
+from detectron2.modeling import build_model
+from detectron2.structures import Instances
+
+from ..checkpoint import InflatingCheckpointer
+from ..data.clips import clip_frame_indices
+from ..modeling import tubes_to_frames
+from ..tracking import PoseTracker
+from .trainer import uses_clips
+
+__all__ = ["ClipPredictor", "VideoPredictor", "read_frames", "VideoReadError"]
+
+logger = logging.getLogger(__name__)
+_IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class VideoReadError(OSError):
+    """A video or frame folder that cannot be read; the message names it."""
+
+
+def read_frames(path: str) -> Tuple[Iterator[np.ndarray], float, List[str]]:
+    """Frames (BGR uint8) of a video file or a folder of images, lazily.
+
+    Returns (frame iterator, frames per second (25 for folders), frame names).
+    """
+    if os.path.isdir(path):
+        names = sorted(f for f in os.listdir(path) if f.lower().endswith(_IMAGE_EXTS))
+        if not names:
+            raise VideoReadError(f"{path}: no image files (.jpg, .png, .bmp) in this folder")
+
+        def images():
+            for n in names:
+                img = cv2.imread(os.path.join(path, n))
+                if img is None:
+                    raise VideoReadError(f"{os.path.join(path, n)}: cannot read this frame image")
+                yield img
+
+        return images(), 25.0, names
+    if not os.path.exists(path):
+        raise VideoReadError(f"{path}: no such video file or folder")
+    cap = cv2.VideoCapture(path)
+    ok, first = cap.read() if cap.isOpened() else (False, None)
+    if not ok:
+        cap.release()
+        raise VideoReadError(f"{path}: cannot read video (not a video OpenCV can decode, or empty)")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+
+    def frames():
+        yield first
+        try:
+            while True:
+                ok, img = cap.read()
+                if not ok:
+                    break
+                yield img
+        finally:
+            cap.release()
+
+    return frames(), float(fps), [f"{i:06d}.jpg" for i in range(max(count, 1))]
+
+
+class ClipPredictor:
+    """Build the model from ``cfg``, load ``MODEL.WEIGHTS`` through the `InflatingCheckpointer`,
+    and predict on T BGR frames (numpy, any size): resized as the config says, outputs in the
+    input frames' coordinates. Works for Tube R-CNN configs and stock Detectron2 models (T = 1).
+
+    ``predictor(frames)`` returns ``{"instances": ..., "frames": [T per-frame Instances]}``.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg.clone()
+        self.model = build_model(self.cfg).eval()
+        if cfg.MODEL.WEIGHTS:
+            InflatingCheckpointer(self.model, inflation=cfg.MODEL.WEIGHTS_INFLATION).load(cfg.MODEL.WEIGHTS)
+        self.clips = uses_clips(cfg)
+        self.num_frames = cfg.INPUT.CLIP.NUM_FRAMES if self.clips else 1
+        self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+        self.input_format = cfg.INPUT.FORMAT
+
+    def _input(self, frames: Sequence[np.ndarray]) -> dict:
+        if len(frames) != self.num_frames:
+            raise ValueError(f"the model takes clips of {self.num_frames} frames, got {len(frames)}")
+        h, w = frames[0].shape[:2]
+        transform = self.aug.get_transform(frames[0])
+        images = []
+        for f in frames:
+            if f.shape[:2] != (h, w):
+                raise ValueError(f"frames of one clip differ in size: {f.shape[:2]} vs {(h, w)}")
+            if self.input_format == "RGB":
+                f = f[:, :, ::-1]
+            images.append(transform.apply_image(f))
+        clip = torch.as_tensor(np.ascontiguousarray(np.stack(images).transpose(3, 0, 1, 2)))
+        return {"image": clip if self.clips else clip[:, 0], "height": h, "width": w}
+
+    @torch.no_grad()
+    def predict_batch(self, clips: Sequence[Sequence[np.ndarray]]) -> List[dict]:
+        outputs = self.model([self._input(c) for c in clips])
+        if not self.clips:  # stock 2D model: a clip of one frame
+            outputs = [{"instances": o["instances"], "frames": [o["instances"]]} for o in outputs]
+        return outputs
+
+    def __call__(self, frames: Sequence[np.ndarray]) -> dict:
+        return self.predict_batch([frames])[0]
+
+
+class VideoPredictor:
+    """Per-frame tracked detections of a whole video, streamed (memory does not grow with the
+    video's length).
+
+    Modes:
+        "dense" (the paper's test procedure): a clip centred on every frame (edge frames
+            repeated), only the centre frame's detections kept.
+        "strided" (faster, beyond the paper): clips of T consecutive frames at stride T, every
+            frame of each tube kept, so each frame goes through the model once; the tracker
+            links tubes of consecutive clips.
+
+    Iterating ``predictor(frames)`` yields (frame index, frame, tracked `Instances`).
+    """
+
+    def __init__(self, cfg, *, tracker: Optional[PoseTracker] = None, mode: str = "dense",
+                 batch_size: int = 1, predictor: Optional[ClipPredictor] = None):  # fmt: skip
+        if mode not in ("dense", "strided"):
+            raise ValueError(f"unknown mode {mode!r}; use dense or strided")
+        self.predictor = predictor or ClipPredictor(cfg)
+        if tracker is None:
+            from ..tracking.tracker import build_pose_tracker
+
+            tracker = build_pose_tracker(cfg)
+        self.tracker = tracker
+        self.mode = mode
+        self.batch_size = max(1, batch_size)
+        self.stride = cfg.INPUT.CLIP.FRAME_STRIDE if self.predictor.clips else 1
+
+    def __call__(self, frames: Iterable[np.ndarray]) -> Iterator[Tuple[int, np.ndarray, Instances]]:
+        self.tracker.reset()
+        per_frame = self._strided(frames) if self.mode == "strided" else self._dense(frames)
+        for index, frame, inst in per_frame:
+            yield index, frame, self.tracker.update(inst.to("cpu"), image=frame)
+
+    def _dense(self, frames):
+        t, s = self.predictor.num_frames, self.stride
+        ahead = ((t - 1) - (t - 1) // 2) * s  # frames needed after the key frame
+        behind = ((t - 1) // 2) * s
+        it = iter(frames)
+        buffer: Dict[int, np.ndarray] = {}
+        read, ended, key = 0, False, 0
+        pending: List[Tuple[int, List[np.ndarray]]] = []
+        while True:
+            while not ended and read <= key + ahead:
+                try:
+                    buffer[read] = next(it)
+                    read += 1
+                except StopIteration:
+                    ended = True
+            if key >= read:
+                break
+            length = read if ended else max(read, key + ahead + 1)
+            idx = [min(i, read - 1) for i in clip_frame_indices(key, t, s, length)]
+            pending.append((key, [buffer[i] for i in idx]))
+            for old in [i for i in buffer if i < key + 1 - behind]:
+                del buffer[old]
+            key += 1
+            if len(pending) == self.batch_size:
+                yield from self._run_dense(pending, buffer)
+                pending = []
+        if pending:
+            yield from self._run_dense(pending, buffer)
+
+    def _run_dense(self, pending, buffer):
+        outputs = self.predictor.predict_batch([clip for _, clip in pending])
+        centre = (self.predictor.num_frames - 1) // 2
+        for (key, clip), out in zip(pending, outputs):
+            yield key, clip[centre], out["frames"][centre]
+
+    def _strided(self, frames):
+        t = self.predictor.num_frames
+        it = iter(frames)
+        index, batch = 0, []
+        while True:
+            clip = []
+            for f in it:
+                clip.append(f)
+                if len(clip) == t:
+                    break
+            if clip:
+                real = len(clip)
+                clip = clip + [clip[-1]] * (t - real)  # a short last clip repeats its last frame
+                batch.append((index, real, clip))
+                index += real
+            if batch and (len(batch) == self.batch_size or not clip):
+                outputs = self.predictor.predict_batch([c for _, _, c in batch])
+                for (start, real, c), out in zip(batch, outputs):
+                    for k in range(real):
+                        yield start + k, c[k], out["frames"][k]
+                batch = []
+            if not clip:
+                break

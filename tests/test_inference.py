@@ -1,0 +1,159 @@
+"""Clip and video predictors, and the track_video tool, with small random models."""
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from detectron2_tubes.engine import ClipPredictor, VideoPredictor, VideoReadError, read_frames, setup_cfg
+from detectron2_tubes.evaluation import evaluate_posetrack
+from detectron2_tubes.track_video import main as track_video_main
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+QUICK = os.path.join(ROOT, "configs", "quick_schedules")
+OPTS = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32,32]", "INPUT.MIN_SIZE_TEST", "120",
+        "TRACKING.DET_THRESH", "0.3", "TEST.DETECTIONS_PER_IMAGE", "10"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A random tiny Tube R-CNN saved as a checkpoint (MODEL.WEIGHTS for the predictors)."""
+    from detectron2.modeling import build_model
+
+    torch.manual_seed(0)
+    cfg = setup_cfg(os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml"), OPTS)
+    model = build_model(cfg)
+    with torch.no_grad():  # spread the random scores so that some pass the thresholds
+        model.roi_heads.box_predictor.cls_score.weight.normal_(0, 0.05)
+    path = str(tmp_path_factory.mktemp("ckpt") / "tiny.pth")
+    torch.save({"model": model.state_dict()}, path)
+    return path
+
+
+def _cfg(checkpoint, *extra, config="tube_rcnn_R18_T3_synth.yaml"):
+    return setup_cfg(os.path.join(QUICK, config), OPTS + ["MODEL.WEIGHTS", checkpoint, *extra])
+
+
+def _frames(n, h=90, w=160):
+    rng = np.random.default_rng(n)
+    return [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_clip_predictor_outputs_in_input_coordinates(checkpoint):
+    pred = ClipPredictor(_cfg(checkpoint))
+    out = pred(_frames(3, 240, 400))
+    inst = out["instances"]
+    assert inst.image_size == (240, 400) and len(out["frames"]) == 3
+    assert len(inst) > 0 and inst.pred_keypoints.shape[1:] == (3, 17, 3)
+    t = inst.pred_tubes.tensor
+    assert (t[..., 0::2] <= 400).all() and (t[..., 1::2] <= 240).all() and (t >= 0).all()
+    # Larger than the 120 px test size: outputs are scaled back beyond it.
+    assert t[..., 2].max() > 200
+    with pytest.raises(ValueError, match="clips of 3 frames"):
+        pred(_frames(2))
+
+
+def test_stock_detectron2_model_in_the_clip_predictor():
+    cfg = setup_cfg(os.path.join(QUICK, "keypoint_rcnn_R18_FPN_synth.yaml"), ["INPUT.MIN_SIZE_TEST", "120"])
+    pred = ClipPredictor(cfg)
+    out = pred(_frames(1, 120, 160))
+    assert pred.num_frames == 1 and len(out["frames"]) == 1 and out["frames"][0] is out["instances"]
+
+
+class Recording(ClipPredictor):
+    """The real predictor, remembering which frames each clip was made of."""
+
+    def __init__(self, cfg, frames):
+        super().__init__(cfg)
+        self.ids = {id(f): i for i, f in enumerate(frames)}
+        self.clips = []
+
+    def predict_batch(self, clips):
+        self.clips += [[self.ids[id(f)] for f in c] for c in clips]
+        return super().predict_batch(clips)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_dense_and_strided_windows(checkpoint, batch_size):
+    cfg = _cfg(checkpoint)
+    frames = _frames(7)
+    rec = Recording(cfg, frames)
+    out = list(VideoPredictor(cfg, predictor=rec, batch_size=batch_size)(frames))
+    assert [i for i, _, _ in out] == list(range(7))
+    assert all(f is frames[i] for i, f, _ in out)
+    assert rec.clips == [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5], [4, 5, 6], [5, 6, 6]]
+    assert all(inst.has("track_ids") for _, _, inst in out)
+    rec.clips = []
+    out = list(VideoPredictor(cfg, predictor=rec, mode="strided", batch_size=batch_size)(frames))
+    assert [i for i, _, _ in out] == list(range(7))
+    assert rec.clips == [[0, 1, 2], [3, 4, 5], [6, 6, 6]]  # each frame run once (the last repeated)
+
+
+def test_video_shorter_than_t_and_stride(checkpoint):
+    cfg = _cfg(checkpoint, "INPUT.CLIP.FRAME_STRIDE", "2")
+    frames = _frames(2)
+    rec = Recording(cfg, frames)
+    out = list(VideoPredictor(cfg, predictor=rec)(frames))
+    assert [i for i, _, _ in out] == [0, 1] and rec.clips == [[0, 0, 1], [0, 1, 1]]
+
+
+def _write_video(path, frames, fourcc):
+    h, w = frames[0].shape[:2]
+    vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 10, (w, h))
+    for f in frames:
+        vw.write(f)
+    vw.release()
+
+
+@pytest.mark.parametrize("ext,fourcc", [(".avi", "MJPG"), (".mp4", "mp4v")])
+def test_track_video_on_video_files(checkpoint, tmp_path, ext, fourcc):
+    frames = _frames(6, 120, 160)
+    src = str(tmp_path / f"clip{ext}")
+    _write_video(src, frames, fourcc)
+    out = tmp_path / "out"
+    assert track_video_main(["--config-file", os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml"),
+                             "--input", src, "--output", str(out), "--batch-size", "2",
+                             *OPTS, "MODEL.WEIGHTS", checkpoint]) == 0  # fmt: skip
+    assert sorted(os.listdir(out)) == ["clip.json", "clip.mp4"]
+    data = json.loads((out / "clip.json").read_text())
+    assert len(data["images"]) == 6 and data["categories"][0]["keypoints"][1] == "head_bottom"
+    assert all(0 <= a["track_id"] < 1000 for a in data["annotations"])
+    cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 160
+
+
+def test_track_video_on_frames_is_readable_by_the_evaluator(checkpoint, tiny_synth, tmp_path):
+    root, _ = tiny_synth
+    seq = sorted(os.listdir(os.path.join(root, "images", "val")))[0]
+    out = tmp_path / "out"
+    assert track_video_main(["--config-file", os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml"),
+                             "--input", os.path.join(root, "images", "val", seq), "--output", str(out),
+                             "--mode", "strided", "--no-video", *OPTS, "MODEL.WEIGHTS", checkpoint])  == 0  # fmt: skip
+    assert os.listdir(out) == [f"{seq}.json"]
+    res = evaluate_posetrack(os.path.join(root, "annotations", "val"), str(out))
+    assert res["num_frames"] > 0 and np.isfinite(res["mota"][-1])
+
+
+def test_unreadable_or_missing_input_writes_nothing(checkpoint, tmp_path, capsys):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x01not a video" * 100)
+    out = tmp_path / "out"
+    args = ["--config-file", os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml"), "--output", str(out),
+            *OPTS, "MODEL.WEIGHTS", checkpoint]  # fmt: skip
+    assert track_video_main(["--input", str(bad), *args]) == 1
+    assert "broken.mp4: cannot read video" in capsys.readouterr().err
+    assert not out.exists() or not os.listdir(out)
+    empty = tmp_path / "frames"
+    empty.mkdir()
+    assert track_video_main(["--input", str(empty), *args]) == 1
+    assert "no image files" in capsys.readouterr().err
+    with pytest.raises(VideoReadError, match="no such video"):
+        read_frames(str(tmp_path / "missing.avi"))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    p = subprocess.run([sys.executable, "-m", "detectron2_tubes.track_video", "--input",
+                        str(tmp_path / "missing.avi"), *args], capture_output=True, text=True, env=env)  # fmt: skip
+    assert p.returncode == 2 and "missing.avi does not exist" in p.stderr
