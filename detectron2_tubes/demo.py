@@ -66,6 +66,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.retrain or not os.path.isfile(final):
         print(f"[2/4] training {os.path.relpath(args.config_file)} for {cfg.SOLVER.MAX_ITER} iterations "
               f"on the CPU (log: {model_dir}/log.txt) ...", flush=True)  # fmt: skip
+        from detectron2.utils.logger import setup_logger
+
+        setup_logger(model_dir)  # Detectron2's training log, on the console and in log.txt
         trainer = TubeTrainer(cfg)
         trainer.resume_or_load(resume=False)
         trainer.train()
