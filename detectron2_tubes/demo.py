@@ -11,33 +11,10 @@ import os
 import time
 from typing import List, Optional
 
-import numpy as np
-from detectron2.data import MetadataCatalog
-from detectron2.utils.colormap import colormap
-from detectron2.utils.visualizer import Visualizer
-
 from .data import ensure_synthetic_dataset
 
 QUICK_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
                             "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")  # fmt: skip
-
-
-def draw_clip(sample: dict, metadata) -> np.ndarray:
-    """Frames of a mapped clip side by side (RGB), each with its tube boxes, poses and track ids."""
-    image, inst = sample["image"], sample.get("instances")
-    panels, palette = [], colormap(rgb=True, maximum=1)
-    for t in range(image.shape[1]):
-        frame = image[:, t].permute(1, 2, 0).numpy()[:, :, ::-1]  # BGR -> RGB
-        vis = Visualizer(frame, metadata)
-        if inst is not None and len(inst):
-            keep = inst.gt_visible[:, t]
-            ids = inst.gt_track_ids[keep].tolist()
-            vis.overlay_instances(boxes=inst.gt_tubes.tensor[keep, t].numpy(),
-                                  keypoints=inst.gt_keypoints[keep, t].numpy(),
-                                  labels=[f"id {i}" for i in ids],
-                                  assigned_colors=[palette[i % len(palette)] for i in ids])  # fmt: skip
-        panels.append(vis.get_output().get_image())
-    return np.concatenate(panels, axis=1)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
