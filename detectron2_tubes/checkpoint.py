@@ -104,7 +104,8 @@ class InflatingCheckpointer(DetectionCheckpointer):
         unknown = [k for k in state if k not in model_state and not k.endswith(_IGNORED)]
         if checkpoint.get("matching_heuristics", False) or unknown:
             # Detectron2's suffix matching, shown the shapes a 2D checkpoint would have.
-            view = {k: torch.empty(self._shape_2d(k, v), device="meta") for k, v in model_state.items()}
+            t = self._num_frames(model_state)
+            view = {k: torch.empty(self._shape_2d(k, v, t), device="meta") for k, v in model_state.items()}
             state = align_and_update_state_dicts(
                 view, state, c2_conversion=checkpoint.get("__author__") == "Caffe2"
             )
@@ -112,18 +113,20 @@ class InflatingCheckpointer(DetectionCheckpointer):
         checkpoint["model"] = self._inflate(state, model_state)
         return super()._load_model(checkpoint)
 
-    def _num_frames(self) -> int:
+    @staticmethod
+    def _num_frames(model_state: Dict[str, torch.Tensor]) -> int:
         """T of the model's box regression (1 for models without one)."""
-        for key, value in self.model.state_dict().items():
+        for key, value in model_state.items():
             if key.endswith("box_predictor.bbox_pred.weight"):
-                classes = self.model.state_dict()[key.replace("bbox_pred", "cls_score")].shape[0] - 1
+                classes = model_state[key.replace("bbox_pred", "cls_score")].shape[0] - 1
                 return value.shape[0] // (4 * max(classes, 1)) if value.shape[0] % 4 == 0 else 1
         return 1
 
-    def _shape_2d(self, key: str, value: torch.Tensor) -> tuple:
+    @staticmethod
+    def _shape_2d(key: str, value: torch.Tensor, t: int) -> tuple:
+        """The shape a 2D checkpoint has for this model key (T = ``t``)."""
         if value.dim() == 5:
             return tuple(value.shape[:2]) + tuple(value.shape[3:])
-        t = self._num_frames()
         if t > 1 and key.endswith(("bbox_pred.weight", "bbox_pred.bias")):
             return (value.shape[0] // t,) + tuple(value.shape[1:])
         return tuple(value.shape)
