@@ -32,13 +32,6 @@ def inflate_weight(weight: torch.Tensor, extent: int, mode: str = "center") -> t
     raise ValueError(f"Unknown inflation mode {mode!r}; use one of {INFLATION_MODES}")
 
 
-def _tile_box_regression(value: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """(K * 4, ...) per-class box regression -> (K * T * 4, ...), each frame a copy."""
-    k = value.shape[0] // 4
-    v = value.reshape(k, 1, 4, *value.shape[1:])
-    return v.expand(k, num_frames, 4, *value.shape[1:]).reshape(k * num_frames * 4, *value.shape[1:])
-
-
 _TV_LAYER = re.compile(r"^layer(\d)\.(\d+)\.(.*)$")
 
 
@@ -73,12 +66,13 @@ class InflatingCheckpointer(DetectionCheckpointer):
     """A `DetectionCheckpointer` that loads 2D checkpoints into 3D models.
 
     Every convolution whose checkpoint weight has one dimension fewer than the model's (or a
-    temporal extent of 1 where the model's is larger) is inflated along time (``inflation`` = "center", the paper's and the default, or "mean"); a 2D box
-    regression of K * 4 outputs is tiled to the model's K * T * 4 (one copy per frame). It reads
+    temporal extent of 1 where the model's is larger) is inflated along time (``inflation`` =
+    "center", the paper's and the default, or "mean"). The box predictor regresses each frame's
+    box with the 2D layer's shapes, so it loads unchanged. It reads
     what Detectron2's checkpointer reads (Detectron2 .pth/.pkl, Caffe2 .pkl) and torchvision ResNet
     state dicts. Names are matched exactly, or by Detectron2's suffix heuristics when the
     checkpoint asks for it or has keys the model lacks (e.g. an ImageNet backbone). Every
-    inflated or tiled key is logged. Checkpoints of the same 3D model load unchanged, so
+    inflated key is logged. Checkpoints of the same 3D model load unchanged, so
     `resume_or_load` works as usual.
 
     Use it as Detectron2's: ``InflatingCheckpointer(model).load(path)``.
@@ -104,8 +98,7 @@ class InflatingCheckpointer(DetectionCheckpointer):
         unknown = [k for k in state if k not in model_state and not k.endswith(_IGNORED)]
         if checkpoint.get("matching_heuristics", False) or unknown:
             # Detectron2's suffix matching, shown the shapes a 2D checkpoint would have.
-            t = self._num_frames(model_state)
-            view = {k: torch.empty(self._shape_2d(k, v, t), device="meta") for k, v in model_state.items()}
+            view = {k: torch.empty(self._shape_2d(v), device="meta") for k, v in model_state.items()}
             state = align_and_update_state_dicts(
                 view, state, c2_conversion=checkpoint.get("__author__") == "Caffe2"
             )
@@ -114,21 +107,10 @@ class InflatingCheckpointer(DetectionCheckpointer):
         return super()._load_model(checkpoint)
 
     @staticmethod
-    def _num_frames(model_state: Dict[str, torch.Tensor]) -> int:
-        """T of the model's box regression (1 for models without one)."""
-        for key, value in model_state.items():
-            if key.endswith("box_predictor.bbox_pred.weight"):
-                classes = model_state[key.replace("bbox_pred", "cls_score")].shape[0] - 1
-                return value.shape[0] // (4 * max(classes, 1)) if value.shape[0] % 4 == 0 else 1
-        return 1
-
-    @staticmethod
-    def _shape_2d(key: str, value: torch.Tensor, t: int) -> tuple:
-        """The shape a 2D checkpoint has for this model key (T = ``t``)."""
+    def _shape_2d(value: torch.Tensor) -> tuple:
+        """The shape a 2D checkpoint has for a model tensor (a 3D conv loses its time axis)."""
         if value.dim() == 5:
             return tuple(value.shape[:2]) + tuple(value.shape[3:])
-        if t > 1 and key.endswith(("bbox_pred.weight", "bbox_pred.bias")):
-            return (value.shape[0] // t,) + tuple(value.shape[1:])
         return tuple(value.shape)
 
     def _inflate(self, state: Dict[str, torch.Tensor], model_state: Dict[str, torch.Tensor]):
@@ -144,11 +126,6 @@ class InflatingCheckpointer(DetectionCheckpointer):
                     and value.shape[:2] + value.shape[2:] == target.shape[:2] + target.shape[3:]):  # fmt: skip
                 out[key] = inflate_weight(value, target.shape[2], self.inflation).to(target.dtype)
                 inflated.append(f"{key}: {tuple(value.shape)} -> {tuple(target.shape)} ({self.inflation})")
-            elif (key.endswith(("bbox_pred.weight", "bbox_pred.bias"))
-                  and value.shape[1:] == target.shape[1:] and value.shape[0] % 4 == 0
-                  and target.shape[0] % value.shape[0] == 0):  # fmt: skip
-                out[key] = _tile_box_regression(value, target.shape[0] // value.shape[0])
-                inflated.append(f"{key}: {tuple(value.shape)} -> {tuple(target.shape)} (tiled per frame)")
         for line in inflated:
             self.logger.info(f"[InflatingCheckpointer] inflated {line}")
         if inflated:

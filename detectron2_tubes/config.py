@@ -16,9 +16,10 @@ def add_tubes_config(cfg: CN) -> CN:
     _C.INPUT.CLIP.setdefault("FRAME_STRIDE", 1)
 
     # Temporal extent of every k x k (k > 1) conv of the 3D ResNet, per stage (stem, res2, res3,
-    # res4, res5); 1x1 convs stay 1x1x1. The paper: extent = spatial width (3, and 3 for the 7x7
-    # stem). All 1 with T = 1 is the 2D ResNet.
-    _C.MODEL.RESNETS.setdefault("TEMPORAL_KERNELS", [3, 3, 3, 3, 3])
+    # res4, res5 = the C4 box head); 1x1 convs stay 1x1x1. The authors' release (which produced
+    # the paper's tables): 1x7x7 stem, res2 2D, res3 and res4 3, box-head res5 1. The paper's text
+    # says 3x7x7 for the stem. All 1 with T = 1 is the 2D ResNet.
+    _C.MODEL.RESNETS.setdefault("TEMPORAL_KERNELS", [1, 1, 3, 3, 1])
     # Temporal extent of the TubeRPN head's 3x3 conv.
     _C.MODEL.RPN.setdefault("TEMPORAL_KERNEL", 3)
     # Temporal extent of the 3D keypoint head's 3x3 convs.
@@ -26,6 +27,9 @@ def add_tubes_config(cfg: CN) -> CN:
     # How 2D weights become 3D when a 2D checkpoint is loaded: "center" (the 2D kernel in the
     # central time slice, zeros elsewhere; the paper's) or "mean" (repeated / extent; I3D's).
     _C.MODEL.setdefault("WEIGHTS_INFLATION", "center")
+
+    # "SGD" (Detectron2's) or "ADAMW" (with Detectron2's parameter groups and weight decay).
+    _C.SOLVER.setdefault("OPTIMIZER", "SGD")
 
     if "TRACKING" not in _C:
         _C.TRACKING = CN()
@@ -48,10 +52,15 @@ def add_tubes_config(cfg: CN) -> CN:
     _C.TRACKING.setdefault("CNN_WEIGHTS", "")
     if "POSETRACK" not in _C.TEST:
         _C.TEST.POSETRACK = CN()
-    # Keypoints scoring below this are written as absent (0 keeps all). The paper cut Detectron's
-    # heatmap logit at 1.95; Detectron2's keypoint score is a spatial-softmax probability, so tune
-    # this value with python -m detectron2_tubes.sweep_thresholds instead of reusing 1.95.
-    _C.TEST.POSETRACK.setdefault("KEYPOINT_THRESH", 0.0)
+    # Joints whose heatmap peak logit is below this are written as absent: the paper's 1.95
+    # (tuned on PoseTrack validation). Re-tune with python -m detectron2_tubes.sweep_thresholds.
+    _C.TEST.POSETRACK.setdefault("KEYPOINT_THRESH", 1.95)
+    # What KEYPOINT_THRESH applies to: "logit" (the heatmap peak logit; the paper's) or "prob"
+    # (Detectron2's spatial-softmax probability of the peak).
+    _C.TEST.POSETRACK.setdefault("KEYPOINT_THRESH_ON", "logit")
+    # Each written joint's score, which ranks joints for AP: "box" (the detection's score, as the
+    # authors' release did: KEYPOINT_CONFIDENCE bbox) or "prob" (the joint's own probability).
+    _C.TEST.POSETRACK.setdefault("KEYPOINT_SCORE", "box")
     if "TRACKER_HEADS" not in _C:
         _C.TRACKER_HEADS = CN()
     # Detectron2's tracker-head name for `build_tracker_head(cfg)`.

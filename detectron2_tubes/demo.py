@@ -1,68 +1,115 @@
-"""``make demo``: the whole job on the built-in synthetic data.
+"""``make demo``: the whole job on the built-in synthetic data, the paper's recipe in miniature.
 
 1. generate the synthetic PoseTrack set (cached);
-2. train Tube R-CNN (R-18 at half width, T = 3) from scratch with the quick CPU schedule;
-3. run the video predictor (a clip centred on every frame) with tracking on every validation
+2. train a 2D model (Tube R-CNN with T = 1: R-18 at half width) from scratch on single frames,
+   the stand-in for the paper's COCO pretraining;
+3. inflate it to T = 3 (centre inflation, the paper's) and fine-tune it on clips;
+4. run the video predictor (a clip centred on every frame) with tracking on every validation
    video, writing PoseTrack JSON and an overlay video per video;
-4. score the JSON with the PoseTrack metrics and print the tables.
+5. score the JSON with the PoseTrack metrics and print the tables.
+
+Training is seeded (``--seed``): the same seed gives the same numbers.
 """
 import argparse
 import os
 import time
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from .data import ensure_synthetic_dataset
 
-QUICK_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
-                            "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")  # fmt: skip
+# The repository's configs/ (the demo runs from a source checkout).
+QUICK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                         "quick_schedules")  # fmt: skip
+CONFIG_2D = "tube_rcnn_R18_T1_synth.yaml"
+CONFIG_3D = "tube_rcnn_R18_T3_synth.yaml"
+# Iterations of (2D pretraining, 3D fine-tuning): "short" is `make demo`, "long" `make demo-long`.
+SCHEDULES = {"short": (1200, 300), "long": (6000, 1500)}
+
+
+def quick_config(name: str) -> str:
+    """Path of a config of ``configs/quick_schedules``."""
+    return os.path.join(QUICK_DIR, name)
+
+
+def schedule_opts(iters: int) -> List[str]:
+    """MAX_ITER with the learning-rate drop at 80% and a checkpoint at the end only."""
+    return ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({max(1, int(0.8 * iters))},)",
+            "SOLVER.CHECKPOINT_PERIOD", str(iters + 1)]  # fmt: skip
+
+
+def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bool = False) -> str:
+    """Train ``config_file`` (seeded by its SEED) into ``output_dir`` unless a final model is
+    there; returns the final checkpoint's path."""
+    from detectron2.utils.env import seed_all_rng
+    from detectron2.utils.logger import setup_logger
+
+    from .engine import TubeTrainer, setup_cfg
+
+    final = os.path.join(output_dir, "model_final.pth")
+    if os.path.isfile(final) and not retrain:
+        print(f"      using the trained model {final} (--retrain to train again)", flush=True)
+        return final
+    # No DATASETS.TEST during training: the demo evaluates the tracked videos instead.
+    cfg = setup_cfg(config_file, ["OUTPUT_DIR", output_dir, "DATASETS.TEST", "()", *opts])
+    seed_all_rng(cfg.SEED)
+    setup_logger(output_dir)  # Detectron2's training log, on the console and in log.txt
+    setup_logger(output_dir, name="detectron2_tubes")
+    trainer = TubeTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    return final
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    from .engine import TubeTrainer, setup_cfg
     from .evaluation import evaluate_posetrack, format_tables, grouped
+    from .engine import setup_cfg
     from .track_video import track_video
 
     parser = argparse.ArgumentParser(prog="python -m detectron2_tubes.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--output", default="output/demo", help="folder for everything written")
-    parser.add_argument("--config-file", default=QUICK_CONFIG)
-    parser.add_argument("--retrain", action="store_true", help="train even if a trained model is there")
+    parser.add_argument("--schedule", default="short", choices=sorted(SCHEDULES),
+                        help="short: make demo (about 10 minutes on 2 cores); long: make demo-long")
+    parser.add_argument("--pretrain-iters", type=int, help="2D iterations (default: the schedule's)")
+    parser.add_argument("--finetune-iters", type=int, help="3D iterations (default: the schedule's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of both trainings")
+    parser.add_argument("--retrain", action="store_true", help="train even if trained models are there")
     parser.add_argument("--mode", default="dense", choices=["dense", "strided"])
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    parser.add_argument("opts", nargs=argparse.REMAINDER,
+                        help="config overrides for both trainings and inference: KEY VALUE ...")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     out = os.path.abspath(args.output)
+    pre_iters, ft_iters = SCHEDULES[args.schedule]
+    pre_iters = args.pretrain_iters or pre_iters
+    ft_iters = args.finetune_iters or ft_iters
+    seed = ["SEED", str(args.seed)]
 
     root = ensure_synthetic_dataset()
-    print(f"[1/4] synthetic PoseTrack set: {root} ({time.perf_counter() - start:.0f} s)", flush=True)
+    print(f"[1/5] synthetic PoseTrack set: {root} ({time.perf_counter() - start:.0f} s)", flush=True)
 
-    model_dir = os.path.join(out, "model")
-    final = os.path.join(model_dir, "model_final.pth")
-    # No DATASETS.TEST during training: step 3 evaluates the tracked videos instead.
-    cfg = setup_cfg(args.config_file, ["OUTPUT_DIR", model_dir, "DATASETS.TEST", "()", *args.opts])
-    if args.retrain or not os.path.isfile(final):
-        print(f"[2/4] training {os.path.relpath(args.config_file)} for {cfg.SOLVER.MAX_ITER} iterations "
-              f"on the CPU (log: {model_dir}/log.txt) ...", flush=True)  # fmt: skip
-        from detectron2.utils.logger import setup_logger
-
-        setup_logger(model_dir)  # Detectron2's training log, on the console and in log.txt
-        trainer = TubeTrainer(cfg)
-        trainer.resume_or_load(resume=False)
-        trainer.train()
-    else:
-        print(f"[2/4] using the trained model {final} (--retrain to train again)")
+    print(f"[2/5] 2D pretraining ({CONFIG_2D}, {pre_iters} iterations on single frames) ...", flush=True)
+    model_2d = train(quick_config(CONFIG_2D), os.path.join(out, "model_2d"),
+                     [*schedule_opts(pre_iters), *seed, *args.opts], retrain=args.retrain)  # fmt: skip
     print(f"      ({time.perf_counter() - start:.0f} s)", flush=True)
 
-    cfg = setup_cfg(args.config_file, ["MODEL.WEIGHTS", final, *args.opts])
+    print(f"[3/5] 3D fine-tuning ({CONFIG_3D}, {ft_iters} iterations on clips, centre-inflated "
+          f"from the 2D model) ...", flush=True)  # fmt: skip
+    model_3d = train(quick_config(CONFIG_3D), os.path.join(out, "model_3d"),
+                     [*schedule_opts(ft_iters), *seed, "MODEL.WEIGHTS", model_2d, *args.opts],
+                     retrain=args.retrain)  # fmt: skip
+    print(f"      ({time.perf_counter() - start:.0f} s)", flush=True)
+
+    cfg = setup_cfg(quick_config(CONFIG_3D), ["MODEL.WEIGHTS", model_3d, *args.opts])
     val_images = os.path.join(root, "images", "val")
     pred_dir = os.path.join(out, "predictions")
     videos = sorted(os.listdir(val_images))
-    print(f"[3/4] tracking {len(videos)} validation videos ({args.mode} clips) ...", flush=True)
+    print(f"[4/5] tracking {len(videos)} validation videos ({args.mode} clips) ...", flush=True)
     for seq in videos:
         r = track_video(cfg, os.path.join(val_images, seq), pred_dir, mode=args.mode, progress=False)
         print(f"      {seq}: {r['frames']} frames, {r['tracks']} tracks, {r['seconds']:.0f} s", flush=True)
 
-    print("[4/4] PoseTrack evaluation on posetrack_synth_val:", flush=True)
+    print("[5/5] PoseTrack evaluation on posetrack_synth_val:", flush=True)
     result = evaluate_posetrack(os.path.join(root, "annotations", "val"), pred_dir, warn=lambda m: None)
     print(format_tables(result))
     print(f"\nmAP {grouped(result['ap'])['total']:.1f}, MOTA {result['mota'][-1]:.1f} "

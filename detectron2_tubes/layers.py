@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from .structures import Tubes, pairwise_tube_iou
 
-__all__ = ["Conv3d", "FrozenBatchNorm3d", "get_norm3d", "tube_nms", "batched_tube_nms"]
+__all__ = ["Conv3d", "FrozenBatchNorm3d", "FrameGroupNorm", "get_norm3d", "tube_nms", "batched_tube_nms"]
 
 
 class FrozenBatchNorm3d(FrozenBatchNorm2d):
@@ -45,10 +45,24 @@ class FrozenBatchNorm3d(FrozenBatchNorm2d):
         return module
 
 
+class FrameGroupNorm(nn.GroupNorm):
+    """GroupNorm of (N, C, T, H, W) tensors with statistics per frame, as the 2D model computes
+    them: a 2D GroupNorm checkpoint means the same thing here, and a layer with temporal kernel
+    1 keeps frames independent (a whole-clip GroupNorm would mix them through its statistics)."""
+
+    def forward(self, x):
+        if x.dim() != 5:
+            return super().forward(x)
+        n, c, t, h, w = x.shape
+        y = super().forward(x.transpose(1, 2).reshape(n * t, c, h, w))
+        return y.view(n, t, c, h, w).transpose(1, 2)
+
+
 def get_norm3d(norm: Union[str, None], out_channels: int) -> Optional[nn.Module]:
     """A norm for 5D tensors by name, as `detectron2.layers.get_norm` gives for 4D ones.
 
-    "BN", "SyncBN", "FrozenBN", "GN" (32 groups) or "" / None for no norm.
+    "BN", "SyncBN", "FrozenBN", "GN" (32 groups, statistics per frame: `FrameGroupNorm`) or "" /
+    None for no norm.
     """
     if not norm:
         return None
@@ -59,7 +73,7 @@ def get_norm3d(norm: Union[str, None], out_channels: int) -> Optional[nn.Module]
     if norm == "FrozenBN":
         return FrozenBatchNorm3d(out_channels)
     if norm == "GN":
-        return nn.GroupNorm(32, out_channels)
+        return FrameGroupNorm(32, out_channels)
     raise ValueError(f"Unknown norm for 3D layers: {norm!r} (use BN, SyncBN, FrozenBN or GN)")
 
 

@@ -1,5 +1,5 @@
 """Sweep detection and keypoint thresholds on saved predictions, as the paper tuned its own
-(Table 1's detection threshold and the 1.95 keypoint cut).
+(Table 1's detection threshold and the 1.95 cut on the keypoint heatmap logit).
 
     python -m detectron2_tubes.sweep_thresholds --raw OUTPUT/inference/DATASET/posetrack_raw_predictions.pkl
         --dataset posetrack_synth_val [--det-thresh 0.5 0.8 0.95] [--keypoint-thresh 0 1 1.95]
@@ -22,7 +22,8 @@ from .evaluation import PoseTrackEvalError, score_written, track_and_write
 from .tracking import PoseTracker, parse_cost
 
 
-def sweep(raw, dataset_name: str, det_threshs, kp_threshs, **tracker_kwargs) -> List[dict]:
+def sweep(raw, dataset_name: str, det_threshs, kp_threshs, *, keypoint_thresh_on: str = "logit",
+          keypoint_score: str = "box", **tracker_kwargs) -> List[dict]:  # fmt: skip
     videos = [v for v in group_by_video(DatasetCatalog.get(dataset_name)) if v[0]["video_id"] in raw]
     if not videos:
         raise PoseTrackEvalError(f"the raw predictions have no video of {dataset_name}")
@@ -32,7 +33,9 @@ def sweep(raw, dataset_name: str, det_threshs, kp_threshs, **tracker_kwargs) -> 
         tracker = PoseTracker(det_thresh=det, **tracker_kwargs)
         for kp in kp_threshs:
             with tempfile.TemporaryDirectory() as tmp:
-                paths = track_and_write(raw, videos, tmp, tracker, keypoint_thresh=kp, image_root=root)
+                paths = track_and_write(raw, videos, tmp, tracker, image_root=root, keypoint_thresh=kp,
+                                        keypoint_thresh_on=keypoint_thresh_on,
+                                        keypoint_score=keypoint_score)  # fmt: skip
                 r = score_written(videos, paths, warn=lambda m: None)
             rows.append({"det_thresh": det, "keypoint_thresh": kp, "ap": r["ap"][-1], "mota": r["mota"][-1]})
     return rows
@@ -51,7 +54,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--dataset", required=True, help="the registered dataset it was made on")
     parser.add_argument("--det-thresh", type=float, nargs="+", default=[0.5, 0.7, 0.8, 0.9, 0.95])
     parser.add_argument("--keypoint-thresh", type=_kp_thresh, nargs="+", default=[None, 0.0, 1.0, 1.95, 3.0],
-                        help="keypoint score thresholds; 'none' keeps every keypoint")  # fmt: skip
+                        help="keypoint thresholds; 'none' keeps every keypoint")  # fmt: skip
+    parser.add_argument("--keypoint-thresh-on", default="logit", choices=["logit", "prob"],
+                        help="what the keypoint threshold applies to (default: the heatmap logit)")
+    parser.add_argument("--keypoint-score", default="box", choices=["box", "prob"],
+                        help="each written joint's score (default: the box score, as the release)")
     parser.add_argument("--cost", default="iou")
     parser.add_argument("--memory", type=int, default=0)
     parser.add_argument("--max-cost", type=float, default=None)
@@ -69,7 +76,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"{args.raw}: not saved raw predictions ({e})")
     try:
         rows = sweep(raw, args.dataset, args.det_thresh, args.keypoint_thresh, cost=parse_cost(args.cost),
-                     memory=args.memory, max_cost=args.max_cost)  # fmt: skip
+                     memory=args.memory, max_cost=args.max_cost, keypoint_thresh_on=args.keypoint_thresh_on,
+                     keypoint_score=args.keypoint_score)  # fmt: skip
     except PoseTrackEvalError as e:
         print(f"sweep_thresholds: error: {e}", file=sys.stderr)
         return 1

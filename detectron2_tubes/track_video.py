@@ -23,7 +23,7 @@ from detectron2.utils.visualizer import Visualizer
 
 from .data.keypoints import posetrack_metadata
 from .engine import VideoPredictor, VideoReadError, read_frames, setup_cfg
-from .evaluation import write_posetrack_video
+from .evaluation import write_posetrack_video, writer_options
 from .utils.io import atomic_path
 
 __all__ = ["track_video", "draw_tracks", "main"]
@@ -80,6 +80,8 @@ def track_video(cfg, input_path: str, output_dir: str, *, mode: str = "dense", b
             predictions[index] = {
                 "boxes": inst.pred_boxes.tensor.numpy(), "scores": inst.scores.numpy(),
                 "keypoints": inst.pred_keypoints.numpy() if inst.has("pred_keypoints") else None,
+                "keypoint_logits": (inst.pred_keypoint_logits.numpy()
+                                    if inst.has("pred_keypoint_logits") else None),
                 "track_ids": inst.track_ids.numpy(),
             }  # fmt: skip
             tracks.update(int(i) for i in inst.ID)
@@ -95,8 +97,7 @@ def track_video(cfg, input_path: str, output_dir: str, *, mode: str = "dense", b
             raise VideoReadError(f"{input_path}: no frames")
         if writer is not None:
             writer.release()
-        write_posetrack_video(json_path, records, predictions,
-                              keypoint_thresh=cfg.TEST.POSETRACK.KEYPOINT_THRESH)  # fmt: skip
+        write_posetrack_video(json_path, records, predictions, **writer_options(cfg))
     return {"json": json_path, "video": video_path, "frames": len(records), "tracks": len(tracks),
             "seconds": time.perf_counter() - start}  # fmt: skip
 

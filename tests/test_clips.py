@@ -48,6 +48,18 @@ def test_build_clip_dicts_train_and_test(tiny_synth):
     assert [c["frame_id"] for c in test] == list(range(12))
     assert [f["frame_id"] for f in test[0]["clip_frames"]] == [0, 0, 2]
     assert [f["frame_id"] for f in test[11]["clip_frames"]] == [9, 11, 11]
+
+
+def test_training_clips_are_labelled_in_every_frame(tiny_synth):
+    """Item 1e: as the authors' release, a training clip needs every frame labelled; a labelled
+    key frame next to unlabelled frames gives no clip (its people would count as absent there)."""
+    frames = [dict(d) for d in _frames(tiny_synth)]
+    for d in frames:
+        d["is_labeled"] = d["frame_id"] in (0, 4, 8, 9, 10, 11)
+    assert [c["frame_id"] for c in build_clip_dicts(frames, 3, 2, labeled_only=True)] == [10, 11]
+    assert [c["frame_id"] for c in build_clip_dicts(frames, 3, 1, labeled_only=True)] == [9, 10, 11]
+    # T = 1: every labelled frame is a clip of itself.
+    assert [c["frame_id"] for c in build_clip_dicts(frames, 1, 1, labeled_only=True)] == [0, 4, 8, 9, 10, 11]
     assert test[5]["file_name"] == test[5]["clip_frames"][1]["file_name"]
 
 

@@ -50,7 +50,7 @@ def test_writer_round_trip_scores_100(tiny_val, tmp_path, fmt):
     out = tmp_path / "pred" / os.path.basename(gt_file)
     # Unlabelled ground-truth joints carry score 0: the keypoint threshold leaves them out.
     write_posetrack_video(str(out), frames, _gt_predictions(frames), image_root=root, fmt=fmt,
-                          keypoint_thresh=0.5)
+                          keypoint_thresh=0.5, keypoint_thresh_on="prob")
     data = json.loads(out.read_text())
     if fmt == "2018":
         assert [im["file_name"] for im in data["images"]] == [
@@ -71,7 +71,8 @@ def test_writer_thresholds_and_id_rule(tiny_val, tmp_path):
     preds[fid]["scores"][0] = 0.3
     preds[fid]["keypoints"][1, :, 2] = np.linspace(0, 1, 17)
     out = tmp_path / "p.json"
-    write_posetrack_video(str(out), frames, preds, det_thresh=0.5, keypoint_thresh=0.5)
+    write_posetrack_video(str(out), frames, preds, det_thresh=0.5, keypoint_thresh=0.5,
+                          keypoint_thresh_on="prob")
     data = json.loads(out.read_text())
     image_id = next(d["image_id"] for d in frames if d["frame_id"] == fid)
     anns = [a for a in data["annotations"] if a["image_id"] == image_id]
@@ -93,6 +94,40 @@ def test_writer_thresholds_and_id_rule(tiny_val, tmp_path):
     assert not (tmp_path / "q.json").exists()
 
 
+def test_writer_cuts_joints_on_the_heatmap_logit_and_scores_them_by_the_box(tiny_val, tmp_path):
+    """Item 1c: the paper's cut applies to the heatmap logit, not the probability; each written
+    joint carries the box score (the release's KEYPOINT_CONFIDENCE bbox) or, as an option, its
+    own probability."""
+    name, _ = tiny_val
+    (frames,) = group_by_video(DatasetCatalog.get(name))
+    fid = frames[0]["frame_id"]
+    probs = np.linspace(0.05, 0.9, 17)
+    logits = np.linspace(4.0, 0.0, 17)  # high logit where the probability is low, and vice versa
+    kps = np.zeros((1, 17, 3))
+    kps[0, :, 0], kps[0, :, 1], kps[0, :, 2] = np.arange(17) + 10, np.arange(17) + 20, probs
+    preds = {fid: {"boxes": np.array([[5.0, 5, 60, 90]]), "scores": np.array([0.8]), "keypoints": kps,
+                   "keypoint_logits": logits[None], "track_ids": np.array([3])}}  # fmt: skip
+    out = tmp_path / "p.json"
+    write_posetrack_video(str(out), frames, preds, keypoint_thresh=1.95)
+    (ann,) = json.loads(out.read_text())["annotations"]
+    kept = np.array(ann["keypoints"]).reshape(17, 3)[:, 2] > 0
+    evaluated = ~np.isin(np.arange(17), [3, 4])  # no ears in PoseTrack
+    expected = (logits >= 1.95) & evaluated
+    assert (kept == expected).all() and expected.sum() == 7
+    assert ann["scores"] == [0.8 if k else 0.0 for k in expected]
+    write_posetrack_video(str(out), frames, preds, keypoint_thresh=0.5, keypoint_thresh_on="prob",
+                          keypoint_score="prob")
+    (ann,) = json.loads(out.read_text())["annotations"]
+    expected = (probs >= 0.5) & evaluated
+    assert ann["scores"] == pytest.approx([p if k else 0.0 for p, k in zip(probs, expected)])
+    del preds[fid]["keypoint_logits"]
+    with pytest.raises(ValueError, match="heatmap logits"):
+        write_posetrack_video(str(tmp_path / "q.json"), frames, preds, keypoint_thresh=1.95)
+    assert not (tmp_path / "q.json").exists()
+    with pytest.raises(ValueError, match="keypoint_score"):
+        write_posetrack_video(str(out), frames, preds, keypoint_score="logit")
+
+
 def _instances(ann_list, size):
     inst = Instances(size)
     inst.pred_boxes = Boxes(torch.tensor([a["bbox"] for a in ann_list], dtype=torch.float32).reshape(-1, 4))
@@ -109,7 +144,7 @@ def test_evaluator_tracks_writes_and_scores(tiny_val, tmp_path, clip_outputs):
     name, _ = tiny_val
     frames = DatasetCatalog.get(name)
     ev = PoseTrackEvaluator(name, str(tmp_path), tracker=PoseTracker(), keypoint_thresh=0.5,
-                            distributed=False)
+                            keypoint_thresh_on="prob", distributed=False)
     ev.reset()
     for d in frames:
         inst = _instances(d["annotations"], (d["height"], d["width"]))

@@ -144,7 +144,8 @@ def test_center_inflation_of_t1_model_gives_t1_outputs_on_identical_frames(tmp_p
     InflatingCheckpointer(m3, inflation="center").load(path)
     conv = m3.backbone.res3[0].conv1.weight
     assert conv.shape[2] == 3 and not conv[:, :, 0].any() and not conv[:, :, 2].any()
-    assert m3.roi_heads.box_predictor.bbox_pred.weight.shape[0] == 3 * 4
+    # Each frame's box comes from the 2D regression layer, loaded as is.
+    assert torch.equal(m3.roi_heads.box_predictor.bbox_pred.weight, m1.roi_heads.box_predictor.bbox_pred.weight)
 
     rng = np.random.default_rng(0)
     frame = torch.as_tensor(rng.integers(0, 255, (3, 240, 320), dtype=np.uint8))
@@ -176,18 +177,22 @@ def test_detectron2_format_r18_checkpoint_loads_and_inflates(tmp_path):
     with open(path, "wb") as f:
         pickle.dump({"model": {k: v.numpy() for k, v in state.items()}, "__author__": "test",
                      "matching_heuristics": True}, f)  # fmt: skip
-    for cfg_name, t in (("tube_rcnn_R18_T1.yaml", 1), ("tube_rcnn_R18_T3.yaml", 3)):
-        model = build_model(_cfg(os.path.join(CONFIGS, cfg_name)))
+    for cfg_name in ("tube_rcnn_R18_T1.yaml", "tube_rcnn_R18_T3.yaml", "tube_rcnn_R18_T3_3x7x7.yaml"):
+        cfg = _cfg(os.path.join(CONFIGS, cfg_name))
+        extent = dict(zip(("stem", "res2", "res3", "res4", "res5"), cfg.MODEL.RESNETS.TEMPORAL_KERNELS))
+        model = build_model(cfg)
         for mode in ("center", "mean"):
             InflatingCheckpointer(model, inflation=mode).load(path)
-            pairs = {"backbone.stem.conv1.weight": "stem.conv1.weight",
-                     "backbone.res2.1.conv2.weight": "res2.1.conv2.weight",
-                     "backbone.res4.0.shortcut.weight": "res4.0.shortcut.weight",
-                     "roi_heads.box_head.res5.0.conv1.weight": "res5.0.conv1.weight"}  # fmt: skip
+            # model key -> (checkpoint key, temporal extent: 1x1 shortcuts stay 1x1x1)
+            pairs = {"backbone.stem.conv1.weight": ("stem.conv1.weight", extent["stem"]),
+                     "backbone.res2.1.conv2.weight": ("res2.1.conv2.weight", extent["res2"]),
+                     "backbone.res3.1.conv2.weight": ("res3.1.conv2.weight", extent["res3"]),
+                     "backbone.res4.0.shortcut.weight": ("res4.0.shortcut.weight", 1),
+                     "roi_heads.box_head.res5.0.conv1.weight": ("res5.0.conv1.weight", extent["res5"])}  # fmt: skip
             sd = model.state_dict()
-            for mk, ck in pairs.items():
+            for mk, (ck, t) in pairs.items():
                 w = sd[mk]
-                assert w.shape[2] == (1 if "shortcut" in mk else t)
+                assert w.shape[2] == t
                 if mode == "center" or w.shape[2] == 1:
                     assert torch.equal(w[:, :, w.shape[2] // 2], state[ck])
                 else:
@@ -209,10 +214,12 @@ def test_torchvision_resnet_state_dict_loads(tmp_path):
     model = build_model(_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml")))
     InflatingCheckpointer(model).load(path)
     sd = model.state_dict()
-    assert torch.equal(sd["backbone.stem.conv1.weight"][:, :, 1], tv["conv1.weight"])
+    # The release's layout: 1x7x7 stem, 3-tap res3 (centre slice), 2D box-head res5.
+    assert torch.equal(sd["backbone.stem.conv1.weight"][:, :, 0], tv["conv1.weight"])
     assert torch.equal(sd["backbone.stem.conv1.norm.weight"], tv["bn1.weight"])
+    assert torch.equal(sd["backbone.res3.0.conv1.weight"][:, :, 1], tv["layer2.0.conv1.weight"])
     assert torch.equal(sd["backbone.res3.0.shortcut.weight"][:, :, 0], tv["layer2.0.downsample.0.weight"])
-    assert torch.equal(sd["roi_heads.box_head.res5.1.conv2.weight"][:, :, 1], tv["layer4.1.conv2.weight"])
+    assert torch.equal(sd["roi_heads.box_head.res5.1.conv2.weight"][:, :, 0], tv["layer4.1.conv2.weight"])
 
 
 def test_own_checkpoint_round_trip_is_unchanged(tmp_path):
@@ -328,3 +335,116 @@ def test_invisible_frames_add_no_regression_loss():
         loss_b = rpn.losses(anchors, logits, labels, deltas, tube_b, vis)["loss_rpn_loc"]
     assert loss_a.item() == loss_b.item() > 0
     assert all(torch.isfinite(v) for v in list(la.values()) + list(lb.values()))
+
+
+def test_box_head_regresses_each_frame_from_its_own_features():
+    """Item 1a (the release's 3D box head): res5 with temporal kernel 1 and spatial stride 1 on the
+    7x7 tube features, pooled over H and W only; a frame's deltas come from that frame's features
+    through one shared layer, and the class logits are the mean of the frames' logits."""
+    torch.manual_seed(0)
+    cfg = _tiny(3, "MODEL.ROI_HEADS.NUM_CLASSES", 2, "MODEL.RESNETS.TEMPORAL_KERNELS", [1, 1, 3, 3, 1])
+    model = build_model(cfg).eval()
+    head, predictor = model.roi_heads.box_head, model.roi_heads.box_predictor
+    first = head.res5[0]
+    assert first.conv1.weight.shape[2] == 1 and first.conv1.stride == (1, 1, 1)
+    x = torch.randn(4, head.res5[0].in_channels, 3, 7, 7)
+    feats = head(x)
+    assert feats.shape == (4, head.output_shape.channels, 3)
+    # res5 at stride 1 sees every position of the 7x7 RoI: its mean over H, W is the output.
+    assert torch.allclose(feats, head.res5(x).mean(dim=(3, 4)))
+    # A change in frame 2's RoI features changes no delta of frames 0 and 1.
+    x2 = x.clone()
+    x2[:, :, 2] += torch.randn_like(x2[:, :, 2])
+    with torch.no_grad():
+        s1, d1 = predictor(head(x))
+        s2, d2 = predictor(head(x2))
+    d1, d2 = d1.view(4, 2, 3, 4), d2.view(4, 2, 3, 4)  # R, K, T, 4
+    assert torch.equal(d1[:, :, :2], d2[:, :, :2]) and not torch.allclose(d1[:, :, 2], d2[:, :, 2])
+    # The per-frame layer is the 2D one; class logits are the frames' mean.
+    with torch.no_grad():
+        f = head(x)
+        per_frame = predictor.bbox_pred(f.transpose(1, 2))  # R, T, K * 4
+        assert torch.allclose(d1.permute(0, 2, 1, 3).reshape(4, 3, 8), per_frame, atol=1e-6)
+        assert torch.allclose(s1, predictor.cls_score(f.transpose(1, 2)).mean(dim=1), atol=1e-6)
+    assert predictor.bbox_pred.weight.shape == (2 * 4, head.output_shape.channels)
+
+
+def test_paper_configs_use_the_release_temporal_kernels():
+    """Item 1b: 1x7x7 stem, 2D res2, 3-tap res3/res4, RPN and keypoint head, 2D box-head res5;
+    the paper text's 3x7x7 stem is a variant config."""
+    model = build_model(_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml")))
+    b = model.backbone
+    assert b.stem.conv1.weight.shape[2] == 1
+    assert b.res2[0].conv1.weight.shape[2] == 1 and b.res2[1].conv2.weight.shape[2] == 1
+    assert b.res3[0].conv1.weight.shape[2] == 3 and b.res4[1].conv2.weight.shape[2] == 3
+    assert model.proposal_generator.rpn_head.conv.weight.shape[2] == 3
+    assert model.roi_heads.keypoint_head.conv_fcn1.weight.shape[2] == 3
+    assert model.roi_heads.box_head.res5[0].conv1.weight.shape[2] == 1
+    text = build_model(_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3_3x7x7.yaml")))
+    assert text.backbone.stem.conv1.weight.shape[2] == 3 and text.backbone.res2[0].conv1.weight.shape[2] == 3
+    assert add_tubes_config(get_cfg()).MODEL.RESNETS.TEMPORAL_KERNELS == [1, 1, 3, 3, 1]
+
+
+def test_paper_configs_use_the_release_input_and_schedule():
+    """Item 1d: multi-scale 128/196/256 training, 256 testing, longer side <= 333; the release's
+    anchors; 0.001 for 16 clips (8 GPUs x 2) for 13k iterations; the 1.95 logit cut."""
+    cfg = _cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml"))
+    assert tuple(cfg.INPUT.MIN_SIZE_TRAIN) == (128, 196, 256) and cfg.INPUT.MAX_SIZE_TRAIN == 333
+    assert (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST) == (256, 333)
+    assert cfg.MODEL.ANCHOR_GENERATOR.SIZES == [[64, 128, 256, 512]]
+    assert cfg.SOLVER.BASE_LR / cfg.SOLVER.IMS_PER_BATCH == pytest.approx(0.001 / 16)
+    assert (cfg.SOLVER.MAX_ITER, tuple(cfg.SOLVER.STEPS)) == (13000, (10000, 12000))
+    assert cfg.TEST.POSETRACK.KEYPOINT_THRESH == 1.95 and cfg.TEST.POSETRACK.KEYPOINT_THRESH_ON == "logit"
+    assert cfg.TEST.POSETRACK.KEYPOINT_SCORE == "box" and cfg.TRACKING.DET_THRESH == 0.95
+
+
+def test_keypoint_inference_keeps_heatmap_logits():
+    """Item 1c: the heatmap peak logit is kept beside Detectron2's probability, at the same
+    location; Detectron2's own (x, y, probability) are unchanged."""
+    from detectron2.modeling.roi_heads.keypoint_head import keypoint_rcnn_inference
+    from detectron2.structures import heatmaps_to_keypoints
+
+    from detectron2_tubes.modeling import keypoint_inference_with_logits
+
+    torch.manual_seed(0)
+    heatmaps = torch.randn(5, 17, 56, 56) * 3
+    boxes = torch.tensor([[10.0, 10, 60, 120], [0, 0, 30, 30], [5, 5, 100, 50], [1, 2, 3, 4], [20, 30, 80, 90]])
+    ours, ref = [Instances((200, 200)), Instances((200, 200))], [Instances((200, 200)), Instances((200, 200))]
+    for group in (ours, ref):
+        group[0].pred_boxes, group[1].pred_boxes = Boxes(boxes[:2]), Boxes(boxes[2:])
+    keypoint_inference_with_logits(heatmaps, ours)
+    keypoint_rcnn_inference(heatmaps, ref)
+    full = heatmaps_to_keypoints(heatmaps, boxes)
+    for o, r, rows in zip(ours, ref, (slice(0, 2), slice(2, 5))):
+        assert torch.equal(o.pred_keypoints, r.pred_keypoints)
+        assert torch.equal(o.pred_keypoint_logits, full[rows, :, 2])
+    # Logits are heatmap values, not probabilities: well above 1 for these peaks.
+    assert (ours[0].pred_keypoint_logits > 1.95).any() and (ours[0].pred_keypoints[..., 2] < 1).all()
+
+
+def test_tube_model_outputs_keypoint_logits_per_frame():
+    torch.manual_seed(0)
+    model = build_model(_tiny(3)).eval()
+    _randomise_scores(model)
+    with torch.no_grad():
+        (out,) = model([{"image": _clip(3)["image"], "height": 96, "width": 128}])
+    inst = out["instances"]
+    assert len(inst) > 0 and inst.pred_keypoint_logits.shape == (len(inst), 3, 17)
+    for t, f in enumerate(out["frames"]):
+        assert torch.equal(f.pred_keypoint_logits, inst.pred_keypoint_logits[:, t])
+
+
+def test_frame_group_norm_is_the_2d_group_norm_per_frame():
+    from detectron2_tubes.layers import FrameGroupNorm, get_norm3d
+
+    torch.manual_seed(0)
+    norm = get_norm3d("GN", 64)
+    assert isinstance(norm, FrameGroupNorm)
+    norm.weight.data.uniform_(0.5, 2)
+    norm.bias.data.normal_()
+    ref = torch.nn.GroupNorm(32, 64)
+    ref.load_state_dict(norm.state_dict())
+    x = torch.randn(2, 64, 3, 5, 6) * torch.tensor([1.0, 5.0, 20.0]).view(1, 1, 3, 1, 1)
+    y = norm(x)
+    for t in range(3):
+        assert torch.allclose(y[:, :, t], ref(x[:, :, t]), atol=1e-5)

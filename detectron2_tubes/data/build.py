@@ -8,7 +8,7 @@ __all__ = ["build_clip_train_loader", "build_clip_test_loader"]
 
 
 def build_clip_train_loader(cfg, mapper=None):
-    """Detectron2's train loader over one clip per labelled key frame of ``cfg.DATASETS.TRAIN``."""
+    """Detectron2's train loader over the clips of ``cfg.DATASETS.TRAIN`` labelled in every frame."""
     dataset = get_clip_dataset_dicts(
         cfg.DATASETS.TRAIN,
         cfg.INPUT.CLIP.NUM_FRAMES,

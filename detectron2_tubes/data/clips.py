@@ -52,15 +52,18 @@ def build_clip_dicts(
     Args:
         frame_dicts: per-frame dataset dicts with ``video_id`` and ``frame_id``.
         num_frames, stride: T and the frame stride (see `clip_frame_indices`).
-        labeled_only: only labelled frames become key frames (training).
+        labeled_only: only clips whose every frame is labelled (training, as the authors'
+            release did): in an unlabelled frame a person present in the image would count as
+            absent, and the tube's IoU with a detected tube would be capped.
         filter_empty: skip clips with no annotated person in any frame (training).
     """
     clips = []
     for video in group_by_video(frame_dicts):
+        labeled = [f.get("is_labeled", True) for f in video]
         for key, d in enumerate(video):
-            if labeled_only and not d.get("is_labeled", True):
-                continue
             idx = clip_frame_indices(key, num_frames, stride, len(video))
+            if labeled_only and not all(labeled[i] for i in idx):
+                continue
             frames = [{k: video[i][k] for k in _FRAME_KEYS if k in video[i]} for i in idx]
             if filter_empty and not any(f.get("annotations") for f in frames):
                 continue
@@ -80,8 +83,8 @@ def get_clip_dataset_dicts(
 ) -> List[dict]:
     """Clip dicts of registered per-frame datasets.
 
-    Training: one clip per labelled key frame (clips without people dropped if
-    ``filter_empty``). Testing: one clip per frame, every frame of every video.
+    Training: one clip per key frame whose clip is labelled in every frame (clips without people
+    dropped if ``filter_empty``). Testing: one clip per frame, every frame of every video.
     """
     if isinstance(names, str):
         names = [names]

@@ -8,6 +8,7 @@ from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, hooks
 from detectron2.engine.defaults import create_ddp_model
+from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
@@ -70,6 +71,21 @@ class TubeTrainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        """Detectron2's SGD, or AdamW (``SOLVER.OPTIMIZER``) with the same parameter groups: it
+        trains the from-scratch CPU models much faster than SGD in the same iterations."""
+        if cfg.SOLVER.OPTIMIZER == "SGD":
+            return super().build_optimizer(cfg, model)
+        if cfg.SOLVER.OPTIMIZER != "ADAMW":
+            raise ValueError(f"SOLVER.OPTIMIZER must be SGD or ADAMW, not {cfg.SOLVER.OPTIMIZER!r}")
+        params = get_default_optimizer_params(
+            model, base_lr=cfg.SOLVER.BASE_LR, weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
+            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR, weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
+        )  # fmt: skip
+        optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, weight_decay=cfg.SOLVER.WEIGHT_DECAY)
+        return maybe_add_gradient_clipping(cfg, optimizer)
 
     @classmethod
     def build_train_loader(cls, cfg):

@@ -8,5 +8,5 @@ from .posetrack_eval import (
     grouped,
     load_sequence_pair,
 )
-from .evaluator import PoseTrackEvaluator, score_written, track_and_write
-from .writer import PAPER_KEYPOINT_THRESH, write_posetrack_video
+from .evaluator import PoseTrackEvaluator, score_written, track_and_write, writer_options
+from .writer import KEYPOINT_SCORES, write_posetrack_video

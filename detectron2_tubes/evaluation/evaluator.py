@@ -17,15 +17,24 @@ from ..utils.io import atomic_path
 from .posetrack_eval import evaluate_sequences, format_tables, grouped, load_sequence_pair
 from .writer import write_posetrack_video
 
-__all__ = ["PoseTrackEvaluator", "track_and_write", "score_written"]
+__all__ = ["PoseTrackEvaluator", "track_and_write", "score_written", "writer_options"]
 
 logger = logging.getLogger(__name__)
 
 
+def writer_options(cfg) -> dict:
+    """`write_posetrack_video`'s keypoint options from the ``TEST.POSETRACK`` keys."""
+    p = cfg.TEST.POSETRACK
+    return {"keypoint_thresh": p.KEYPOINT_THRESH, "keypoint_thresh_on": p.KEYPOINT_THRESH_ON,
+            "keypoint_score": p.KEYPOINT_SCORE}  # fmt: skip
+
+
 def track_and_write(raw: Dict[str, Dict[int, dict]], videos: Sequence[List[dict]], out_dir: str,
-                    tracker: PoseTracker, *, keypoint_thresh: Optional[float], image_root=None) -> List[str]:  # fmt: skip
+                    tracker: PoseTracker, *, image_root=None, **write_options) -> List[str]:
     """Track every video's raw per-frame detections and write one PoseTrack 2018 file per video
-    (named like its ground-truth file). Returns the written paths, in ``videos`` order."""
+    (named like its ground-truth file). ``write_options`` go to `write_posetrack_video`
+    (keypoint_thresh, keypoint_thresh_on, keypoint_score). Returns the written paths, in
+    ``videos`` order."""
     paths = []
     for frames in videos:
         vid = frames[0]["video_id"]
@@ -39,7 +48,7 @@ def track_and_write(raw: Dict[str, Dict[int, dict]], videos: Sequence[List[dict]
             tracked[d["frame_id"]] = out
         name = os.path.basename(frames[0].get("annotation_file") or f"{vid}.json")
         path = os.path.join(out_dir, name)
-        write_posetrack_video(path, frames, tracked, image_root=image_root, keypoint_thresh=keypoint_thresh)
+        write_posetrack_video(path, frames, tracked, image_root=image_root, **write_options)
         paths.append(path)
     return paths
 
@@ -64,12 +73,12 @@ class PoseTrackEvaluator(DatasetEvaluator):
     """
 
     def __init__(self, dataset_name: str, output_dir: Optional[str] = None, *,
-                 tracker: Optional[PoseTracker] = None, keypoint_thresh: Optional[float] = None,
-                 distributed: bool = True):  # fmt: skip
+                 tracker: Optional[PoseTracker] = None, distributed: bool = True,
+                 **write_options):  # fmt: skip
         self.dataset_name = dataset_name
         self.output_dir = output_dir
         self.tracker = tracker or PoseTracker()
-        self.keypoint_thresh = keypoint_thresh
+        self.write_options = write_options
         self.distributed = distributed
         self._frames: List[dict] = []
 
@@ -77,8 +86,7 @@ class PoseTrackEvaluator(DatasetEvaluator):
     def from_config(cls, cfg, dataset_name: str, output_dir: Optional[str] = None) -> "PoseTrackEvaluator":
         from ..tracking.tracker import build_pose_tracker
 
-        return cls(dataset_name, output_dir, tracker=build_pose_tracker(cfg),
-                   keypoint_thresh=cfg.TEST.POSETRACK.KEYPOINT_THRESH)  # fmt: skip
+        return cls(dataset_name, output_dir, tracker=build_pose_tracker(cfg), **writer_options(cfg))
 
     def reset(self) -> None:
         self._frames = []
@@ -96,6 +104,8 @@ class PoseTrackEvaluator(DatasetEvaluator):
                 "scores": inst.scores.numpy().astype(np.float32),
                 "keypoints": (inst.pred_keypoints.numpy().astype(np.float32)
                               if inst.has("pred_keypoints") else np.zeros((len(inst), 17, 3), np.float32)),
+                "keypoint_logits": (inst.pred_keypoint_logits.numpy().astype(np.float32)
+                                    if inst.has("pred_keypoint_logits") else None),
                 "image_size": tuple(inst.image_size),
             })  # fmt: skip
 
@@ -119,8 +129,8 @@ class PoseTrackEvaluator(DatasetEvaluator):
                 with open(tmp, "wb") as fh:
                     pickle.dump(dict(raw), fh)
         meta = MetadataCatalog.get(self.dataset_name)
-        paths = track_and_write(raw, videos, out_dir, self.tracker, keypoint_thresh=self.keypoint_thresh,
-                                image_root=meta.get("image_root"))  # fmt: skip
+        paths = track_and_write(raw, videos, out_dir, self.tracker, image_root=meta.get("image_root"),
+                                **self.write_options)  # fmt: skip
         result = score_written(videos, paths)
         logger.info(f"PoseTrack evaluation of {self.dataset_name} ({len(videos)} videos; predictions in "
                     f"{out_dir}):\n" + format_tables(result))  # fmt: skip

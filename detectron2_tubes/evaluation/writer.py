@@ -4,34 +4,45 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..data.keypoints import NUM_KEYPOINTS, POSETRACK17_TO_COCO, posetrack_categories
+from ..data.keypoints import EVALUATED_SLOTS, NUM_KEYPOINTS, POSETRACK17_TO_COCO, posetrack_categories
 from ..utils.io import write_json_atomic
 
-__all__ = ["FramePrediction", "write_posetrack_video"]
+__all__ = ["FramePrediction", "write_posetrack_video", "KEYPOINT_SCORES"]
 
-# The paper dropped keypoints whose Detectron heatmap logit was below this (tuned on validation).
-# Detectron2's keypoint score is a probability instead: re-tune with sweep_thresholds.
-PAPER_KEYPOINT_THRESH = 1.95
+KEYPOINT_SCORES = ("box", "prob")
+_EVALUATED = np.isin(np.arange(NUM_KEYPOINTS), EVALUATED_SLOTS)
 
 
 class FramePrediction(dict):
     """One frame's tracked detections: "boxes" (N, 4) XYXY, "scores" (N,), "keypoints" (N, 17, 3)
-    (x, y, score), "track_ids" (N,)."""
+    (x, y, probability), optional "keypoint_logits" (N, 17) (heatmap peak logits), "track_ids"
+    (N,)."""
 
 
-def _frame_entries(pred: Optional[dict], det_thresh: float, kp_thresh: Optional[float]):
+def _frame_entries(pred: Optional[dict], det_thresh: float, kp_thresh: Optional[float],
+                   kp_thresh_on: str, kp_score: str):  # fmt: skip
+    """(track id, box score, box, keypoints (17, 3) with the written joint scores, kept joints)."""
     if pred is None or len(pred.get("scores", [])) == 0:
         return []
     out = []
-    kps_all = pred.get("keypoints")
+    kps_all, logits_all = pred.get("keypoints"), pred.get("keypoint_logits")
+    if kp_thresh is not None and kp_thresh_on == "logit" and kps_all is not None and logits_all is None:
+        raise ValueError("the keypoint threshold applies to heatmap logits, but the predictions carry "
+                         "none (use keypoint_thresh_on='prob' for such models)")  # fmt: skip
     for n in np.flatnonzero(np.asarray(pred["scores"]) >= det_thresh):
         tid = int(pred["track_ids"][n])
         if not 0 <= tid < 1000:
             raise ValueError(f"track id {tid} outside 0..999 (PoseTrack's rule)")
+        score = float(pred["scores"][n])
         k = np.zeros((NUM_KEYPOINTS, 3)) if kps_all is None else np.array(kps_all[n], float)
-        keep = np.ones(NUM_KEYPOINTS, bool) if kp_thresh is None else k[:, 2] >= kp_thresh
-        keep[[3, 4]] = False  # PoseTrack has no ears
-        out.append((tid, float(pred["scores"][n]), np.asarray(pred["boxes"][n], float), k, keep))
+        if kp_thresh is None or kps_all is None:
+            keep = np.ones(NUM_KEYPOINTS, bool)
+        else:
+            keep = (np.asarray(logits_all[n]) if kp_thresh_on == "logit" else k[:, 2]) >= kp_thresh
+        keep &= _EVALUATED  # PoseTrack has no ears
+        if kp_score == "box":  # the release's KEYPOINT_CONFIDENCE: bbox
+            k[:, 2] = score
+        out.append((tid, score, np.asarray(pred["boxes"][n], float), k, keep))
     return out
 
 
@@ -43,6 +54,8 @@ def write_posetrack_video(
     image_root: Optional[str] = None,
     det_thresh: float = 0.0,
     keypoint_thresh: Optional[float] = None,
+    keypoint_thresh_on: str = "logit",
+    keypoint_score: str = "box",
     fmt: str = "2018",
 ) -> None:
     """Write one video's predictions, every ground-truth frame present, in order.
@@ -55,19 +68,28 @@ def write_posetrack_video(
             entry, or whose detections are all filtered out, are written with no people.
         image_root: ``file_name`` is written relative to this (PoseTrack's relative names).
         det_thresh: detections scoring below this are not written.
-        keypoint_thresh: keypoints whose score is below this are written as absent (0, 0, 0).
-            Detectron2's keypoint score is a spatial-softmax probability, not the heatmap logit
-            the paper's 1.95 applied to.
+        keypoint_thresh: joints below this are written as absent (0, 0, 0); None keeps all.
+            The paper's is 1.95 on the heatmap logit.
+        keypoint_thresh_on: what ``keypoint_thresh`` applies to: "logit" (the heatmap peak
+            logit, "keypoint_logits"; the paper's) or "prob" (Detectron2's spatial-softmax
+            probability, the third column of "keypoints").
+        keypoint_score: each written joint's score, which ranks joints for AP: "box" (the box
+            score, as the authors' release did) or "prob" (the joint's probability).
         fmt: "2018" (COCO style, with ``categories``) or "2017" ("annolist").
     """
     if fmt not in ("2018", "2017"):
         raise ValueError(f"unknown PoseTrack format {fmt!r}; use 2018 or 2017")
+    if keypoint_thresh_on not in ("logit", "prob"):
+        raise ValueError(f"keypoint_thresh_on must be 'logit' or 'prob', not {keypoint_thresh_on!r}")
+    if keypoint_score not in KEYPOINT_SCORES:
+        raise ValueError(f"keypoint_score must be one of {KEYPOINT_SCORES}, not {keypoint_score!r}")
     images, annotations, annolist = [], [], []
     for d in frames:
         name = d["file_name"]
         if image_root:
             name = os.path.relpath(name, image_root)
-        entries = _frame_entries(predictions.get(d["frame_id"]), det_thresh, keypoint_thresh)
+        entries = _frame_entries(predictions.get(d["frame_id"]), det_thresh, keypoint_thresh,
+                                 keypoint_thresh_on, keypoint_score)  # fmt: skip
         if fmt == "2018":
             images.append({"id": d["image_id"], "file_name": name, "frame_id": d["image_id"],
                            "vid_id": d.get("video_id"), "nframes": len(frames)})  # fmt: skip

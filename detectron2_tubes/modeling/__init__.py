@@ -10,9 +10,11 @@ from .backbone3d import (
 from .meta_arch import TubeRCNN, tube_postprocess, tubes_to_frames
 from .roi_heads import (
     KRCNNConvDeconvUpsample3DHead,
+    KRCNNConvDeconvUpsampleLogitsHead,
     Res5BoxHead3D,
     TubeOutputLayers,
     TubeROIHeads,
+    keypoint_inference_with_logits,
     pool_tubes,
     tube_rcnn_inference,
 )

@@ -211,8 +211,9 @@ def _stage_in_channels(cfg, stage_idx: int) -> int:
     return r.RES2_OUT_CHANNELS * 2 ** (stage_idx - 3)
 
 
-def _build_stage(cfg, stage_idx: int) -> List[nn.Module]:
+def _build_stage(cfg, stage_idx: int, **overrides) -> List[nn.Module]:
     kw = _stage_kwargs(cfg, stage_idx)
+    kw.update(overrides)
     block_class, num_blocks = kw.pop("block_class"), kw.pop("num_blocks")
     return make_stage3d(block_class, num_blocks, in_channels=_stage_in_channels(cfg, stage_idx), **kw)
 
@@ -231,5 +232,7 @@ def build_resnet3d_backbone(cfg, input_shape: ShapeSpec) -> ResNet3D:
 
 
 def build_res5_3d(cfg) -> nn.Sequential:
-    """The res5 stage on its own (the C4 box head), with the backbone's block settings."""
-    return nn.Sequential(*_build_stage(cfg, 5))
+    """The res5 stage on its own, the C4 box head of the authors' release: spatial stride 1 on
+    the 7x7 pooled tube features (their stride is 7 / ROI resolution) and the temporal kernel of
+    the res5 entry of MODEL.RESNETS.TEMPORAL_KERNELS (1 in the release)."""
+    return nn.Sequential(*_build_stage(cfg, 5, first_stride=1))

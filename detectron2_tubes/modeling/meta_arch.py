@@ -26,7 +26,8 @@ def tube_postprocess(results: Instances, output_height: int, output_width: int) 
 
 def tubes_to_frames(instances: Instances) -> List[Instances]:
     """The per-frame view of a clip's tubes: T `Instances` with Detectron2's field names
-    (``pred_boxes``, ``scores``, ``pred_classes``, ``pred_keypoints``), row i of every frame being
+    (``pred_boxes``, ``scores``, ``pred_classes``, ``pred_keypoints``, ``pred_keypoint_logits``),
+    row i of every frame being
     tube i, so `Visualizer` and the trackers take them as they are."""
     frames = []
     for t in range(instances.pred_tubes.num_frames):
@@ -36,6 +37,8 @@ def tubes_to_frames(instances: Instances) -> List[Instances]:
         f.pred_classes = instances.pred_classes
         if instances.has("pred_keypoints"):
             f.pred_keypoints = instances.pred_keypoints[:, t]
+        if instances.has("pred_keypoint_logits"):
+            f.pred_keypoint_logits = instances.pred_keypoint_logits[:, t]
         frames.append(f)
     return frames
 

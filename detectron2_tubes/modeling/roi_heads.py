@@ -14,11 +14,11 @@ from detectron2.modeling.roi_heads.fast_rcnn import FastRCNNOutputLayers, _log_c
 from detectron2.modeling.roi_heads.keypoint_head import (
     ROI_KEYPOINT_HEAD_REGISTRY,
     BaseKeypointRCNNHead,
-    keypoint_rcnn_inference,
+    KRCNNConvDeconvUpsampleHead,
     keypoint_rcnn_loss,
 )
 from detectron2.modeling.roi_heads.roi_heads import select_foreground_proposals
-from detectron2.structures import Boxes, Instances, Keypoints
+from detectron2.structures import Boxes, Instances, Keypoints, heatmaps_to_keypoints
 from detectron2.utils.events import get_event_storage
 from fvcore.nn import smooth_l1_loss
 from torch import nn
@@ -31,7 +31,8 @@ from .backbone3d import build_res5_3d
 logger = logging.getLogger(__name__)
 
 __all__ = ["pool_tubes", "Res5BoxHead3D", "TubeOutputLayers", "tube_rcnn_inference",
-           "KRCNNConvDeconvUpsample3DHead", "TubeROIHeads"]  # fmt: skip
+           "keypoint_inference_with_logits", "KRCNNConvDeconvUpsample3DHead",
+           "KRCNNConvDeconvUpsampleLogitsHead", "TubeROIHeads"]  # fmt: skip
 
 
 def pool_tubes(pooler: ROIPooler, features: List[torch.Tensor], tubes: List[Tubes]) -> torch.Tensor:
@@ -61,7 +62,9 @@ def pool_tubes(pooler: ROIPooler, features: List[torch.Tensor], tubes: List[Tube
 
 @ROI_BOX_HEAD_REGISTRY.register()
 class Res5BoxHead3D(nn.Module):
-    """The C4 box head in 3D: res5 on the pooled tube features, then the mean over T, H, W."""
+    """The C4 box head on tubes, as the authors' release built it: res5 with temporal kernel 1
+    and spatial stride 1 on the 7x7 tube features, then the mean over H and W only, so each
+    frame keeps its own feature vector for its own box."""
 
     @configurable
     def __init__(self, *, res5: nn.Module):
@@ -74,8 +77,8 @@ class Res5BoxHead3D(nn.Module):
         return {"res5": build_res5_3d(cfg)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(R, C, T, r, r) -> (R, C5)."""
-        return self.res5(x).mean(dim=(2, 3, 4))
+        """(R, C, T, r, r) -> (R, C5, T)."""
+        return self.res5(x).mean(dim=(3, 4))
 
     @property
     def output_shape(self) -> ShapeSpec:
@@ -120,30 +123,32 @@ def tube_rcnn_inference(boxes, scores, image_shapes, score_thresh, nms_thresh, t
 
 
 class TubeOutputLayers(FastRCNNOutputLayers):
-    """Class scores per tube and 4T box deltas per class (one box per frame).
+    """Class scores per tube and 4T box deltas per class (one box per frame), from per-frame
+    features (R, C, T): the class logits of the T frames are averaged (one score per tube), and
+    each frame's box is regressed from that frame's features by the same layer (the release's
+    3D box outputs). The layers have the 2D predictor's shapes, so a 2D predictor loads as is.
 
     Deltas are laid out (K, T, 4) per tube; frame t's deltas apply to the proposal's frame-t box
-    with Detectron2's `Box2BoxTransform`. A 2D predictor's (K * 4) regression tiles to this.
+    with Detectron2's `Box2BoxTransform`.
     """
 
     @configurable
-    def __init__(self, input_shape: ShapeSpec, *, num_frames: int, **kwargs):
+    def __init__(self, input_shape: ShapeSpec, **kwargs):
         super().__init__(input_shape, **kwargs)
-        self.num_frames = num_frames
-        num_reg = self.bbox_pred.out_features // 4
-        self.bbox_pred = nn.Linear(self.bbox_pred.in_features, num_reg * 4 * num_frames)
-        nn.init.normal_(self.bbox_pred.weight, std=0.001)
-        nn.init.constant_(self.bbox_pred.bias, 0)
         if self.use_sigmoid_ce or self.use_fed_loss:
             raise ValueError("TubeOutputLayers supports softmax cross-entropy only")
         if self.box_reg_loss_type != "smooth_l1":
             raise ValueError(f"TubeOutputLayers supports the smooth_l1 loss, not {self.box_reg_loss_type}")
 
-    @classmethod
-    def from_config(cls, cfg, input_shape):
-        ret = super().from_config(cfg, input_shape)
-        ret["num_frames"] = cfg.INPUT.CLIP.NUM_FRAMES
-        return ret
+    def forward(self, x: torch.Tensor):
+        """x: (R, C, T) per-frame features -> scores (R, K + 1), deltas (R, K * T * 4)."""
+        if x.dim() != 3:
+            raise ValueError(f"TubeOutputLayers takes per-frame features (R, C, T), got {tuple(x.shape)}")
+        x = x.transpose(1, 2)  # R, T, C
+        scores = self.cls_score(x).mean(dim=1)
+        deltas = self.bbox_pred(x)  # R, T, K * 4
+        r, t = deltas.shape[:2]
+        return scores, deltas.view(r, t, -1, 4).transpose(1, 2).reshape(r, -1)
 
     def _decode(self, deltas: torch.Tensor, proposal_tubes: torch.Tensor) -> torch.Tensor:
         """deltas (R, K*T*4), proposals (R, T, 4) -> tubes (R, K, T, 4)."""
@@ -194,6 +199,36 @@ class TubeOutputLayers(FastRCNNOutputLayers):
         image_shapes = [x.image_size for x in proposals]
         return tube_rcnn_inference(boxes, scores, image_shapes, self.test_score_thresh,
                                    self.test_nms_thresh, self.test_topk_per_image)  # fmt: skip
+
+
+def keypoint_inference_with_logits(heatmaps: torch.Tensor, pred_instances: List[Instances]) -> None:
+    """Detectron2's `keypoint_rcnn_inference`, keeping each joint's heatmap logit as well.
+
+    Detectron2 keeps only the spatial-softmax probability of each joint's peak; the paper drops
+    joints whose peak *logit* is below 1.95. Sets ``pred_keypoints`` (R, K, 3) = (x, y,
+    probability), as Detectron2 does, and ``pred_keypoint_logits`` (R, K).
+
+    Args:
+        heatmaps: (R, K, S, S) heatmap logits of all instances of the batch.
+        pred_instances: per image, Instances with ``pred_boxes`` (R_i boxes, sum R_i = R).
+    """
+    boxes = cat([i.pred_boxes.tensor for i in pred_instances], dim=0)
+    results = heatmaps_to_keypoints(heatmaps.detach(), boxes.detach())  # R, K, (x, y, logit, prob)
+    for inst, res in zip(pred_instances, results.split([len(i) for i in pred_instances])):
+        inst.pred_keypoints = res[:, :, [0, 1, 3]]
+        inst.pred_keypoint_logits = res[:, :, 2]
+
+
+@ROI_KEYPOINT_HEAD_REGISTRY.register()
+class KRCNNConvDeconvUpsampleLogitsHead(KRCNNConvDeconvUpsampleHead):
+    """Detectron2's 2D keypoint head, unchanged in training, whose inference also keeps each
+    joint's heatmap logit (``pred_keypoint_logits``), for the paper's keypoint cut."""
+
+    def forward(self, x: torch.Tensor, instances: List[Instances]):
+        if self.training:
+            return super().forward(x, instances)
+        keypoint_inference_with_logits(self.layers(x), instances)
+        return instances
 
 
 def _unroll(instances: Instances, tube_field: str, num_frames: int) -> Instances:
@@ -265,9 +300,10 @@ class KRCNNConvDeconvUpsample3DHead(BaseKeypointRCNNHead, nn.Sequential):
             return {"loss_keypoint": keypoint_rcnn_loss(x, frames, normalizer=normalizer)
                     * self.loss_weight}  # fmt: skip
         frames = [_unroll(i, "pred_tubes", num_frames) for i in instances]
-        keypoint_rcnn_inference(x, frames)
+        keypoint_inference_with_logits(x, frames)
         for inst, fr in zip(instances, frames):
             inst.pred_keypoints = fr.pred_keypoints.view(len(inst), num_frames, self.num_keypoints, 3)
+            inst.pred_keypoint_logits = fr.pred_keypoint_logits.view(len(inst), num_frames, self.num_keypoints)
         return instances
 
 

@@ -18,6 +18,8 @@ COST_NAMES = ("iou", "pose", "cnn", "lstm")
 # Detect-and-Track's defaults (POSETRACK.md section 4).
 PAPER_DET_THRESH = 0.95
 PAPER_MIN_AREA = 50.0
+# Keys of a dict of detections that hold one row per detection (filtered with the detections).
+_PER_DETECTION_KEYS = ("boxes", "scores", "keypoints", "keypoint_logits")
 
 
 def build_cost(cost: Union[str, Dict[str, float], Callable], *, lstm=None, keypoint_thresh=None):
@@ -174,7 +176,7 @@ class PoseTracker:
             its track id: `Instances` get ``track_ids`` (int64 tensor) and ``ID`` (list of ints,
             what Detectron2's `VideoVisualizer` reads); `Detections` get ``extra["track_ids"]``;
             dicts get "track_ids" and "indices" (of the kept detections in the input; the other
-            arrays are filtered). The given `Instances` is not
+            per-detection arrays, "keypoint_logits" included, are filtered). The given `Instances` is not
             modified.
         """
         self._frame += 1
@@ -269,8 +271,8 @@ class PoseTracker:
         if isinstance(original, Detections):
             dets.extra["track_ids"] = ids
             return dets
-        out = {k: (np.asarray(v)[keep] if k in ("boxes", "scores", "keypoints") and v is not None
-                   else v) for k, v in original.items()}  # fmt: skip
+        out = {k: (np.asarray(v)[keep] if k in _PER_DETECTION_KEYS and v is not None else v)
+               for k, v in original.items()}  # fmt: skip
         out["track_ids"] = ids
         out["indices"] = keep
         return out
