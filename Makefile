@@ -3,13 +3,17 @@ PYTHON ?= python3
 export PYTHON
 OUTPUT ?= output/demo
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo demo-long test test-fast bench clean
 
 install:
 	@bash scripts/install.sh
 
 demo: install
 	$(PYTHON) -m detectron2_tubes.demo --output $(OUTPUT)
+
+# The same job with about an hour of training on 2 cores.
+demo-long: install
+	$(PYTHON) -m detectron2_tubes.demo --schedule long --output output/demo_long
 
 test: install
 	$(PYTHON) -m pytest tests

@@ -24,6 +24,9 @@ def add_tubes_config(cfg: CN) -> CN:
     _C.MODEL.RPN.setdefault("TEMPORAL_KERNEL", 3)
     # Temporal extent of the 3D keypoint head's 3x3 convs.
     _C.MODEL.ROI_KEYPOINT_HEAD.setdefault("TEMPORAL_KERNEL", 3)
+    # Backbone features the keypoint head pools from; empty = MODEL.ROI_HEADS.IN_FEATURES (the
+    # paper's C4 design: res4). A finer level (res3, stride 8) suits small people.
+    _C.MODEL.ROI_KEYPOINT_HEAD.setdefault("IN_FEATURES", [])
     # How 2D weights become 3D when a 2D checkpoint is loaded: "center" (the 2D kernel in the
     # central time slice, zeros elsewhere; the paper's) or "mean" (repeated / extent; I3D's).
     _C.MODEL.setdefault("WEIGHTS_INFLATION", "center")

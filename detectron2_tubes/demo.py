@@ -11,6 +11,7 @@
 Training is seeded (``--seed``): the same seed gives the same numbers.
 """
 import argparse
+import logging
 import os
 import time
 from typing import List, Optional, Sequence
@@ -23,7 +24,7 @@ QUICK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 CONFIG_2D = "tube_rcnn_R18_T1_synth.yaml"
 CONFIG_3D = "tube_rcnn_R18_T3_synth.yaml"
 # Iterations of (2D pretraining, 3D fine-tuning): "short" is `make demo`, "long" `make demo-long`.
-SCHEDULES = {"short": (1200, 300), "long": (6000, 1500)}
+SCHEDULES = {"short": (500, 60), "long": (3000, 400)}
 
 
 def quick_config(name: str) -> str:
@@ -45,6 +46,8 @@ def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bo
 
     from .engine import TubeTrainer, setup_cfg
 
+    setup_logger()  # Detectron2's training log on the console (once: it is cached)
+
     final = os.path.join(output_dir, "model_final.pth")
     if os.path.isfile(final) and not retrain:
         print(f"      using the trained model {final} (--retrain to train again)", flush=True)
@@ -52,11 +55,22 @@ def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bo
     # No DATASETS.TEST during training: the demo evaluates the tracked videos instead.
     cfg = setup_cfg(config_file, ["OUTPUT_DIR", output_dir, "DATASETS.TEST", "()", *opts])
     seed_all_rng(cfg.SEED)
-    setup_logger(output_dir)  # Detectron2's training log, on the console and in log.txt
-    setup_logger(output_dir, name="detectron2_tubes")
-    trainer = TubeTrainer(cfg)
-    trainer.resume_or_load(resume=False)
-    trainer.train()
+    os.makedirs(output_dir, exist_ok=True)
+    # This training's log also goes to its own log.txt.
+    log_file = logging.FileHandler(os.path.join(output_dir, "log.txt"))
+    log_file.setFormatter(logging.Formatter("[%(asctime)s] %(name)s %(levelname)s: %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("detectron2", "detectron2_tubes", "fvcore")]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
+        logger.addHandler(log_file)
+    try:
+        trainer = TubeTrainer(cfg)
+        trainer.resume_or_load(resume=False)
+        trainer.train()
+    finally:
+        for logger in loggers:
+            logger.removeHandler(log_file)
+        log_file.close()
     return final
 
 

@@ -48,6 +48,7 @@ def test_build_clip_dicts_train_and_test(tiny_synth):
     assert [c["frame_id"] for c in test] == list(range(12))
     assert [f["frame_id"] for f in test[0]["clip_frames"]] == [0, 0, 2]
     assert [f["frame_id"] for f in test[11]["clip_frames"]] == [9, 11, 11]
+    assert test[5]["file_name"] == test[5]["clip_frames"][1]["file_name"]
 
 
 def test_training_clips_are_labelled_in_every_frame(tiny_synth):
@@ -60,7 +61,6 @@ def test_training_clips_are_labelled_in_every_frame(tiny_synth):
     assert [c["frame_id"] for c in build_clip_dicts(frames, 3, 1, labeled_only=True)] == [9, 10, 11]
     # T = 1: every labelled frame is a clip of itself.
     assert [c["frame_id"] for c in build_clip_dicts(frames, 1, 1, labeled_only=True)] == [0, 4, 8, 9, 10, 11]
-    assert test[5]["file_name"] == test[5]["clip_frames"][1]["file_name"]
 
 
 def _check_tubes_equal_annotations(sample, frames_by_id, flip_indices, sx, sy, out_w):

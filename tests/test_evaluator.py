@@ -225,7 +225,7 @@ def test_threshold_sweep_tool(tiny_val, tmp_path, capsys):
     ev.evaluate()
     raw = str(tmp_path / "posetrack_raw_predictions.pkl")
     assert sweep_main(["--raw", raw, "--dataset", name, "--det-thresh", "0.5", "0.95",
-                       "--keypoint-thresh", "none", "0.5"]) == 0  # fmt: skip
+                       "--keypoint-thresh", "none", "0.5", "--keypoint-thresh-on", "prob"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| 0.")]
     assert len(rows) == 4

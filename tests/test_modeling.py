@@ -448,3 +448,16 @@ def test_frame_group_norm_is_the_2d_group_norm_per_frame():
     y = norm(x)
     for t in range(3):
         assert torch.allclose(y[:, :, t], ref(x[:, :, t]), atol=1e-5)
+
+
+def test_keypoint_head_can_pool_from_a_finer_level():
+    """MODEL.ROI_KEYPOINT_HEAD.IN_FEATURES: keypoints from res3 (stride 8), boxes from res4."""
+    cfg = _tiny(3, "MODEL.RESNETS.OUT_FEATURES", ["res3", "res4"], "MODEL.ROI_KEYPOINT_HEAD.IN_FEATURES", ["res3"])
+    model = build_model(cfg)
+    heads = model.roi_heads
+    assert heads.keypoint_in_features == ["res3"] and heads.box_in_features == ["res4"]
+    assert heads.keypoint_pooler.level_poolers[0].spatial_scale == 1 / 8
+    assert heads.keypoint_head.conv_fcn1.in_channels == model.backbone.output_shape()["res3"].channels
+    with EventStorage():
+        losses = model([_clip(3)])
+    assert torch.isfinite(losses["loss_keypoint"]) and losses["loss_keypoint"] > 0

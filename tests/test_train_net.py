@@ -69,3 +69,19 @@ def test_help_and_bad_config():
     assert proc.returncode == 2
     assert "config file configs/does_not_exist.yaml does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_optimizer_choice():
+    import torch
+    from detectron2.modeling import build_model
+
+    from detectron2_tubes.engine import TubeTrainer, setup_cfg
+
+    tiny = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32]"]
+    model = build_model(setup_cfg(QUICK_T3, tiny))
+    adamw = TubeTrainer.build_optimizer(setup_cfg(QUICK_T3, tiny), model)
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["lr"] == 0.002
+    sgd = TubeTrainer.build_optimizer(setup_cfg(QUICK_T3, [*tiny, "SOLVER.OPTIMIZER", "SGD"]), model)
+    assert isinstance(sgd, torch.optim.SGD)
+    with pytest.raises(ValueError, match="SOLVER.OPTIMIZER must be SGD or ADAMW"):
+        TubeTrainer.build_optimizer(setup_cfg(QUICK_T3, [*tiny, "SOLVER.OPTIMIZER", "LAMB"]), model)

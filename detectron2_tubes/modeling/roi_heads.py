@@ -349,6 +349,17 @@ class TubeROIHeads(StandardROIHeads):
         return {"box_in_features": in_features, "box_pooler": box_pooler, "box_head": box_head,
                 "box_predictor": TubeOutputLayers(cfg, box_head.output_shape)}  # fmt: skip
 
+    @classmethod
+    def _init_keypoint_head(cls, cfg, input_shape):
+        """Detectron2's keypoint head init, pooling from MODEL.ROI_KEYPOINT_HEAD.IN_FEATURES when
+        given (e.g. the finer res3) instead of the box head's features."""
+        features = cfg.MODEL.ROI_KEYPOINT_HEAD.IN_FEATURES
+        if features:
+            cfg = cfg.clone()
+            cfg.defrost()
+            cfg.MODEL.ROI_HEADS.IN_FEATURES = list(features)
+        return super()._init_keypoint_head(cfg, input_shape)
+
     @torch.no_grad()
     def label_and_sample_proposals(self, proposals: List[Instances], targets: List[Instances]):
         """Match proposal tubes to ground-truth tubes (mean-over-T IoU) and sample RoIs."""
