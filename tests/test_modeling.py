@@ -18,6 +18,7 @@ from detectron2_tubes import InflatingCheckpointer, Tubes, add_tubes_config
 from detectron2_tubes.checkpoint import convert_torchvision_resnet, inflate_weight
 from detectron2_tubes.layers import FrozenBatchNorm3d, tube_nms
 from detectron2_tubes.modeling import pool_tubes, tubes_to_frames
+from detectron2_tubes.structures import pairwise_tube_iou
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
 QUICK_T3 = os.path.join(CONFIGS, "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
@@ -105,6 +106,27 @@ def test_tube_nms_equals_box_nms_on_static_tubes():
     b = torch.tensor([[0, 0, 10, 10], [50, 50, 60, 60], [80, 80, 90, 90]], dtype=torch.float32)
     keep = tube_nms(Tubes(torch.stack([a, b])), torch.tensor([0.9, 0.8]), 0.5)
     assert keep.tolist() == [0, 1]
+
+
+def test_tube_nms_equals_greedy_definition_on_moving_tubes():
+    """Random moving tubes (some with empty frames): the kept tubes are exactly those of the
+    greedy rule written out pair by pair."""
+    g = torch.Generator().manual_seed(2)
+    n, t = 150, 3
+    start = torch.rand(n, 1, 2, generator=g) * 80
+    drift = torch.randn(n, 1, 2, generator=g) * 8 * torch.arange(t).view(1, t, 1)
+    xy = start + drift
+    tubes = torch.cat([xy, xy + 10 + torch.rand(n, 1, 2, generator=g) * 30], dim=2)
+    tubes[::7, 0] = 0  # an empty first frame
+    scores = torch.rand(n, generator=g)
+    iou = pairwise_tube_iou(Tubes(tubes), Tubes(tubes))
+    expected = []
+    for i in torch.argsort(scores, descending=True).tolist():
+        if all(iou[i, j] <= 0.4 for j in expected):
+            expected.append(i)
+    assert tube_nms(Tubes(tubes), scores, 0.4).tolist() == expected
+    assert tube_nms(Tubes(tubes), scores, 0.4, max_keep=7).tolist() == expected[:7]
+    assert tube_nms(Tubes(tubes[:0]), scores[:0], 0.4).numel() == 0
 
 
 def test_pool_tubes_equals_per_frame_roi_align():
