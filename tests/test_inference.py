@@ -51,8 +51,16 @@ def test_clip_predictor_outputs_in_input_coordinates(checkpoint):
     assert len(inst) > 0 and inst.pred_keypoints.shape[1:] == (3, 17, 3)
     t = inst.pred_tubes.tensor
     assert (t[..., 0::2] <= 400).all() and (t[..., 1::2] <= 240).all() and (t >= 0).all()
-    # Larger than the 120 px test size: outputs are scaled back beyond it.
-    assert t[..., 2].max() > 200
+    # The same clip resized to the 120 px test size, through the model without post-processing:
+    # the predictor's tubes and joints are those, scaled back by 400 / 200 and 240 / 120.
+    model_input = pred._input(_frames(3, 240, 400))
+    assert tuple(model_input["image"].shape[-2:]) == (120, 200)
+    with torch.no_grad():
+        raw = pred.model.inference([model_input], do_postprocess=False)[0]
+    kept = raw.pred_tubes.frame_nonempty().any(dim=1)
+    assert kept.sum() == len(inst)
+    assert torch.allclose(t, raw.pred_tubes.tensor[kept] * 2.0, atol=1e-3)
+    assert torch.allclose(inst.pred_keypoints[..., :2], raw.pred_keypoints[kept][..., :2] * 2.0, atol=1e-3)
     with pytest.raises(ValueError, match="clips of 3 frames"):
         pred(_frames(2))
 
@@ -91,6 +99,29 @@ def test_dense_and_strided_windows(checkpoint, batch_size):
     out = list(VideoPredictor(cfg, predictor=rec, mode="strided", batch_size=batch_size)(frames))
     assert [i for i, _, _ in out] == list(range(7))
     assert rec.clips == [[0, 1, 2], [3, 4, 5], [6, 6, 6]]  # each frame run once (the last repeated)
+
+
+@pytest.mark.parametrize("mode", ["dense", "strided"])
+def test_keypoints_only_on_tracked_detections_give_the_same_tracks(checkpoint, mode):
+    """The keypoint head runs only on detections the tracker keeps; what is tracked is the same
+    (boxes, scores, keypoints, heatmap logits, ids) as when it runs on every detection."""
+    cfg = _cfg(checkpoint, "TRACKING.DET_THRESH", "0.45")
+    frames = _frames(5, 120, 160)
+    runs = {}
+    for only in (False, True):
+        predictor = ClipPredictor(cfg)
+        rois = []
+        predictor.model.roi_heads.keypoint_head.register_forward_hook(lambda m, i, o: rois.append(len(i[0])))
+        video = VideoPredictor(cfg, predictor=predictor, mode=mode, heads_on_tracked_only=only)
+        runs[only] = ([inst for _, _, inst in video(frames)], sum(rois))
+    (plain, plain_rois), (fast, fast_rois) = runs[False], runs[True]
+    assert sum(len(i) for i in fast) > 0 and fast_rois < plain_rois
+    for a, b in zip(plain, fast):
+        assert a.track_ids.tolist() == b.track_ids.tolist()
+        assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor) and torch.equal(a.scores, b.scores)
+        # The keypoint head sees a smaller batch: float results may differ in the last bits.
+        assert torch.allclose(a.pred_keypoints, b.pred_keypoints, rtol=1e-4, atol=1e-4)
+        assert torch.allclose(a.pred_keypoint_logits, b.pred_keypoint_logits, rtol=1e-4, atol=1e-4)
 
 
 def test_video_shorter_than_t_and_stride(checkpoint):

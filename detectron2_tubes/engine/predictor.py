@@ -125,10 +125,17 @@ class VideoPredictor:
             links tubes of consecutive clips.
 
     Iterating ``predictor(frames)`` yields (frame index, frame, tracked `Instances`).
+
+    The tracker drops every detection scoring below its ``det_thresh``, so the model's box
+    predictor drops them first and the keypoint head runs only on the detections that are
+    kept (``heads_on_tracked_only``, the default; the model's test score threshold is raised
+    to the tracker's). The kept detections are the same either way: NMS and top-k never let a
+    lower-scoring detection change which higher-scoring ones survive.
     """
 
     def __init__(self, cfg, *, tracker: Optional[PoseTracker] = None, mode: str = "dense",
-                 batch_size: int = 1, predictor: Optional[ClipPredictor] = None):  # fmt: skip
+                 batch_size: int = 1, predictor: Optional[ClipPredictor] = None,
+                 heads_on_tracked_only: bool = True):  # fmt: skip
         if mode not in ("dense", "strided"):
             raise ValueError(f"unknown mode {mode!r}; use dense or strided")
         self.predictor = predictor or ClipPredictor(cfg)
@@ -137,6 +144,12 @@ class VideoPredictor:
 
             tracker = build_pose_tracker(cfg)
         self.tracker = tracker
+        box_predictor = getattr(getattr(self.predictor.model, "roi_heads", None), "box_predictor", None)
+        thresh = getattr(tracker, "det_thresh", None)
+        if heads_on_tracked_only and thresh is not None and hasattr(box_predictor, "test_score_thresh"):
+            # The box predictor keeps scores > its threshold, the tracker scores >= its own.
+            below = float(np.nextafter(np.float32(thresh), np.float32(-np.inf)))
+            box_predictor.test_score_thresh = max(box_predictor.test_score_thresh, below)
         self.mode = mode
         self.batch_size = max(1, batch_size)
         self.stride = cfg.INPUT.CLIP.FRAME_STRIDE if self.predictor.clips else 1
