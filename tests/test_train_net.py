@@ -31,25 +31,25 @@ def _metrics(out_dir):
 @pytest.mark.slow
 def test_trains_from_scratch_losses_fall_then_resumes(tmp_path):
     out = str(tmp_path / "run")
-    _train_net("--config-file", QUICK_T3, *TINY, "SOLVER.MAX_ITER", "80",
-               "SOLVER.CHECKPOINT_PERIOD", "40", "OUTPUT_DIR", out)  # fmt: skip
+    _train_net("--config-file", QUICK_T3, *TINY, "SOLVER.MAX_ITER", "40",
+               "SOLVER.CHECKPOINT_PERIOD", "20", "OUTPUT_DIR", out)  # fmt: skip
     records = [r for r in _metrics(out) if "total_loss" in r]
-    assert [r["iteration"] for r in records] == [19, 39, 59, 79]
+    assert [r["iteration"] for r in records] == [19, 39]
     names = ["loss_cls", "loss_box_reg", "loss_keypoint", "loss_rpn_cls", "loss_rpn_loc"]
     for r in records:
         assert all(math.isfinite(r[n]) for n in names + ["total_loss"])
     first, last = records[0], records[-1]
     for n in ("total_loss", "loss_keypoint", "loss_rpn_cls"):
         assert last[n] < first[n], (n, first[n], last[n])
-    assert {"model_0000039.pth", "model_0000079.pth", "model_final.pth", "last_checkpoint"} <= set(
+    assert {"model_0000019.pth", "model_0000039.pth", "model_final.pth", "last_checkpoint"} <= set(
         os.listdir(out)
     )
 
-    log = _train_net("--config-file", QUICK_T3, "--resume", *TINY, "SOLVER.MAX_ITER", "100",
-                     "SOLVER.CHECKPOINT_PERIOD", "40", "OUTPUT_DIR", out)  # fmt: skip
+    log = _train_net("--config-file", QUICK_T3, "--resume", *TINY, "SOLVER.MAX_ITER", "50",
+                     "SOLVER.CHECKPOINT_PERIOD", "20", "OUTPUT_DIR", out)  # fmt: skip
     assert "model_final.pth" in log.split("Loading from", 1)[1][:300]
     resumed = [r["iteration"] for r in _metrics(out) if "total_loss" in r]
-    assert resumed == [19, 39, 59, 79, 99]  # continued at 80, not from 0
+    assert resumed == [19, 39, 49]  # continued at 40, not from 0
 
 
 @pytest.mark.slow
