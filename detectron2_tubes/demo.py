@@ -24,7 +24,11 @@ QUICK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 CONFIG_2D = "tube_rcnn_R18_T1_synth.yaml"
 CONFIG_3D = "tube_rcnn_R18_T3_synth.yaml"
 # Iterations of (2D pretraining, 3D fine-tuning): "short" is `make demo`, "long" `make demo-long`.
-SCHEDULES = {"short": (500, 60), "long": (3000, 400)}
+SCHEDULES = {"short": (800, 30), "long": (3500, 400)}
+# Fine-tuning a pretrained model, as the release fine-tuned from COCO: the stem and res2 frozen
+# (FREEZE_AT 2) and a quarter of the pretraining learning rate (the full rate, with AdamW's
+# fresh moments, undoes the pretraining: 48.6 -> 35.1 mAP in 30 iterations, against 45.3 here).
+FINETUNE_OPTS = ("MODEL.BACKBONE.FREEZE_AT", "2", "SOLVER.BASE_LR", "0.0005")
 
 
 def quick_config(name: str) -> str:
@@ -33,9 +37,18 @@ def quick_config(name: str) -> str:
 
 
 def schedule_opts(iters: int) -> List[str]:
-    """MAX_ITER with the learning-rate drop at 80% and a checkpoint at the end only."""
-    return ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({max(1, int(0.8 * iters))},)",
+    """MAX_ITER with a linear warm-up over the first 10% of it, the learning-rate drop at 80%
+    (none for a single iteration: the scheduler needs the drop before the end) and a
+    checkpoint at the end only."""
+    step = int(0.8 * iters)
+    return ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({step},)" if step >= 1 else "()",
+            "SOLVER.WARMUP_ITERS", str(max(1, iters // 10)),
             "SOLVER.CHECKPOINT_PERIOD", str(iters + 1)]  # fmt: skip
+
+
+def _not_a_model_dump(record: logging.LogRecord) -> bool:
+    """Console filter: Detectron2's trainer logs the whole model; keep that in log.txt only."""
+    return not str(record.msg).startswith("Model:\n")
 
 
 def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bool = False) -> str:
@@ -47,6 +60,9 @@ def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bo
     from .engine import TubeTrainer, setup_cfg
 
     setup_logger()  # Detectron2's training log on the console (once: it is cached)
+    for handler in logging.getLogger("detectron2").handlers:
+        if type(handler) is logging.StreamHandler and _not_a_model_dump not in handler.filters:
+            handler.addFilter(_not_a_model_dump)
 
     final = os.path.join(output_dir, "model_final.pth")
     if os.path.isfile(final) and not retrain:
@@ -110,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(f"[3/5] 3D fine-tuning ({CONFIG_3D}, {ft_iters} iterations on clips, centre-inflated "
           f"from the 2D model) ...", flush=True)  # fmt: skip
     model_3d = train(quick_config(CONFIG_3D), os.path.join(out, "model_3d"),
-                     [*schedule_opts(ft_iters), *seed, "MODEL.WEIGHTS", model_2d, *args.opts],
+                     [*schedule_opts(ft_iters), *seed, *FINETUNE_OPTS, "MODEL.WEIGHTS", model_2d, *args.opts],
                      retrain=args.retrain)  # fmt: skip
     print(f"      ({time.perf_counter() - start:.0f} s)", flush=True)
 

@@ -54,17 +54,24 @@ def test_seeded_training_is_reproducible(tmp_path):
 
 
 @pytest.mark.slow
-def test_table5_bench_smoke(tmp_path):
-    """bench/bench_table5.py end to end on a tiny schedule: every row trained, scored, tabled."""
+def test_table5_bench_smoke(tmp_path, tiny_synth):
+    """bench/bench_table5.py end to end on a tiny schedule and a tiny synthetic set (one 12-frame
+    validation video): every row trained, scored, tabled."""
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = tmp_path / "table5"
     cmd = [sys.executable, os.path.join(ROOT, "bench", "bench_table5.py"), "--seeds", "0",
-           "--pretrain-iters", "2", "--iters", "1", "--output", str(out), *TINY]  # fmt: skip
+           "--pretrain-iters", "2", "--iters", "1", "--output", str(out),
+           "--dataset-root", tiny_synth[0], *TINY]  # fmt: skip
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     results = json.loads((out / "table5.json").read_text())["results"]
     assert [r["row"] for r in results] == [0, 1, 2, 3, 4]
-    assert all(set(r) >= {"mAP", "MOTA", "seed", "model", "init"} for r in results)
+    assert all(set(r) >= {"mAP", "MOTA", "seed", "model", "init", "subsets"} for r in results)
+    # The frame subsets split the evaluated frames (blur is known: it is a synthetic set).
+    sub = results[0]["subsets"]
+    blur = [f.blurred for f in next(iter(tiny_synth[1]["val"].values())) if f.people]
+    assert sub["blurred"]["frames"] == sum(blur) and sub["sharp"]["frames"] == len(blur) - sum(blur)
+    assert sub["crowded"]["frames"] + sub["uncrowded"]["frames"] == len(blur)
     table = (out / "table5.md").read_text()
     assert "3D (T = 3), centre inflation | 2D-pretrained" in table and table.count("\n| ") == 6
     # The inflated rows started from the pretrained 2D model.

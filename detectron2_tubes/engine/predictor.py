@@ -17,7 +17,7 @@ from ..modeling import tubes_to_frames
 from ..tracking import PoseTracker
 from .trainer import uses_clips
 
-__all__ = ["ClipPredictor", "VideoPredictor", "read_frames", "VideoReadError"]
+__all__ = ["ClipPredictor", "VideoPredictor", "read_frames", "VideoReadError", "box_thresh_keeping"]
 
 logger = logging.getLogger(__name__)
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -113,6 +113,12 @@ class ClipPredictor:
         return self.predict_batch([frames])[0]
 
 
+def box_thresh_keeping(det_thresh: float) -> float:
+    """The box predictor's test threshold (it keeps scores > threshold, in float32) that keeps
+    exactly the detections a tracker keeps (scores >= ``det_thresh``)."""
+    return float(np.nextafter(np.float32(det_thresh), np.float32(-np.inf)))
+
+
 class VideoPredictor:
     """Per-frame tracked detections of a whole video, streamed (memory does not grow with the
     video's length).
@@ -147,9 +153,8 @@ class VideoPredictor:
         box_predictor = getattr(getattr(self.predictor.model, "roi_heads", None), "box_predictor", None)
         thresh = getattr(tracker, "det_thresh", None)
         if heads_on_tracked_only and thresh is not None and hasattr(box_predictor, "test_score_thresh"):
-            # The box predictor keeps scores > its threshold, the tracker scores >= its own.
-            below = float(np.nextafter(np.float32(thresh), np.float32(-np.inf)))
-            box_predictor.test_score_thresh = max(box_predictor.test_score_thresh, below)
+            box_predictor.test_score_thresh = max(box_predictor.test_score_thresh,
+                                                  box_thresh_keeping(thresh))  # fmt: skip
         self.mode = mode
         self.batch_size = max(1, batch_size)
         self.stride = cfg.INPUT.CLIP.FRAME_STRIDE if self.predictor.clips else 1
