@@ -105,7 +105,7 @@ def test_dense_and_strided_windows(checkpoint, batch_size):
 def test_keypoints_only_on_tracked_detections_give_the_same_tracks(checkpoint, mode):
     """The keypoint head runs only on detections the tracker keeps; what is tracked is the same
     (boxes, scores, keypoints, heatmap logits, ids) as when it runs on every detection."""
-    cfg = _cfg(checkpoint, "TRACKING.DET_THRESH", "0.45")
+    cfg = _cfg(checkpoint)  # TRACKING.DET_THRESH 0.3: the random model scores 0.2 to 0.4
     frames = _frames(5, 120, 160)
     runs = {}
     for only in (False, True):
