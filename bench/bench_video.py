@@ -2,7 +2,7 @@
 """Video predictor benchmarks.
 
     python bench/bench_video.py memory [--frames 100 1000]
-    python bench/bench_video.py modes --weights output/demo/model/model_final.pth
+    python bench/bench_video.py modes --weights output/demo/model_3d/model_final.pth
 
 memory: peak resident memory (ru_maxrss) of a process that streams N synthetic 320x240 frames
 through the dense video predictor with tracking (tiny random model, 96 px, at most 10
@@ -83,7 +83,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["memory", "modes"])
     parser.add_argument("--frames", type=int, nargs="+", default=[100, 1000])
-    parser.add_argument("--weights", default=os.path.join(ROOT, "output", "demo", "model", "model_final.pth"))
+    parser.add_argument("--weights", default=os.path.join(ROOT, "output", "demo", "model_3d", "model_final.pth"))
     args = parser.parse_args()
     if args.what == "memory":
         memory(args.frames)

@@ -99,7 +99,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--output", default="output/demo", help="folder for everything written")
     parser.add_argument("--schedule", default="short", choices=sorted(SCHEDULES),
-                        help="short: make demo (about 10 minutes on 2 cores); long: make demo-long")
+                        help="short: make demo (about 13 minutes on 2 cores); long: make demo-long (about an hour)")
     parser.add_argument("--pretrain-iters", type=int, help="2D iterations (default: the schedule's)")
     parser.add_argument("--finetune-iters", type=int, help="3D iterations (default: the schedule's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of both trainings")
