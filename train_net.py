@@ -14,7 +14,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from detectron2_tubes import InflatingCheckpointer
-from detectron2_tubes.engine import TubeTrainer, setup_cfg
+from detectron2_tubes.engine import TubeTrainer, missing_weights, setup_cfg
 
 
 def setup(args):
@@ -42,6 +42,9 @@ def cli():
     args = parser.parse_args()
     if not os.path.isfile(args.config_file):
         parser.error(f"config file {args.config_file} does not exist")
+    error = missing_weights(setup_cfg(args.config_file, args.opts))
+    if error:
+        parser.error(error)
     launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
            dist_url=args.dist_url, args=(args,))  # fmt: skip
 

@@ -22,7 +22,7 @@ from detectron2.utils.colormap import colormap
 from detectron2.utils.visualizer import Visualizer
 
 from .data.keypoints import posetrack_metadata
-from .engine import VideoPredictor, VideoReadError, read_frames, setup_cfg
+from .engine import VideoPredictor, VideoReadError, missing_weights, read_frames, setup_cfg
 from .evaluation import write_posetrack_video, writer_options
 from .utils.io import atomic_path
 
@@ -120,6 +120,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     import detectron2_tubes  # noqa: F401  (registers everything)
 
     cfg = setup_cfg(args.config_file, args.opts)
+    error = missing_weights(cfg)
+    if error:
+        parser.error(error)
     try:
         r = track_video(cfg, args.input, args.output, mode=args.mode, batch_size=args.batch_size,
                         write_video=not args.no_video)  # fmt: skip

@@ -188,3 +188,12 @@ def test_unreadable_or_missing_input_writes_nothing(checkpoint, tmp_path, capsys
     p = subprocess.run([sys.executable, "-m", "detectron2_tubes.track_video", "--input",
                         str(tmp_path / "missing.avi"), *args], capture_output=True, text=True, env=env)  # fmt: skip
     assert p.returncode == 2 and "missing.avi does not exist" in p.stderr
+    # Missing weights: one line naming the path, nothing written.
+    frames_dir = tmp_path / "frames_ok"
+    frames_dir.mkdir()
+    cv2.imwrite(str(frames_dir / "000000.jpg"), _frames(1)[0])
+    p = subprocess.run([sys.executable, "-m", "detectron2_tubes.track_video", "--input", str(frames_dir),
+                        *args[:-1], str(tmp_path / "no_model.pth")], capture_output=True, text=True, env=env)  # fmt: skip
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1].endswith(f"MODEL.WEIGHTS {tmp_path / 'no_model.pth'} does not exist")
+    assert not out.exists() or not os.listdir(out)

@@ -158,6 +158,19 @@ def test_posetrack18_and_21_exact_values(tmp_path, year):
     assert b["bbox"] == pytest.approx([27.9, 78.9, 53.1, 92.1])
 
 
+def test_posetrack18_person_box_past_the_image_is_clipped(tmp_path):
+    """Some 2018 files have person boxes that run past the image (a box 1092 px high from
+    y = 15 in a 1080 px frame): clipped to the image, as boxes made from keypoints are."""
+    root = str(tmp_path)
+    path = _posetrack18(root)
+    with open(path) as f:
+        data = json.load(f)
+    data["annotations"][0]["bbox"] = [-4, 15, 30, 120]  # x from -4, y to 135 in a 64x96 image
+    _write_json(path, data)
+    a = load_posetrack_json(path, root)[0]["annotations"][0]
+    assert a["bbox"] == [0.0, 15.0, 26.0, 96.0]
+
+
 def test_register_split_and_metadata(tmp_path):
     root = str(tmp_path)
     _posetrack18(root)

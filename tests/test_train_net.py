@@ -69,6 +69,12 @@ def test_help_and_bad_config():
     assert proc.returncode == 2
     assert "config file configs/does_not_exist.yaml does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "train_net.py"), "--config-file", QUICK_T3,
+                           "--eval-only", "MODEL.WEIGHTS", "/nowhere/model.pth", "OUTPUT_DIR", "/nowhere/out"],
+                          capture_output=True, text=True, env=env)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith("MODEL.WEIGHTS /nowhere/model.pth does not exist")
+    assert not os.path.exists("/nowhere")
 
 
 def test_optimizer_choice():

@@ -187,8 +187,10 @@ def _load_2018(data: dict, json_file: str, image_root: str, video_id: str) -> Li
                     f"{len(kp)} keypoint values, expected {NUM_KEYPOINTS * 3} (17 x 3)"
                 )
             kps = _labelled(np.asarray(kp, dtype=np.float64).reshape(NUM_KEYPOINTS, 3))
-            bbox = ann.get("bbox")
             bbox = _xywh_to_xyxy(ann.get("bbox"))
+            if bbox is not None:  # some 2018 boxes run past the image: clip, as keypoint boxes are
+                bbox = [min(max(bbox[0], 0.0), w), min(max(bbox[1], 0.0), h),
+                        min(max(bbox[2], 0.0), w), min(max(bbox[3], 0.0), h)]  # fmt: skip
             if bbox is not None and (bbox[2] <= bbox[0] or bbox[3] <= bbox[1]):
                 bbox = None  # a degenerate box: fall back to the keypoints' extent
             head = _xywh_to_xyxy(ann.get("bbox_head"))

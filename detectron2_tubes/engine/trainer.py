@@ -2,6 +2,7 @@
 import logging
 import os
 import weakref
+from typing import Optional
 
 import torch
 from detectron2.config import get_cfg
@@ -17,7 +18,7 @@ from ..config import add_tubes_config
 from ..data import build_clip_test_loader, build_clip_train_loader
 from ..evaluation import PoseTrackEvaluator
 
-__all__ = ["TubeTrainer", "setup_cfg", "uses_clips"]
+__all__ = ["TubeTrainer", "setup_cfg", "uses_clips", "missing_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,15 @@ def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
     if freeze:
         cfg.freeze()
     return cfg
+
+
+def missing_weights(cfg) -> Optional[str]:
+    """A one-line error when MODEL.WEIGHTS names a local file that does not exist (URLs and
+    Detectron2 catalog names are left to the checkpointer), else None."""
+    path = cfg.MODEL.WEIGHTS
+    if not path or "://" in path or os.path.isfile(os.path.expanduser(path)):
+        return None
+    return f"MODEL.WEIGHTS {path} does not exist"
 
 
 class TubeTrainer(DefaultTrainer):
