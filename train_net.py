@@ -7,6 +7,7 @@
 
 2D checkpoints given as MODEL.WEIGHTS are inflated to 3D (MODEL.WEIGHTS_INFLATION).
 """
+
 import os
 
 from detectron2.engine import default_argument_parser, default_setup, launch
@@ -29,8 +30,9 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = TubeTrainer.build_model(cfg)
-        InflatingCheckpointer(model, cfg.OUTPUT_DIR, inflation=cfg.MODEL.WEIGHTS_INFLATION
-                              ).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)  # fmt: skip
+        InflatingCheckpointer(
+            model, cfg.OUTPUT_DIR, inflation=cfg.MODEL.WEIGHTS_INFLATION
+        ).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         return TubeTrainer.test(cfg, model)
     trainer = TubeTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)
@@ -45,8 +47,14 @@ def cli():
     error = missing_weights(setup_cfg(args.config_file, args.opts))
     if error:
         parser.error(error)
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))  # fmt: skip
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ random weights, the T = 3 one inflated from the T = 1 one ("center"), in eval mo
 real synthetic frames resized to a shortest edge of --size. Time is the median of --runs forward
 passes after one warm-up, so it includes the heads on up to 100 detections per clip.
 """
+
 import argparse
 import json
 import os
@@ -24,13 +25,19 @@ sys.path.insert(0, ROOT)
 from detectron2.modeling import build_model  # noqa: E402
 
 from detectron2_tubes import InflatingCheckpointer  # noqa: E402
-from detectron2_tubes.data import ClipDatasetMapper, build_clip_dicts, ensure_synthetic_dataset  # noqa: E402
+from detectron2_tubes.data import (  # noqa: E402
+    ClipDatasetMapper,
+    build_clip_dicts,
+    ensure_synthetic_dataset,
+)
 from detectron2_tubes.data.posetrack import load_posetrack_split  # noqa: E402
 from detectron2_tubes.engine import setup_cfg  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=256, help="shortest edge of the input")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -42,8 +49,10 @@ def main():
     frames = load_posetrack_split(os.path.join(root, "annotations", "val"), root)
     results, ckpt = [], os.path.join(tempfile.mkdtemp(), "r18_t1.pth")
     for name, t in (("tube_rcnn_R18_T1", 1), ("tube_rcnn_R18_T3", 3)):
-        cfg = setup_cfg(os.path.join(ROOT, "configs", f"{name}.yaml"),
-                        ["MODEL.DEVICE", "cpu", "INPUT.MIN_SIZE_TEST", args.size])  # fmt: skip
+        cfg = setup_cfg(
+            os.path.join(ROOT, "configs", f"{name}.yaml"),
+            ["MODEL.DEVICE", "cpu", "INPUT.MIN_SIZE_TEST", args.size],
+        )
         torch.manual_seed(0)
         model = build_model(cfg).eval()
         if t == 1:
@@ -60,17 +69,28 @@ def main():
                     times.append(time.perf_counter() - start)
         params = sum(p.numel() for p in model.parameters())
         backbone = sum(p.numel() for p in model.backbone.parameters())
-        results.append(dict(model=name, T=t, input=f"{t}x{tuple(clip['image'].shape[2:])}",
-                            params_M=round(params / 1e6, 2), backbone_params_M=round(backbone / 1e6, 2),
-                            forward_s=round(statistics.median(times), 3),
-                            per_frame_s=round(statistics.median(times) / t, 3),
-                            detections=len(out["instances"])))  # fmt: skip
+        results.append(
+            dict(
+                model=name,
+                T=t,
+                input=f"{t}x{tuple(clip['image'].shape[2:])}",
+                params_M=round(params / 1e6, 2),
+                backbone_params_M=round(backbone / 1e6, 2),
+                forward_s=round(statistics.median(times), 3),
+                per_frame_s=round(statistics.median(times) / t, 3),
+                detections=len(out["instances"]),
+            )
+        )
     print(f"CPU threads: {args.threads}, torch {torch.__version__}")
-    print("| model | T | input (T x H x W) | params (M) | backbone (M) | forward per clip (s) | per frame (s) | detections |")
+    print(
+        "| model | T | input (T x H x W) | params (M) | backbone (M) | forward per clip (s) | per frame (s) | detections |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['model']} | {r['T']} | {r['input']} | {r['params_M']} | {r['backbone_params_M']} "
-              f"| {r['forward_s']} | {r['per_frame_s']} | {r['detections']} |")
+        print(
+            f"| {r['model']} | {r['T']} | {r['input']} | {r['params_M']} | {r['backbone_params_M']} "
+            f"| {r['forward_s']} | {r['per_frame_s']} | {r['detections']} |"
+        )
     if args.output:
         with open(args.output, "w") as f:
             json.dump(results, f, indent=1)

@@ -20,6 +20,7 @@ synthetic sets, from their synthetic.json) and on crowded frames (two people's b
 against the other frames. Results go to DIR/table5.json and DIR/table5.md. Trained models are
 reused when present (delete DIR to rerun).
 """
+
 import argparse
 import json
 import os
@@ -69,11 +70,22 @@ def evaluate(config: str, weights: str, dataset: str, output_dir: str, opts) -> 
     from detectron2_tubes.engine import TubeTrainer, setup_cfg
     from detectron2_tubes.engine.predictor import box_thresh_keeping
 
-    cfg = setup_cfg(config, ["MODEL.WEIGHTS", weights, "DATASETS.TEST", f"('{dataset}',)",
-                             "OUTPUT_DIR", output_dir, *opts])  # fmt: skip
+    cfg = setup_cfg(
+        config,
+        [
+            "MODEL.WEIGHTS",
+            weights,
+            "DATASETS.TEST",
+            f"('{dataset}',)",
+            "OUTPUT_DIR",
+            output_dir,
+            *opts,
+        ],
+    )
     cfg.defrost()
-    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = max(cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
-                                                box_thresh_keeping(cfg.TRACKING.DET_THRESH))
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = max(
+        cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST, box_thresh_keeping(cfg.TRACKING.DET_THRESH)
+    )
     cfg.freeze()
     model = TubeTrainer.build_model(cfg)
     InflatingCheckpointer(model, inflation=cfg.MODEL.WEIGHTS_INFLATION).load(weights)
@@ -96,16 +108,24 @@ def frame_conditions(gt_dir: str, dataset_root: str) -> dict:
         with open(os.path.join(dataset_root, "synthetic.json")) as f:
             params = json.load(f)
         truth = generate_synthetic_posetrack(
-            None, params["num_videos"], params["num_frames"], params["seed"],
-            num_val_videos=params["num_val_videos"])["val"]  # fmt: skip
-        blurred = {(seq, i): f.blurred for seq, frames in truth.items() for i, f in enumerate(frames)}
+            None,
+            params["num_videos"],
+            params["num_frames"],
+            params["seed"],
+            num_val_videos=params["num_val_videos"],
+        )["val"]
+        blurred = {
+            (seq, i): f.blurred for seq, frames in truth.items() for i, f in enumerate(frames)
+        }
     except (OSError, KeyError, ValueError):
         pass
     out = {}
     for name in sorted(os.listdir(gt_dir)):
         seq = os.path.splitext(name)[0]
         for i, d in enumerate(load_posetrack_json(os.path.join(gt_dir, name), dataset_root)):
-            boxes = torch.tensor([a["bbox"] for a in d["annotations"]], dtype=torch.float32).view(-1, 4)
+            boxes = torch.tensor([a["bbox"] for a in d["annotations"]], dtype=torch.float32).view(
+                -1, 4
+            )
             iou = pairwise_iou(Boxes(boxes), Boxes(boxes)).fill_diagonal_(0)
             out[(seq, i)] = {"blurred": blurred.get((seq, i)), "crowded": bool((iou >= 0.1).any())}
     return out
@@ -116,10 +136,16 @@ def subset_aps(gt_dir: str, pred_dir: str, conditions: dict) -> dict:
     from detectron2_tubes.evaluation import evaluate_sequences, grouped
     from detectron2_tubes.evaluation.posetrack_eval import SequenceData, load_sequence_pair
 
-    seqs = [load_sequence_pair(os.path.join(gt_dir, n), os.path.join(pred_dir, n), i)[0]
-            for i, n in enumerate(sorted(os.listdir(gt_dir)))]  # fmt: skip
-    keys = {"blurred": ("blurred", True), "sharp": ("blurred", False),
-            "crowded": ("crowded", True), "uncrowded": ("crowded", False)}  # fmt: skip
+    seqs = [
+        load_sequence_pair(os.path.join(gt_dir, n), os.path.join(pred_dir, n), i)[0]
+        for i, n in enumerate(sorted(os.listdir(gt_dir)))
+    ]
+    keys = {
+        "blurred": ("blurred", True),
+        "sharp": ("blurred", False),
+        "crowded": ("crowded", True),
+        "uncrowded": ("crowded", False),
+    }
     out = {}
     for subset, (key, value) in keys.items():
         picked = []
@@ -141,30 +167,41 @@ def _cell(rows, key):
 
 
 def table(results, args) -> str:
-    lines = [f"Synthetic Table 5: {len(args.seeds)} seeds ({', '.join(map(str, args.seeds))}), "
-             f"{args.iters} iterations per row, one 2D pretraining of {args.pretrain_iters} "
-             "iterations; mean (spread = max - min over seeds).", "",
-             "| model | init | mAP | MOTA | paper mAP | paper MOTA | AP blurred | AP sharp | "
-             "AP crowded | AP uncrowded |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"Synthetic Table 5: {len(args.seeds)} seeds ({', '.join(map(str, args.seeds))}), "
+        f"{args.iters} iterations per row, one 2D pretraining of {args.pretrain_iters} "
+        "iterations; mean (spread = max - min over seeds).",
+        "",
+        "| model | init | mAP | MOTA | paper mAP | paper MOTA | AP blurred | AP sharp | "
+        "AP crowded | AP uncrowded |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for i, (name, init, _, _) in enumerate(ROWS):
         rows = [r for r in results if r["row"] == i]
         paper = ["-" if v is None else f"{v:.1f}" for v in PAPER[(name, init)]]
         subsets = [_cell([{"v": r["subsets"][s]["AP"]} for r in rows], "v") for s in SUBSETS]
-        lines.append(f"| {name} | {init} | {_cell(rows, 'mAP')} | {_cell(rows, 'MOTA')} | "
-                     f"{' | '.join(paper)} | {' | '.join(subsets)} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {init} | {_cell(rows, 'mAP')} | {_cell(rows, 'MOTA')} | "
+            f"{' | '.join(paper)} | {' | '.join(subsets)} |"
+        )
     counts = results[0]["subsets"] if results else {}
     lines.append("\nEvaluated frames: " + ", ".join(f"{s} {counts[s]['frames']}" for s in counts))
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--pretrain-iters", type=int, default=800, help="as the demo's 2D model")
     parser.add_argument("--iters", type=int, default=150, help="iterations of every row")
     parser.add_argument("--output", default="output/table5")
-    parser.add_argument("--dataset-root", help="a PoseTrack 2018 layout to use instead of the "
-                        "built-in synthetic splits (ROOT/annotations/{train,val}, images under ROOT)")
+    parser.add_argument(
+        "--dataset-root",
+        help="a PoseTrack 2018 layout to use instead of the "
+        "built-in synthetic splits (ROOT/annotations/{train,val}, images under ROOT)",
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides for every run")
     args = parser.parse_args(argv)
     import detectron2_tubes  # noqa: F401  (registers the datasets)
@@ -183,8 +220,16 @@ def main(argv=None) -> int:
     conditions = frame_conditions(gt_dir, root)
     data_opts = ["DATASETS.TRAIN", f"('{train_set}',)"]
     start = time.perf_counter()
-    pretrain_opts = [*schedule_opts(args.pretrain_iters), "SEED", str(args.seeds[0]), *data_opts, *args.opts]
-    pretrained = train(quick_config(CONFIG_2D), os.path.join(args.output, "pretrain_2d"), pretrain_opts)
+    pretrain_opts = [
+        *schedule_opts(args.pretrain_iters),
+        "SEED",
+        str(args.seeds[0]),
+        *data_opts,
+        *args.opts,
+    ]
+    pretrained = train(
+        quick_config(CONFIG_2D), os.path.join(args.output, "pretrain_2d"), pretrain_opts
+    )
     results = []
     for seed in args.seeds:
         seed_opts = ["SEED", str(seed)]
@@ -192,20 +237,33 @@ def main(argv=None) -> int:
             out = os.path.join(args.output, f"seed{seed}", f"row{i}")
             opts = [*schedule_opts(args.iters), *seed_opts, *data_opts, *args.opts]
             if init != "scratch":  # fine-tuned as the demo fine-tunes
-                opts += [*FINETUNE_OPTS, "MODEL.WEIGHTS", pretrained, "MODEL.WEIGHTS_INFLATION", inflation]
+                opts += [
+                    *FINETUNE_OPTS,
+                    "MODEL.WEIGHTS",
+                    pretrained,
+                    "MODEL.WEIGHTS_INFLATION",
+                    inflation,
+                ]
             weights = train(quick_config(config), out, opts)
-            metrics = evaluate(quick_config(config), weights, test_set, out, [*seed_opts, *args.opts])
+            metrics = evaluate(
+                quick_config(config), weights, test_set, out, [*seed_opts, *args.opts]
+            )
             pred_dir = os.path.join(out, "inference", test_set, "posetrack_predictions")
             metrics["subsets"] = subset_aps(gt_dir, pred_dir, conditions)
             results.append({"row": i, "model": name, "init": init, "seed": seed, **metrics})
-            print(f"[table5] seed {seed} | {name} | {init} | mAP {metrics['mAP']:.1f} | "
-                  f"MOTA {metrics['MOTA']:.1f} | {time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+            print(
+                f"[table5] seed {seed} | {name} | {init} | mAP {metrics['mAP']:.1f} | "
+                f"MOTA {metrics['MOTA']:.1f} | {time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
 
     text = table(results, args) + f"\n\nTotal time {time.perf_counter() - start:.0f} s."
     print(text)
     from detectron2_tubes.utils.io import atomic_path, write_json_atomic
 
-    write_json_atomic({"args": vars(args), "results": results}, os.path.join(args.output, "table5.json"))
+    write_json_atomic(
+        {"args": vars(args), "results": results}, os.path.join(args.output, "table5.json")
+    )
     with atomic_path(os.path.join(args.output, "table5.md")) as tmp:
         with open(tmp, "w") as f:
             f.write(text + "\n")

@@ -8,6 +8,7 @@ Detections: N people doing random walks in a 1280x720 video, as Detectron2 `Inst
 (pred_boxes, scores, pred_classes), all kept by both trackers (scores 1, no size filter).
 Our tracker is timed on the same `Instances` and on plain arrays (`Detections`).
 """
+
 import argparse
 import json
 import os
@@ -20,7 +21,9 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from detectron2.structures import Boxes, Instances  # noqa: E402
-from detectron2.tracking.vanilla_hungarian_bbox_iou_tracker import VanillaHungarianBBoxIOUTracker  # noqa: E402
+from detectron2.tracking.vanilla_hungarian_bbox_iou_tracker import (  # noqa: E402
+    VanillaHungarianBBoxIOUTracker,
+)
 
 from detectron2_tubes.tracking import Detections, PoseTracker  # noqa: E402
 
@@ -54,7 +57,9 @@ def fps(track_fn, frames, repeat: int = 3) -> float:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--people", type=int, nargs="+", default=[10, 50])
     parser.add_argument("--output")
@@ -63,7 +68,10 @@ def main():
     rows = []
     for n in args.people:
         frames = make_frames(args.frames, n)
-        arrays = [Detections(f.pred_boxes.tensor.numpy(), f.scores.numpy(), image_size=(H, W)) for f in frames]
+        arrays = [
+            Detections(f.pred_boxes.tensor.numpy(), f.scores.numpy(), image_size=(H, W))
+            for f in frames
+        ]
 
         def ours(fs):
             t = PoseTracker(cost="iou", matcher="hungarian", det_thresh=0.0, min_area=0.0)
@@ -71,23 +79,32 @@ def main():
                 t.update(f)
 
         def d2(fs):
-            t = VanillaHungarianBBoxIOUTracker(video_height=H, video_width=W, max_num_instances=1000,
-                                               min_box_rel_dim=0.0)  # fmt: skip
+            t = VanillaHungarianBBoxIOUTracker(
+                video_height=H, video_width=W, max_num_instances=1000, min_box_rel_dim=0.0
+            )
             for f in fs:
                 t.update(f)
 
-        r = dict(people=n, ours_instances_fps=fps(ours, frames), ours_arrays_fps=fps(ours, arrays),
-                 detectron2_fps=fps(d2, frames, repeat=1))  # fmt: skip
+        r = dict(
+            people=n,
+            ours_instances_fps=fps(ours, frames),
+            ours_arrays_fps=fps(ours, arrays),
+            detectron2_fps=fps(d2, frames, repeat=1),
+        )
         r["speedup_instances"] = r["ours_instances_fps"] / r["detectron2_fps"]
         r["speedup_arrays"] = r["ours_arrays_fps"] / r["detectron2_fps"]
         rows.append(r)
     print(f"{args.frames} frames, 1 CPU thread")
-    print("| people per frame | ours, Instances (fps) | ours, arrays (fps) | Detectron2 VanillaHungarianBBoxIOUTracker (fps) | speed-up |")
+    print(
+        "| people per frame | ours, Instances (fps) | ours, arrays (fps) | Detectron2 VanillaHungarianBBoxIOUTracker (fps) | speed-up |"
+    )
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['people']} | {r['ours_instances_fps']:.0f} | {r['ours_arrays_fps']:.0f} | "
-              f"{r['detectron2_fps']:.1f} | {r['speedup_instances']:.0f}x (Instances), "
-              f"{r['speedup_arrays']:.0f}x (arrays) |")  # fmt: skip
+        print(
+            f"| {r['people']} | {r['ours_instances_fps']:.0f} | {r['ours_arrays_fps']:.0f} | "
+            f"{r['detectron2_fps']:.1f} | {r['speedup_instances']:.0f}x (Instances), "
+            f"{r['speedup_arrays']:.0f}x (arrays) |"
+        )
     if args.output:
         with open(args.output, "w") as f:
             json.dump(rows, f, indent=1)

@@ -11,6 +11,7 @@ in the box with score 0); about 0.3 spurious detections per frame at random plac
 are 1 and no area filter applies, so only linking is compared. MOTA, IDF1 and ID switches are
 py-motmetrics' (boxes matched at IoU >= 0.5), over all videos.
 """
+
 import argparse
 import json
 import os
@@ -29,11 +30,16 @@ from detectron2.data import DatasetCatalog  # noqa: E402
 
 from detectron2_tubes.data import generate_synthetic_posetrack, group_by_video  # noqa: E402
 from detectron2_tubes.data.posetrack import load_posetrack_split  # noqa: E402
-from detectron2_tubes.tracking import CropFeatureExtractor, PoseTracker, train_box_lstm  # noqa: E402
+from detectron2_tubes.tracking import (  # noqa: E402
+    CropFeatureExtractor,
+    PoseTracker,
+    train_box_lstm,
+)
 
 
-def noisy_detections(frame: dict, rng: np.random.Generator, p_drop=0.1, box_noise=0.04,
-                     kp_noise=0.02, spurious=0.3):  # fmt: skip
+def noisy_detections(
+    frame: dict, rng: np.random.Generator, p_drop=0.1, box_noise=0.04, kp_noise=0.02, spurious=0.3
+):
     h_img, w_img = frame["height"], frame["width"]
     boxes, kps = [], []
     for a in frame["annotations"]:
@@ -54,10 +60,16 @@ def noisy_detections(frame: dict, rng: np.random.Generator, p_drop=0.1, box_nois
         w, h = rng.uniform(20, 50), rng.uniform(60, 130)
         x, y = rng.uniform(0, w_img - w), rng.uniform(0, h_img - h)
         boxes.append(np.array([x, y, x + w, y + h]))
-        kps.append(np.stack([rng.uniform(x, x + w, 17), rng.uniform(y, y + h, 17), rng.random(17)], 1))
+        kps.append(
+            np.stack([rng.uniform(x, x + w, 17), rng.uniform(y, y + h, 17), rng.random(17)], 1)
+        )
     n = len(boxes)
-    return {"boxes": np.array(boxes).reshape(n, 4), "scores": np.ones(n),
-            "keypoints": np.array(kps).reshape(n, 17, 3), "image_size": (h_img, w_img)}  # fmt: skip
+    return {
+        "boxes": np.array(boxes).reshape(n, 4),
+        "scores": np.ones(n),
+        "keypoints": np.array(kps).reshape(n, 17, 3),
+        "image_size": (h_img, w_img),
+    }
 
 
 def xywh(boxes):
@@ -79,15 +91,21 @@ def evaluate(videos, detections, images, make_tracker):
         accs.append(acc)
         names.append(str(vid))
     mh = mm.metrics.create()
-    summary = mh.compute_many(accs, names=names, metrics=["mota", "idf1", "num_switches"],
-                              generate_overall=True)  # fmt: skip
+    summary = mh.compute_many(
+        accs, names=names, metrics=["mota", "idf1", "num_switches"], generate_overall=True
+    )
     overall = summary.loc["OVERALL"]
-    return {"mota": 100 * float(overall["mota"]), "idf1": 100 * float(overall["idf1"]),
-            "switches": int(overall["num_switches"])}  # fmt: skip
+    return {
+        "mota": 100 * float(overall["mota"]),
+        "idf1": 100 * float(overall["idf1"]),
+        "switches": int(overall["num_switches"]),
+    }
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--videos", type=int, default=10)
     parser.add_argument("--seed", type=int, default=100)
     parser.add_argument("--lstm-steps", type=int, default=600)
@@ -96,54 +114,90 @@ def main():
     torch.set_num_threads(2)
 
     root = tempfile.mkdtemp(prefix="tracking_bench_")
-    generate_synthetic_posetrack(root, num_videos=args.videos, num_frames=60, seed=args.seed,
-                                 num_val_videos=1)  # fmt: skip
+    generate_synthetic_posetrack(
+        root, num_videos=args.videos, num_frames=60, seed=args.seed, num_val_videos=1
+    )
     videos = group_by_video(load_posetrack_split(os.path.join(root, "annotations", "train"), root))
     rng = np.random.default_rng(args.seed)
     detections = [[noisy_detections(f, rng) for f in v] for v in videos]
     images = [[cv2.imread(f["file_name"]) for f in v] for v in videos]
 
     start = time.perf_counter()
-    lstm, losses = train_box_lstm(DatasetCatalog.get("posetrack_synth_train"), steps=args.lstm_steps)
-    print(f"LSTM cost: trained {args.lstm_steps} steps in {time.perf_counter() - start:.0f} s on "
-          f"posetrack_synth_train tracks; loss (mean of 50 steps) {losses[0]:.3f} -> {losses[-1]:.3f}")  # fmt: skip
+    lstm, losses = train_box_lstm(
+        DatasetCatalog.get("posetrack_synth_train"), steps=args.lstm_steps
+    )
+    print(
+        f"LSTM cost: trained {args.lstm_steps} steps in {time.perf_counter() - start:.0f} s on "
+        f"posetrack_synth_train tracks; loss (mean of 50 steps) {losses[0]:.3f} -> {losses[-1]:.3f}"
+    )
     torch.manual_seed(0)
     extractor = CropFeatureExtractor()  # random-init ResNet-18 res3: no weights offline
 
     common = dict(det_thresh=0.0, min_area=0.0, keypoint_thresh=0.5)
     rows = []
-    for cost in ("iou", "pose", "cnn", {"iou": 1, "pose": 1}, {"iou": 1, "pose": 1, "cnn": 1}, "lstm"):
+    for cost in (
+        "iou",
+        "pose",
+        "cnn",
+        {"iou": 1, "pose": 1},
+        {"iou": 1, "pose": 1, "cnn": 1},
+        "lstm",
+    ):
         for matcher in ("hungarian", "greedy"):
             name = cost if isinstance(cost, str) else " + ".join(cost)
             needs_images = "cnn" in (cost if isinstance(cost, dict) else {cost: 1})
-            res = evaluate(videos, detections, images if needs_images else None,
-                           lambda: PoseTracker(cost=cost, matcher=matcher, lstm=lstm,
-                                               feature_extractor=extractor, **common))  # fmt: skip
+            res = evaluate(
+                videos,
+                detections,
+                images if needs_images else None,
+                lambda: PoseTracker(
+                    cost=cost, matcher=matcher, lstm=lstm, feature_extractor=extractor, **common
+                ),
+            )
             rows.append(dict(cost=name, matcher=matcher, gate="-", memory=0, **res))
             print(rows[-1])
     sweep = []
     for gate in (None, 0.95, 0.9, 0.8, 0.7, 0.5):
         for memory in (0, 2, 4, 8, 12):
-            res = evaluate(videos, detections, None,
-                           lambda: PoseTracker(cost="iou", max_cost=gate, memory=memory, **common))  # fmt: skip
-            sweep.append(dict(cost="iou", matcher="hungarian", gate="-" if gate is None else gate,
-                              memory=memory, **res))  # fmt: skip
+            res = evaluate(
+                videos,
+                detections,
+                None,
+                lambda: PoseTracker(cost="iou", max_cost=gate, memory=memory, **common),
+            )
+            sweep.append(
+                dict(
+                    cost="iou",
+                    matcher="hungarian",
+                    gate="-" if gate is None else gate,
+                    memory=memory,
+                    **res,
+                )
+            )
     best = max(sweep, key=lambda r: (r["mota"], r["idf1"]))
     print("| cost | matcher | gate (max cost) | memory (frames) | MOTA | IDF1 | ID switches |")
     print("|---|---|---|---|---|---|---|")
     for r in rows + [best]:
-        print(f"| {r['cost']} | {r['matcher']} | {r['gate']} | {r['memory']} | {r['mota']:.1f} | "
-              f"{r['idf1']:.1f} | {r['switches']} |")  # fmt: skip
+        print(
+            f"| {r['cost']} | {r['matcher']} | {r['gate']} | {r['memory']} | {r['mota']:.1f} | "
+            f"{r['idf1']:.1f} | {r['switches']} |"
+        )
     print("\nGate and memory sweep (IoU, Hungarian):")
     print("| gate | " + " | ".join(f"memory {m}" for m in (0, 2, 4, 8, 12)) + " |")
     print("|---|---|---|---|---|---|")
     for gate in ("-", 0.95, 0.9, 0.8, 0.7, 0.5):
-        cells = [f"{r['mota']:.1f} / {r['idf1']:.1f} / {r['switches']}" for r in sweep if r["gate"] == gate]
+        cells = [
+            f"{r['mota']:.1f} / {r['idf1']:.1f} / {r['switches']}"
+            for r in sweep
+            if r["gate"] == gate
+        ]
         print(f"| {gate} | " + " | ".join(cells) + " |")
     print(f"(MOTA / IDF1 / ID switches). Best MOTA: gate {best['gate']}, memory {best['memory']}")
     if args.output:
         with open(args.output, "w") as f:
-            json.dump({"rows": rows, "sweep": sweep, "best": best, "lstm_losses": losses}, f, indent=1)
+            json.dump(
+                {"rows": rows, "sweep": sweep, "best": best, "lstm_losses": losses}, f, indent=1
+            )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ detections per clip), one process per N: flat when memory does not grow with vid
 modes: time and PoseTrack metrics of the dense (paper) and strided modes on the synthetic
 validation videos with a trained quick-schedule model.
 """
+
 import argparse
 import os
 import resource
@@ -31,8 +32,19 @@ def _stream(num_frames: int) -> None:
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    cfg = setup_cfg(QUICK, ["INPUT.MIN_SIZE_TEST", "96", "TEST.DETECTIONS_PER_IMAGE", "10",
-                            "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32,32]", "TRACKING.DET_THRESH", "0.3"])  # fmt: skip
+    cfg = setup_cfg(
+        QUICK,
+        [
+            "INPUT.MIN_SIZE_TEST",
+            "96",
+            "TEST.DETECTIONS_PER_IMAGE",
+            "10",
+            "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS",
+            "[32,32]",
+            "TRACKING.DET_THRESH",
+            "0.3",
+        ],
+    )
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
 
@@ -49,9 +61,15 @@ def _stream(num_frames: int) -> None:
 def memory(frame_counts):
     print("| frames | peak memory (MiB) | time (s) |\n|---|---|---|")
     for n in frame_counts:
-        out = subprocess.run([sys.executable, __file__, "_stream", str(n)], capture_output=True, text=True,
-                             check=True).stdout  # fmt: skip
-        _, frames, peak, secs = next(line for line in out.splitlines() if line.startswith("RESULT")).split()
+        out = subprocess.run(
+            [sys.executable, __file__, "_stream", str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        _, frames, peak, secs = next(
+            line for line in out.splitlines() if line.startswith("RESULT")
+        ).split()
         print(f"| {frames} | {float(peak):.0f} | {float(secs):.0f} |", flush=True)
 
 
@@ -64,26 +82,41 @@ def modes(weights: str):
     root = ensure_synthetic_dataset()
     cfg = setup_cfg(QUICK, ["MODEL.WEIGHTS", weights])
     videos = sorted(os.listdir(os.path.join(root, "images", "val")))
-    print("| mode | frames | time (s) | frames per second | mAP | MOTA |\n|---|---|---|---|---|---|")
+    print(
+        "| mode | frames | time (s) | frames per second | mAP | MOTA |\n|---|---|---|---|---|---|"
+    )
     for mode in ("dense", "strided"):
         out = tempfile.mkdtemp()
         start, frames = time.perf_counter(), 0
         for seq in videos:
-            frames += track_video(cfg, os.path.join(root, "images", "val", seq), out, mode=mode,
-                                  write_video=False, progress=False)["frames"]  # fmt: skip
+            frames += track_video(
+                cfg,
+                os.path.join(root, "images", "val", seq),
+                out,
+                mode=mode,
+                write_video=False,
+                progress=False,
+            )["frames"]
         secs = time.perf_counter() - start
         res = evaluate_posetrack(os.path.join(root, "annotations", "val"), out, warn=lambda m: None)
-        print(f"| {mode} | {frames} | {secs:.0f} | {frames / secs:.2f} | {grouped(res['ap'])['total']:.1f} "
-              f"| {res['mota'][-1]:.1f} |", flush=True)  # fmt: skip
+        print(
+            f"| {mode} | {frames} | {secs:.0f} | {frames / secs:.2f} | {grouped(res['ap'])['total']:.1f} "
+            f"| {res['mota'][-1]:.1f} |",
+            flush=True,
+        )
 
 
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "_stream":
         return _stream(int(sys.argv[2]))
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("what", choices=["memory", "modes"])
     parser.add_argument("--frames", type=int, nargs="+", default=[100, 1000])
-    parser.add_argument("--weights", default=os.path.join(ROOT, "output", "demo", "model_3d", "model_final.pth"))
+    parser.add_argument(
+        "--weights", default=os.path.join(ROOT, "output", "demo", "model_3d", "model_final.pth")
+    )
     args = parser.parse_args()
     if args.what == "memory":
         memory(args.frames)

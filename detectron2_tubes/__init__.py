@@ -2,6 +2,7 @@
 
 Importing the package registers its datasets and model components with Detectron2.
 """
+
 from . import modeling, tracking  # noqa: F401  (registers the model components, tracker head)
 from .checkpoint import InflatingCheckpointer
 from .config import add_tubes_config

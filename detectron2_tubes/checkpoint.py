@@ -1,4 +1,5 @@
 """`InflatingCheckpointer`: load 2D checkpoints into 3D models (the paper's initialisation)."""
+
 import logging
 import re
 from typing import Dict
@@ -52,7 +53,9 @@ def convert_torchvision_resnet(state: Dict[str, torch.Tensor]) -> Dict[str, torc
             if m:
                 stage, block, rest = int(m.group(1)) + 1, m.group(2), m.group(3)
                 rest = re.sub(r"^bn(\d)\.", r"conv\1.norm.", rest)
-                rest = rest.replace("downsample.0.", "shortcut.").replace("downsample.1.", "shortcut.norm.")
+                rest = rest.replace("downsample.0.", "shortcut.").replace(
+                    "downsample.1.", "shortcut.norm."
+                )
                 new = f"res{stage}.{block}.{rest}"
         out[new] = value
     return out
@@ -98,7 +101,9 @@ class InflatingCheckpointer(DetectionCheckpointer):
         unknown = [k for k in state if k not in model_state and not k.endswith(_IGNORED)]
         if checkpoint.get("matching_heuristics", False) or unknown:
             # Detectron2's suffix matching, shown the shapes a 2D checkpoint would have.
-            view = {k: torch.empty(self._shape_2d(v), device="meta") for k, v in model_state.items()}
+            view = {
+                k: torch.empty(self._shape_2d(v), device="meta") for k, v in model_state.items()
+            }
             state = align_and_update_state_dicts(
                 view, state, c2_conversion=checkpoint.get("__author__") == "Caffe2"
             )
@@ -122,10 +127,15 @@ class InflatingCheckpointer(DetectionCheckpointer):
                 continue
             if value.dim() == 5 and value.shape[2] == 1 and target.dim() == 5:
                 value = value[:, :, 0]  # a 2D model built in 3D (T = 1, temporal extent 1)
-            if (value.dim() == 4 and target.dim() == 5
-                    and value.shape[:2] + value.shape[2:] == target.shape[:2] + target.shape[3:]):  # fmt: skip
+            if (
+                value.dim() == 4
+                and target.dim() == 5
+                and value.shape[:2] + value.shape[2:] == target.shape[:2] + target.shape[3:]
+            ):
                 out[key] = inflate_weight(value, target.shape[2], self.inflation).to(target.dtype)
-                inflated.append(f"{key}: {tuple(value.shape)} -> {tuple(target.shape)} ({self.inflation})")
+                inflated.append(
+                    f"{key}: {tuple(value.shape)} -> {tuple(target.shape)} ({self.inflation})"
+                )
         for line in inflated:
             self.logger.info(f"[InflatingCheckpointer] inflated {line}")
         if inflated:

@@ -1,4 +1,5 @@
 """All config keys detectron2_tubes adds to Detectron2's default config."""
+
 from detectron2.config import CfgNode as CN
 
 

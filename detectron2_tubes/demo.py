@@ -10,6 +10,7 @@
 
 Training is seeded (``--seed``): the same seed gives the same numbers.
 """
+
 import argparse
 import logging
 import os
@@ -19,8 +20,9 @@ from typing import List, Optional, Sequence
 from .data import ensure_synthetic_dataset
 
 # The repository's configs/ (the demo runs from a source checkout).
-QUICK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
-                         "quick_schedules")  # fmt: skip
+QUICK_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "quick_schedules"
+)
 CONFIG_2D = "tube_rcnn_R18_T1_synth.yaml"
 CONFIG_3D = "tube_rcnn_R18_T3_synth.yaml"
 # Iterations of (2D pretraining, 3D fine-tuning): "short" is `make demo`, "long" `make demo-long`.
@@ -41,9 +43,16 @@ def schedule_opts(iters: int) -> List[str]:
     (none for a single iteration: the scheduler needs the drop before the end) and a
     checkpoint at the end only."""
     step = int(0.8 * iters)
-    return ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({step},)" if step >= 1 else "()",
-            "SOLVER.WARMUP_ITERS", str(max(1, iters // 10)),
-            "SOLVER.CHECKPOINT_PERIOD", str(iters + 1)]  # fmt: skip
+    return [
+        "SOLVER.MAX_ITER",
+        str(iters),
+        "SOLVER.STEPS",
+        f"({step},)" if step >= 1 else "()",
+        "SOLVER.WARMUP_ITERS",
+        str(max(1, iters // 10)),
+        "SOLVER.CHECKPOINT_PERIOD",
+        str(iters + 1),
+    ]
 
 
 def _not_a_model_dump(record: logging.LogRecord) -> bool:
@@ -91,22 +100,38 @@ def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bo
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    from .evaluation import evaluate_posetrack, format_tables, grouped
     from .engine import setup_cfg
+    from .evaluation import evaluate_posetrack, format_tables, grouped
     from .track_video import track_video
 
-    parser = argparse.ArgumentParser(prog="python -m detectron2_tubes.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m detectron2_tubes.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--output", default="output/demo", help="folder for everything written")
-    parser.add_argument("--schedule", default="short", choices=sorted(SCHEDULES),
-                        help="short: make demo (about 13 minutes on 2 cores); long: make demo-long (about an hour)")
-    parser.add_argument("--pretrain-iters", type=int, help="2D iterations (default: the schedule's)")
-    parser.add_argument("--finetune-iters", type=int, help="3D iterations (default: the schedule's)")
+    parser.add_argument(
+        "--schedule",
+        default="short",
+        choices=sorted(SCHEDULES),
+        help="short: make demo (about 13 minutes on 2 cores); long: make demo-long (about an hour)",
+    )
+    parser.add_argument(
+        "--pretrain-iters", type=int, help="2D iterations (default: the schedule's)"
+    )
+    parser.add_argument(
+        "--finetune-iters", type=int, help="3D iterations (default: the schedule's)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of both trainings")
-    parser.add_argument("--retrain", action="store_true", help="train even if trained models are there")
+    parser.add_argument(
+        "--retrain", action="store_true", help="train even if trained models are there"
+    )
     parser.add_argument("--mode", default="dense", choices=["dense", "strided"])
-    parser.add_argument("opts", nargs=argparse.REMAINDER,
-                        help="config overrides for both trainings and inference: KEY VALUE ...")
+    parser.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        help="config overrides for both trainings and inference: KEY VALUE ...",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     out = os.path.abspath(args.output)
@@ -116,18 +141,33 @@ def main(argv: Optional[List[str]] = None) -> None:
     seed = ["SEED", str(args.seed)]
 
     root = ensure_synthetic_dataset()
-    print(f"[1/5] synthetic PoseTrack set: {root} ({time.perf_counter() - start:.0f} s)", flush=True)
+    print(
+        f"[1/5] synthetic PoseTrack set: {root} ({time.perf_counter() - start:.0f} s)", flush=True
+    )
 
-    print(f"[2/5] 2D pretraining ({CONFIG_2D}, {pre_iters} iterations on single frames) ...", flush=True)
-    model_2d = train(quick_config(CONFIG_2D), os.path.join(out, "model_2d"),
-                     [*schedule_opts(pre_iters), *seed, *args.opts], retrain=args.retrain)  # fmt: skip
+    print(
+        f"[2/5] 2D pretraining ({CONFIG_2D}, {pre_iters} iterations on single frames) ...",
+        flush=True,
+    )
+    model_2d = train(
+        quick_config(CONFIG_2D),
+        os.path.join(out, "model_2d"),
+        [*schedule_opts(pre_iters), *seed, *args.opts],
+        retrain=args.retrain,
+    )
     print(f"      ({time.perf_counter() - start:.0f} s)", flush=True)
 
-    print(f"[3/5] 3D fine-tuning ({CONFIG_3D}, {ft_iters} iterations on clips, centre-inflated "
-          f"from the 2D model) ...", flush=True)  # fmt: skip
-    model_3d = train(quick_config(CONFIG_3D), os.path.join(out, "model_3d"),
-                     [*schedule_opts(ft_iters), *seed, *FINETUNE_OPTS, "MODEL.WEIGHTS", model_2d, *args.opts],
-                     retrain=args.retrain)  # fmt: skip
+    print(
+        f"[3/5] 3D fine-tuning ({CONFIG_3D}, {ft_iters} iterations on clips, centre-inflated "
+        f"from the 2D model) ...",
+        flush=True,
+    )
+    model_3d = train(
+        quick_config(CONFIG_3D),
+        os.path.join(out, "model_3d"),
+        [*schedule_opts(ft_iters), *seed, *FINETUNE_OPTS, "MODEL.WEIGHTS", model_2d, *args.opts],
+        retrain=args.retrain,
+    )
     print(f"      ({time.perf_counter() - start:.0f} s)", flush=True)
 
     cfg = setup_cfg(quick_config(CONFIG_3D), ["MODEL.WEIGHTS", model_3d, *args.opts])
@@ -136,14 +176,23 @@ def main(argv: Optional[List[str]] = None) -> None:
     videos = sorted(os.listdir(val_images))
     print(f"[4/5] tracking {len(videos)} validation videos ({args.mode} clips) ...", flush=True)
     for seq in videos:
-        r = track_video(cfg, os.path.join(val_images, seq), pred_dir, mode=args.mode, progress=False)
-        print(f"      {seq}: {r['frames']} frames, {r['tracks']} tracks, {r['seconds']:.0f} s", flush=True)
+        r = track_video(
+            cfg, os.path.join(val_images, seq), pred_dir, mode=args.mode, progress=False
+        )
+        print(
+            f"      {seq}: {r['frames']} frames, {r['tracks']} tracks, {r['seconds']:.0f} s",
+            flush=True,
+        )
 
     print("[5/5] PoseTrack evaluation on posetrack_synth_val:", flush=True)
-    result = evaluate_posetrack(os.path.join(root, "annotations", "val"), pred_dir, warn=lambda m: None)
+    result = evaluate_posetrack(
+        os.path.join(root, "annotations", "val"), pred_dir, warn=lambda m: None
+    )
     print(format_tables(result))
-    print(f"\nmAP {grouped(result['ap'])['total']:.1f}, MOTA {result['mota'][-1]:.1f} "
-          f"(done in {time.perf_counter() - start:.0f} s)")  # fmt: skip
+    print(
+        f"\nmAP {grouped(result['ap'])['total']:.1f}, MOTA {result['mota'][-1]:.1f} "
+        f"(done in {time.perf_counter() - start:.0f} s)"
+    )
     print(f"PoseTrack JSON and overlay videos: {pred_dir}/<video>.json, <video>.mp4")
 
 

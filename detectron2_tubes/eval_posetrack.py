@@ -6,6 +6,7 @@
 Prediction files are matched to ground-truth files by name; both may be PoseTrack 2017
 ("annolist"), 2018 or 2021 JSON. Without either --eval flag both are computed.
 """
+
 import argparse
 import math
 import sys
@@ -44,8 +45,11 @@ def _no_nan(x):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detectron2_tubes.eval_posetrack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m detectron2_tubes.eval_posetrack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--groundTruth", required=True, help="folder of ground-truth .json files")
     parser.add_argument("--predictions", required=True, help="folder of prediction .json files")
     parser.add_argument("--evalPoseEstimation", action="store_true", help="per-joint AP")
@@ -57,13 +61,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         pose = track = True
     start = time.perf_counter()
     try:
-        result = evaluate_posetrack(args.groundTruth, args.predictions, pose, track,
-                                    warn=lambda m: print(f"warning: {m}", file=sys.stderr))  # fmt: skip
+        result = evaluate_posetrack(
+            args.groundTruth,
+            args.predictions,
+            pose,
+            track,
+            warn=lambda m: print(f"warning: {m}", file=sys.stderr),
+        )
     except PoseTrackEvalError as e:
         print(f"eval_posetrack: error: {e}", file=sys.stderr)
         return 1
-    print(f"Evaluated {result['num_sequences']} sequences, {result['num_frames']} frames "
-          f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
+    print(
+        f"Evaluated {result['num_sequences']} sequences, {result['num_frames']} frames "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
     print(format_tables(result))
     if args.output:
         write_json_atomic(summary(result), args.output, indent=1)

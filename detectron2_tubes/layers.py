@@ -1,5 +1,6 @@
 """What Detectron2 lacks for clips: 3D convs with norms, a frozen BatchNorm for 5D tensors,
 and NMS on tubes. Each is small and follows its 2D twin in `detectron2.layers`."""
+
 from typing import Optional, Union
 
 import numpy as np
@@ -10,7 +11,14 @@ from torch.nn import functional as F
 
 from .structures import Tubes, pairwise_tube_iou
 
-__all__ = ["Conv3d", "FrozenBatchNorm3d", "FrameGroupNorm", "get_norm3d", "tube_nms", "batched_tube_nms"]
+__all__ = [
+    "Conv3d",
+    "FrozenBatchNorm3d",
+    "FrameGroupNorm",
+    "get_norm3d",
+    "tube_nms",
+    "batched_tube_nms",
+]
 
 
 class FrozenBatchNorm3d(FrozenBatchNorm2d):
@@ -25,8 +33,15 @@ class FrozenBatchNorm3d(FrozenBatchNorm2d):
             bias = self.bias - self.running_mean * scale
             shape = (1, -1) + (1,) * (x.dim() - 2)
             return x * scale.reshape(shape).to(x.dtype) + bias.reshape(shape).to(x.dtype)
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=False, eps=self.eps)  # fmt: skip
+        return F.batch_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            training=False,
+            eps=self.eps,
+        )
 
     @classmethod
     def convert_frozen_batchnorm(cls, module: nn.Module) -> nn.Module:
@@ -91,8 +106,9 @@ class Conv3d(nn.Conv3d):
         self.activation = activation
 
     def forward(self, x):
-        x = F.conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                     self.groups)  # fmt: skip
+        x = F.conv3d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
         if self.norm is not None:
             x = self.norm(x)
         if self.activation is not None:

@@ -10,6 +10,7 @@ below the thresholds are removed, the others get a ``track_id`` (0..999). mot: M
 ``frame,id,x,y,w,h,score,...`` (input ids ignored), written back with ids from 1 (MOT's
 convention) and the extra columns kept. Nothing is written unless every input is valid.
 """
+
 import argparse
 import copy
 import json
@@ -62,7 +63,11 @@ def _detections_2018(data: dict, path: str):
             k = a.get("keypoints")
             if k is not None and len(k) != NUM_KEYPOINTS * 3:
                 raise LinkError(f"{path}: frame {f}: {len(k)} keypoint values, expected 51")
-            k = np.zeros((NUM_KEYPOINTS, 3)) if k is None else np.asarray(k, float).reshape(-1, 3).copy()
+            k = (
+                np.zeros((NUM_KEYPOINTS, 3))
+                if k is None
+                else np.asarray(k, float).reshape(-1, 3).copy()
+            )
             if a.get("scores") and len(a["scores"]) == NUM_KEYPOINTS:
                 k[:, 2] = a["scores"]
             box = a.get("bbox")
@@ -92,10 +97,15 @@ def _detections_2017(data: dict, path: str):
             for p in (_unwrap(rect.get("annopoints")) or {}).get("point") or []:
                 try:
                     j = int(_unwrap(p["id"]))
-                    k[POSETRACK17_TO_COCO[j]] = (float(_unwrap(p["x"])), float(_unwrap(p["y"])),
-                                                 float(_unwrap(p.get("score", [1.0]))))  # fmt: skip
+                    k[POSETRACK17_TO_COCO[j]] = (
+                        float(_unwrap(p["x"])),
+                        float(_unwrap(p["y"])),
+                        float(_unwrap(p.get("score", [1.0]))),
+                    )
                 except (KeyError, ValueError, IndexError, TypeError):
-                    raise LinkError(f"{path}: frame {f}: a point without numeric id (0..14), x, y") from None
+                    raise LinkError(
+                        f"{path}: frame {f}: a point without numeric id (0..14), x, y"
+                    ) from None
             present = k.copy()
             present[:, 2] = (k[:, :2] != 0).any(axis=1)
             boxes.append(keypoints_to_box(present) or [0.0, 0.0, 0.0, 0.0])
@@ -105,7 +115,9 @@ def _detections_2017(data: dict, path: str):
     return frames
 
 
-def link_posetrack(data: dict, tracker: PoseTracker, path: str = "<input>") -> Tuple[dict, int, int]:
+def link_posetrack(
+    data: dict, tracker: PoseTracker, path: str = "<input>"
+) -> Tuple[dict, int, int]:
     """Track one PoseTrack prediction file's detections; returns (output data, kept, dropped).
 
     The output is a copy of ``data`` where each frame keeps only its tracked detections, each
@@ -120,15 +132,21 @@ def link_posetrack(data: dict, tracker: PoseTracker, path: str = "<input>") -> T
     except LinkError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise LinkError(f"{path}: unexpected content for PoseTrack {fmt}: {type(e).__name__}: {e}") from None
+        raise LinkError(
+            f"{path}: unexpected content for PoseTrack {fmt}: {type(e).__name__}: {e}"
+        ) from None
     out = copy.deepcopy(data)
     tracker.reset()
     kept_anns, dropped = [], 0
     for f, (anns, boxes, scores, kps) in enumerate(frames):
         n = len(anns)
-        res = tracker.update({"boxes": np.asarray(boxes, float).reshape(n, 4),
-                              "scores": np.asarray(scores, float),
-                              "keypoints": np.asarray(kps, float).reshape(n, NUM_KEYPOINTS, 3)})  # fmt: skip
+        res = tracker.update(
+            {
+                "boxes": np.asarray(boxes, float).reshape(n, 4),
+                "scores": np.asarray(scores, float),
+                "keypoints": np.asarray(kps, float).reshape(n, NUM_KEYPOINTS, 3),
+            }
+        )
         tracked = []
         for idx, tid in zip(res["indices"].tolist(), res["track_ids"].tolist()):
             a = copy.deepcopy(anns[idx])
@@ -160,8 +178,10 @@ def read_mot(path: str) -> List[List[str]]:
             continue
         fields = [s.strip() for s in line.split(",")]
         if len(fields) < 7:
-            raise LinkError(f"{path}: line {n}: {len(fields)} fields, expected at least 7 "
-                            "(frame,id,x,y,w,h,score,...)")  # fmt: skip
+            raise LinkError(
+                f"{path}: line {n}: {len(fields)} fields, expected at least 7 "
+                "(frame,id,x,y,w,h,score,...)"
+            )
         try:
             frame = float(fields[0])
             x, y, w, h, score = (float(v) for v in fields[2:7])
@@ -207,29 +227,55 @@ def _infer_format(path: str) -> Optional[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detectron2_tubes.link", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m detectron2_tubes.link",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--input", required=True, help="PoseTrack JSON file or folder, or MOT .txt")
-    parser.add_argument("--output", required=True, help="where to write (a folder for a folder input)")
+    parser.add_argument(
+        "--output", required=True, help="where to write (a folder for a folder input)"
+    )
     parser.add_argument("--format", help="posetrack or mot (default: from the input's name)")
-    parser.add_argument("--cost", default="iou",
-                        help=f"one of {COST_NAMES} or a weighted sum like iou:1,pose:1 (default iou)")  # fmt: skip
+    parser.add_argument(
+        "--cost",
+        default="iou",
+        help=f"one of {COST_NAMES} or a weighted sum like iou:1,pose:1 (default iou)",
+    )
     parser.add_argument("--matcher", default="hungarian", choices=["hungarian", "greedy"])
-    parser.add_argument("--det-thresh", type=float, default=0.95,
-                        help="drop detections scoring below this (default 0.95, the paper's)")  # fmt: skip
-    parser.add_argument("--min-area", type=float, default=50.0, help="drop smaller boxes (px^2, default 50)")
-    parser.add_argument("--max-cost", type=float, default=None, help="never match pairs costlier than this")
-    parser.add_argument("--memory", type=int, default=0,
-                        help="frames a track may be unmatched and still continue (default 0)")  # fmt: skip
-    parser.add_argument("--keypoint-thresh", type=float, default=None,
-                        help="joints scoring below this are ignored by the pose cost")  # fmt: skip
+    parser.add_argument(
+        "--det-thresh",
+        type=float,
+        default=0.95,
+        help="drop detections scoring below this (default 0.95, the paper's)",
+    )
+    parser.add_argument(
+        "--min-area", type=float, default=50.0, help="drop smaller boxes (px^2, default 50)"
+    )
+    parser.add_argument(
+        "--max-cost", type=float, default=None, help="never match pairs costlier than this"
+    )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=0,
+        help="frames a track may be unmatched and still continue (default 0)",
+    )
+    parser.add_argument(
+        "--keypoint-thresh",
+        type=float,
+        default=None,
+        help="joints scoring below this are ignored by the pose cost",
+    )
     parser.add_argument("--lstm-weights", help="weights of the lstm cost")
     parser.add_argument("--cnn-weights", help="torchvision ResNet-18 weights for the cnn cost")
     args = parser.parse_args(argv)
 
     fmt = args.format or _infer_format(args.input)
     if fmt not in ("posetrack", "mot"):
-        parser.error(f"unknown format {fmt!r} for {args.input}: use --format posetrack or --format mot")
+        parser.error(
+            f"unknown format {fmt!r} for {args.input}: use --format posetrack or --format mot"
+        )
     if not os.path.exists(args.input):
         parser.error(f"input {args.input} does not exist")
     try:
@@ -240,12 +286,22 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             lstm = load_box_lstm(args.lstm_weights)
         if "cnn" in (cost if isinstance(cost, dict) else {cost: 1}):
-            parser.error("the cnn cost needs the frame images; use it through the Python API or track_video")
-        tracker = PoseTracker(cost=cost, matcher=args.matcher, det_thresh=args.det_thresh,
-                              min_area=args.min_area, max_cost=args.max_cost, memory=args.memory,
-                              keypoint_thresh=args.keypoint_thresh, lstm=lstm,
-                              feature_extractor=CropFeatureExtractor(weights=args.cnn_weights)
-                              if args.cnn_weights else None)  # fmt: skip
+            parser.error(
+                "the cnn cost needs the frame images; use it through the Python API or track_video"
+            )
+        tracker = PoseTracker(
+            cost=cost,
+            matcher=args.matcher,
+            det_thresh=args.det_thresh,
+            min_area=args.min_area,
+            max_cost=args.max_cost,
+            memory=args.memory,
+            keypoint_thresh=args.keypoint_thresh,
+            lstm=lstm,
+            feature_extractor=(
+                CropFeatureExtractor(weights=args.cnn_weights) if args.cnn_weights else None
+            ),
+        )
         outputs, kept, dropped = [], 0, 0
         if fmt == "mot":
             if os.path.isdir(args.input):
@@ -280,8 +336,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                     f.write(content)
         else:
             write_json_atomic(content, dst)
-    print(f"link: {kept} detections tracked, {dropped} dropped (score < {args.det_thresh} or area "
-          f"< {args.min_area}); wrote {len(outputs)} file(s) to {args.output}")  # fmt: skip
+    print(
+        f"link: {kept} detections tracked, {dropped} dropped (score < {args.det_thresh} or area "
+        f"< {args.min_area}); wrote {len(outputs)} file(s) to {args.output}"
+    )
     return 0
 
 

@@ -8,6 +8,7 @@
 The raw predictions are what `PoseTrackEvaluator` saves (train_net.py --eval-only); for every
 pair of thresholds the videos are re-tracked, written and scored with the official metrics.
 """
+
 import argparse
 import os
 import pickle
@@ -22,9 +23,19 @@ from .evaluation import PoseTrackEvalError, score_written, track_and_write
 from .tracking import PoseTracker, parse_cost
 
 
-def sweep(raw, dataset_name: str, det_threshs, kp_threshs, *, keypoint_thresh_on: str = "logit",
-          keypoint_score: str = "box", **tracker_kwargs) -> List[dict]:  # fmt: skip
-    videos = [v for v in group_by_video(DatasetCatalog.get(dataset_name)) if v[0]["video_id"] in raw]
+def sweep(
+    raw,
+    dataset_name: str,
+    det_threshs,
+    kp_threshs,
+    *,
+    keypoint_thresh_on: str = "logit",
+    keypoint_score: str = "box",
+    **tracker_kwargs,
+) -> List[dict]:
+    videos = [
+        v for v in group_by_video(DatasetCatalog.get(dataset_name)) if v[0]["video_id"] in raw
+    ]
     if not videos:
         raise PoseTrackEvalError(f"the raw predictions have no video of {dataset_name}")
     root = MetadataCatalog.get(dataset_name).get("image_root")
@@ -33,11 +44,20 @@ def sweep(raw, dataset_name: str, det_threshs, kp_threshs, *, keypoint_thresh_on
         tracker = PoseTracker(det_thresh=det, **tracker_kwargs)
         for kp in kp_threshs:
             with tempfile.TemporaryDirectory() as tmp:
-                paths = track_and_write(raw, videos, tmp, tracker, image_root=root, keypoint_thresh=kp,
-                                        keypoint_thresh_on=keypoint_thresh_on,
-                                        keypoint_score=keypoint_score)  # fmt: skip
+                paths = track_and_write(
+                    raw,
+                    videos,
+                    tmp,
+                    tracker,
+                    image_root=root,
+                    keypoint_thresh=kp,
+                    keypoint_thresh_on=keypoint_thresh_on,
+                    keypoint_score=keypoint_score,
+                )
                 r = score_written(videos, paths, warn=lambda m: None)
-            rows.append({"det_thresh": det, "keypoint_thresh": kp, "ap": r["ap"][-1], "mota": r["mota"][-1]})
+            rows.append(
+                {"det_thresh": det, "keypoint_thresh": kp, "ap": r["ap"][-1], "mota": r["mota"][-1]}
+            )
     return rows
 
 
@@ -48,17 +68,35 @@ def _kp_thresh(text: str) -> Optional[float]:
 def main(argv: Optional[List[str]] = None) -> int:
     import detectron2_tubes  # noqa: F401  (registers the datasets)
 
-    parser = argparse.ArgumentParser(prog="python -m detectron2_tubes.sweep_thresholds", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--raw", required=True, help="posetrack_raw_predictions.pkl from an evaluation")
+    parser = argparse.ArgumentParser(
+        prog="python -m detectron2_tubes.sweep_thresholds",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--raw", required=True, help="posetrack_raw_predictions.pkl from an evaluation"
+    )
     parser.add_argument("--dataset", required=True, help="the registered dataset it was made on")
     parser.add_argument("--det-thresh", type=float, nargs="+", default=[0.5, 0.7, 0.8, 0.9, 0.95])
-    parser.add_argument("--keypoint-thresh", type=_kp_thresh, nargs="+", default=[None, 0.0, 1.0, 1.95, 3.0],
-                        help="keypoint thresholds; 'none' keeps every keypoint")  # fmt: skip
-    parser.add_argument("--keypoint-thresh-on", default="logit", choices=["logit", "prob"],
-                        help="what the keypoint threshold applies to (default: the heatmap logit)")
-    parser.add_argument("--keypoint-score", default="box", choices=["box", "prob"],
-                        help="each written joint's score (default: the box score, as the release)")
+    parser.add_argument(
+        "--keypoint-thresh",
+        type=_kp_thresh,
+        nargs="+",
+        default=[None, 0.0, 1.0, 1.95, 3.0],
+        help="keypoint thresholds; 'none' keeps every keypoint",
+    )
+    parser.add_argument(
+        "--keypoint-thresh-on",
+        default="logit",
+        choices=["logit", "prob"],
+        help="what the keypoint threshold applies to (default: the heatmap logit)",
+    )
+    parser.add_argument(
+        "--keypoint-score",
+        default="box",
+        choices=["box", "prob"],
+        help="each written joint's score (default: the box score, as the release)",
+    )
     parser.add_argument("--cost", default="iou")
     parser.add_argument("--memory", type=int, default=0)
     parser.add_argument("--max-cost", type=float, default=None)
@@ -75,9 +113,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (pickle.UnpicklingError, ValueError, EOFError) as e:
         parser.error(f"{args.raw}: not saved raw predictions ({e})")
     try:
-        rows = sweep(raw, args.dataset, args.det_thresh, args.keypoint_thresh, cost=parse_cost(args.cost),
-                     memory=args.memory, max_cost=args.max_cost, keypoint_thresh_on=args.keypoint_thresh_on,
-                     keypoint_score=args.keypoint_score)  # fmt: skip
+        rows = sweep(
+            raw,
+            args.dataset,
+            args.det_thresh,
+            args.keypoint_thresh,
+            cost=parse_cost(args.cost),
+            memory=args.memory,
+            max_cost=args.max_cost,
+            keypoint_thresh_on=args.keypoint_thresh_on,
+            keypoint_score=args.keypoint_score,
+        )
     except PoseTrackEvalError as e:
         print(f"sweep_thresholds: error: {e}", file=sys.stderr)
         return 1
@@ -87,8 +133,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"| {r['det_thresh']:g} | {kp} | {r['ap']:.1f} | {r['mota']:.1f} |")
     best = max(rows, key=lambda r: r["mota"])
     kp = "none" if best["keypoint_thresh"] is None else f"{best['keypoint_thresh']:g}"
-    print(f"Best MOTA {best['mota']:.1f} (mAP {best['ap']:.1f}) at detection threshold "
-          f"{best['det_thresh']:g}, keypoint threshold {kp}")  # fmt: skip
+    print(
+        f"Best MOTA {best['mota']:.1f} (mAP {best['ap']:.1f}) at detection threshold "
+        f"{best['det_thresh']:g}, keypoint threshold {kp}"
+    )
     return 0
 
 

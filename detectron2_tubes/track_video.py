@@ -8,6 +8,7 @@ eval_posetrack) and OUT_DIR/<name>.mp4 (boxes and skeletons coloured by track id
 MODEL.WEIGHTS gives the model (2D checkpoints are inflated); TRACKING.* the tracker. Nothing is
 written unless the whole video was processed.
 """
+
 import argparse
 import contextlib
 import os
@@ -45,8 +46,16 @@ def draw_tracks(frame_bgr: np.ndarray, instances, metadata) -> np.ndarray:
     return vis.get_output().get_image()[:, :, ::-1]
 
 
-def track_video(cfg, input_path: str, output_dir: str, *, mode: str = "dense", batch_size: int = 1,
-                write_video: bool = True, progress: bool = True) -> dict:  # fmt: skip
+def track_video(
+    cfg,
+    input_path: str,
+    output_dir: str,
+    *,
+    mode: str = "dense",
+    batch_size: int = 1,
+    write_video: bool = True,
+    progress: bool = True,
+) -> dict:
     """Run the video predictor with tracking on a video file or frame folder; see the module doc.
 
     Returns {"json": path, "video": path or None, "frames": n, "tracks": n, "seconds": s}.
@@ -75,20 +84,30 @@ def track_video(cfg, input_path: str, output_dir: str, *, mode: str = "dense", b
             iterator = tqdm(iterator, desc=name, unit="frame", total=total)
         for index, frame, inst in iterator:
             frame_name = names[index] if index < len(names) else f"{index:06d}.jpg"
-            records.append({"file_name": f"{name}/{frame_name}", "image_id": index, "frame_id": index,
-                            "video_id": name})  # fmt: skip
+            records.append(
+                {
+                    "file_name": f"{name}/{frame_name}",
+                    "image_id": index,
+                    "frame_id": index,
+                    "video_id": name,
+                }
+            )
             predictions[index] = {
-                "boxes": inst.pred_boxes.tensor.numpy(), "scores": inst.scores.numpy(),
+                "boxes": inst.pred_boxes.tensor.numpy(),
+                "scores": inst.scores.numpy(),
                 "keypoints": inst.pred_keypoints.numpy() if inst.has("pred_keypoints") else None,
-                "keypoint_logits": (inst.pred_keypoint_logits.numpy()
-                                    if inst.has("pred_keypoint_logits") else None),
+                "keypoint_logits": (
+                    inst.pred_keypoint_logits.numpy() if inst.has("pred_keypoint_logits") else None
+                ),
                 "track_ids": inst.track_ids.numpy(),
-            }  # fmt: skip
+            }
             tracks.update(int(i) for i in inst.ID)
             if write_video:
                 if writer is None:
                     h, w = frame.shape[:2]
-                    writer = cv2.VideoWriter(tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                    writer = cv2.VideoWriter(
+                        tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h)
+                    )
                     stack.callback(writer.release)
                     if not writer.isOpened():
                         raise OSError(f"{video_path}: cannot open an mp4 writer")
@@ -98,15 +117,25 @@ def track_video(cfg, input_path: str, output_dir: str, *, mode: str = "dense", b
         if writer is not None:
             writer.release()
         write_posetrack_video(json_path, records, predictions, **writer_options(cfg))
-    return {"json": json_path, "video": video_path, "frames": len(records), "tracks": len(tracks),
-            "seconds": time.perf_counter() - start}  # fmt: skip
+    return {
+        "json": json_path,
+        "video": video_path,
+        "frames": len(records),
+        "tracks": len(tracks),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detectron2_tubes.track_video", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m detectron2_tubes.track_video",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config-file", required=True)
-    parser.add_argument("--input", required=True, help="a video file (.mp4, .avi, ...) or a folder of frames")
+    parser.add_argument(
+        "--input", required=True, help="a video file (.mp4, .avi, ...) or a folder of frames"
+    )
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--mode", default="dense", choices=["dense", "strided"])
     parser.add_argument("--batch-size", type=int, default=1)
@@ -124,13 +153,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     if error:
         parser.error(error)
     try:
-        r = track_video(cfg, args.input, args.output, mode=args.mode, batch_size=args.batch_size,
-                        write_video=not args.no_video)  # fmt: skip
+        r = track_video(
+            cfg,
+            args.input,
+            args.output,
+            mode=args.mode,
+            batch_size=args.batch_size,
+            write_video=not args.no_video,
+        )
     except (VideoReadError, ValueError) as e:
         print(f"track_video: error: {e}", file=sys.stderr)
         return 1
-    print(f"track_video: {r['frames']} frames, {r['tracks']} tracks in {r['seconds']:.1f} s -> {r['json']}"
-          + (f", {r['video']}" if r["video"] else ""))  # fmt: skip
+    print(
+        f"track_video: {r['frames']} frames, {r['tracks']} tracks in {r['seconds']:.1f} s -> {r['json']}"
+        + (f", {r['video']}" if r["video"] else "")
+    )
     return 0
 
 

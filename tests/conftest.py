@@ -19,5 +19,7 @@ def tiny_synth(tmp_path_factory):
     from detectron2_tubes.data.synthetic import generate_synthetic_posetrack
 
     root = str(tmp_path_factory.mktemp("synth"))
-    truth = generate_synthetic_posetrack(root, num_videos=2, num_frames=12, seed=3, num_val_videos=1)
+    truth = generate_synthetic_posetrack(
+        root, num_videos=2, num_frames=12, seed=3, num_val_videos=1
+    )
     return root, truth

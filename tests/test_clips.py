@@ -1,4 +1,5 @@
 """The clip index and ClipDatasetMapper: one transform per clip, tubes equal to annotations."""
+
 import copy
 import os
 
@@ -60,7 +61,14 @@ def test_training_clips_are_labelled_in_every_frame(tiny_synth):
     assert [c["frame_id"] for c in build_clip_dicts(frames, 3, 2, labeled_only=True)] == [10, 11]
     assert [c["frame_id"] for c in build_clip_dicts(frames, 3, 1, labeled_only=True)] == [9, 10, 11]
     # T = 1: every labelled frame is a clip of itself.
-    assert [c["frame_id"] for c in build_clip_dicts(frames, 1, 1, labeled_only=True)] == [0, 4, 8, 9, 10, 11]
+    assert [c["frame_id"] for c in build_clip_dicts(frames, 1, 1, labeled_only=True)] == [
+        0,
+        4,
+        8,
+        9,
+        10,
+        11,
+    ]
 
 
 def _check_tubes_equal_annotations(sample, frames_by_id, flip_indices, sx, sy, out_w):
@@ -142,11 +150,26 @@ def test_mapper_applies_one_flip_to_every_frame(tiny_synth):
 
 def test_train_loader_batch_on_the_synthetic_split():
     cfg = add_tubes_config(get_cfg())
-    cfg.merge_from_list([
-        "DATASETS.TRAIN", ("posetrack_synth_train",), "INPUT.CLIP.NUM_FRAMES", 3,
-        "INPUT.CLIP.FRAME_STRIDE", 1, "INPUT.MIN_SIZE_TRAIN", (160,), "INPUT.MAX_SIZE_TRAIN", 1000,
-        "MODEL.KEYPOINT_ON", True, "SOLVER.IMS_PER_BATCH", 4, "DATALOADER.NUM_WORKERS", 0,
-    ])  # fmt: skip
+    cfg.merge_from_list(
+        [
+            "DATASETS.TRAIN",
+            ("posetrack_synth_train",),
+            "INPUT.CLIP.NUM_FRAMES",
+            3,
+            "INPUT.CLIP.FRAME_STRIDE",
+            1,
+            "INPUT.MIN_SIZE_TRAIN",
+            (160,),
+            "INPUT.MAX_SIZE_TRAIN",
+            1000,
+            "MODEL.KEYPOINT_ON",
+            True,
+            "SOLVER.IMS_PER_BATCH",
+            4,
+            "DATALOADER.NUM_WORKERS",
+            0,
+        ]
+    )
     dataset = get_clip_dataset_dicts(cfg.DATASETS.TRAIN, 3, 1)
     loader = build_detection_train_loader(cfg, dataset=dataset, mapper=ClipDatasetMapper(cfg, True))
     frames = DatasetCatalog.get("posetrack_synth_train")
@@ -158,7 +181,9 @@ def test_train_loader_batch_on_the_synthetic_split():
         batch = next(it)
         assert len(batch) == 4
         for sample in batch:
-            assert sample["image"].shape == (3, 3, 160, 213) and sample["image"].dtype == torch.uint8
+            assert (
+                sample["image"].shape == (3, 3, 160, 213) and sample["image"].dtype == torch.uint8
+            )
             assert (sample["height"], sample["width"]) == (240, 320)
             inst = sample["instances"]
             assert inst.image_size == (160, 213)
@@ -171,7 +196,9 @@ def test_train_loader_batch_on_the_synthetic_split():
             sample["clip_frame_ids"] = ids
             fid = {f: by_id[(vid, f)] for f in ids}
             assert n > 0
-            possible = _check_tubes_equal_annotations(sample, fid, flip_indices, 213 / 320, 160 / 240, 213)
+            possible = _check_tubes_equal_annotations(
+                sample, fid, flip_indices, 213 / 320, 160 / 240, 213
+            )
             if len(possible) == 1:
                 seen_flips |= possible
     assert seen_flips == {True, False}  # RandomFlip drew both ways across 12 clips
@@ -204,8 +231,9 @@ def test_clip_without_people_and_test_mode(tiny_synth):
     out = mapper(empty)  # a plain frame dict is a clip of itself for T = 1
     assert out["image"].shape == (3, 1, 240, 320) and len(out["instances"]) == 0
     assert out["instances"].gt_tubes.tensor.shape == (0, 1, 4)
-    test_mapper = ClipDatasetMapper(False, augmentations=[T.ResizeShortestEdge(120, 1000)],
-                                    image_format="BGR", num_frames=3)  # fmt: skip
+    test_mapper = ClipDatasetMapper(
+        False, augmentations=[T.ResizeShortestEdge(120, 1000)], image_format="BGR", num_frames=3
+    )
     out = test_mapper(build_clip_dicts(frames, 3, 1)[0])
     assert out["image"].shape == (3, 3, 120, 160) and "instances" not in out
     assert "annotations" not in out and (out["height"], out["width"]) == (240, 320)

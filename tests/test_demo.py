@@ -1,4 +1,5 @@
 """`make demo`'s job end to end, with a tiny schedule (the real one is measured in the README)."""
+
 import json
 import os
 import subprocess
@@ -7,20 +8,51 @@ import sys
 import pytest
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-TINY = ["INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MIN_SIZE_TEST", "96", "TEST.DETECTIONS_PER_IMAGE", "5",
-        "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32,32]", "TRACKING.DET_THRESH", "0.0",
-        "SOLVER.WARMUP_ITERS", "2"]  # fmt: skip
+TINY = [
+    "INPUT.MIN_SIZE_TRAIN",
+    "(128,)",
+    "INPUT.MIN_SIZE_TEST",
+    "96",
+    "TEST.DETECTIONS_PER_IMAGE",
+    "5",
+    "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS",
+    "[32,32]",
+    "TRACKING.DET_THRESH",
+    "0.0",
+    "SOLVER.WARMUP_ITERS",
+    "2",
+]
 
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "detectron2_tubes.demo", "--output", str(out), "--mode", "strided",
-           "--pretrain-iters", "4", "--finetune-iters", "2", *TINY]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "detectron2_tubes.demo",
+        "--output",
+        str(out),
+        "--mode",
+        "strided",
+        "--pretrain-iters",
+        "4",
+        "--finetune-iters",
+        "2",
+        *TINY,
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "Average Precision (AP) metric:", "MOTA Total"):
+    for step in (
+        "[1/5]",
+        "[2/5]",
+        "[3/5]",
+        "[4/5]",
+        "[5/5]",
+        "Average Precision (AP) metric:",
+        "MOTA Total",
+    ):
         assert step in p.stdout
     preds = sorted(os.listdir(out / "predictions"))
     assert len(preds) == 10 and {f.rsplit(".", 1)[1] for f in preds} == {"json", "mp4"}
@@ -59,9 +91,21 @@ def test_table5_bench_smoke(tmp_path, tiny_synth):
     validation video): every row trained, scored, tabled."""
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = tmp_path / "table5"
-    cmd = [sys.executable, os.path.join(ROOT, "bench", "bench_table5.py"), "--seeds", "0",
-           "--pretrain-iters", "2", "--iters", "1", "--output", str(out),
-           "--dataset-root", tiny_synth[0], *TINY]  # fmt: skip
+    cmd = [
+        sys.executable,
+        os.path.join(ROOT, "bench", "bench_table5.py"),
+        "--seeds",
+        "0",
+        "--pretrain-iters",
+        "2",
+        "--iters",
+        "1",
+        "--output",
+        str(out),
+        "--dataset-root",
+        tiny_synth[0],
+        *TINY,
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     results = json.loads((out / "table5.json").read_text())["results"]

@@ -1,11 +1,16 @@
 """PoseTrack metrics: each rule of the official toolkit on small hand-computed cases."""
+
 import json
 import os
 
 import numpy as np
 import pytest
 
-from detectron2_tubes.data.keypoints import KEYPOINT_NAMES, POSETRACK17_TO_COCO, posetrack_categories
+from detectron2_tubes.data.keypoints import (
+    KEYPOINT_NAMES,
+    POSETRACK17_TO_COCO,
+    posetrack_categories,
+)
 from detectron2_tubes.eval_posetrack import main as eval_main
 from detectron2_tubes.evaluation import (
     ClearMOTCounter,
@@ -28,8 +33,11 @@ def person(x, y, track=0, head=None, joints=None, score=None, skip=()):
             continue
         s = SLOT[name]
         kps[3 * s : 3 * s + 3] = [x + 3 * k, y + 5 * k, 1]
-    p = {"track_id": track, "keypoints": kps,
-         "bbox_head": list(head) if head is not None else [x - 10, y - 20, 20, 20]}  # fmt: skip
+    p = {
+        "track_id": track,
+        "keypoints": kps,
+        "bbox_head": list(head) if head is not None else [x - 10, y - 20, 20, 20],
+    }
     if score is not None:
         p["scores"] = [float(score)] * 17
     return p
@@ -38,8 +46,12 @@ def person(x, y, track=0, head=None, joints=None, score=None, skip=()):
 def write_2018(path, frames, ignore=None, categories=True):
     images, anns = [], []
     for f, people in enumerate(frames):
-        img = {"id": 1000 + f, "file_name": f"images/{f}.jpg", "frame_id": 1000 + f,
-               "is_labeled": bool(people)}  # fmt: skip
+        img = {
+            "id": 1000 + f,
+            "file_name": f"images/{f}.jpg",
+            "frame_id": 1000 + f,
+            "is_labeled": bool(people),
+        }
         if ignore and f in ignore:
             img["ignore_regions_x"] = [[p[0] for p in ignore[f]]]
             img["ignore_regions_y"] = [[p[1] for p in ignore[f]]]
@@ -63,12 +75,18 @@ def run(tmp_path, gt_frames, pred_frames, name="seq.json", **kw):
 
 
 def test_ground_truth_as_predictions_scores_100_in_2018_and_2017(tmp_path):
-    gt = [[person(10, 10, 0), person(200, 10, 1)], [person(12, 10, 0), person(198, 10, 1)],
-          [person(14, 10, 0)], [person(16, 10, 0), person(196, 12, 1)]]  # fmt: skip
+    gt = [
+        [person(10, 10, 0), person(200, 10, 1)],
+        [person(12, 10, 0), person(198, 10, 1)],
+        [person(14, 10, 0)],
+        [person(16, 10, 0), person(196, 12, 1)],
+    ]
     res, _ = run(tmp_path, gt, gt)
-    assert grouped(res["ap"]) == {k: 100.0 for k in ("head", "shoulder", "elbow", "wrist", "hip",
-                                                     "knee", "ankle", "total")}  # fmt: skip
+    assert grouped(res["ap"]) == {
+        k: 100.0 for k in ("head", "shoulder", "elbow", "wrist", "hip", "knee", "ankle", "total")
+    }
     assert all(v == 100.0 for v in res["mota"]) and res["recall"][-1] == 100.0
+
     # The same sequence in the 2017 annolist format, ground truth and predictions.
     def to_2017(frames):
         annolist = []
@@ -76,11 +94,22 @@ def test_ground_truth_as_predictions_scores_100_in_2018_and_2017(tmp_path):
             rects = []
             for p in people:
                 k = np.array(p["keypoints"]).reshape(17, 3)
-                pts = [{"id": [j], "x": [k[s, 0]], "y": [k[s, 1]], "score": [1.0]}
-                       for j, s in enumerate(POSETRACK17_TO_COCO) if k[s, 2] > 0]  # fmt: skip
+                pts = [
+                    {"id": [j], "x": [k[s, 0]], "y": [k[s, 1]], "score": [1.0]}
+                    for j, s in enumerate(POSETRACK17_TO_COCO)
+                    if k[s, 2] > 0
+                ]
                 x, y, w, h = p["bbox_head"]
-                rects.append({"x1": [x], "y1": [y], "x2": [x + w], "y2": [y + h],
-                              "track_id": [p["track_id"]], "annopoints": [{"point": pts}]})  # fmt: skip
+                rects.append(
+                    {
+                        "x1": [x],
+                        "y1": [y],
+                        "x2": [x + w],
+                        "y2": [y + h],
+                        "track_id": [p["track_id"]],
+                        "annopoints": [{"point": pts}],
+                    }
+                )
             annolist.append({"image": [{"name": "x.jpg"}], "annorect": rects})
         return {"annolist": annolist}
 
@@ -100,17 +129,26 @@ def test_frames_paired_by_position_and_unlabelled_frames_ignored(tmp_path):
     res, _ = run(tmp_path, gt, pred)
     assert res["ap"][-1] == 100.0 and res["mota"][-1] == 100.0 and res["num_frames"] == 3
     # Shifted frames (by position) are scored as wrong poses: the frame order is what counts.
-    res2, _ = run(tmp_path, gt, [[], [person(10, 10)], [person(16, 10)], [person(14, 10)]], name="seq.json")
+    res2, _ = run(
+        tmp_path, gt, [[], [person(10, 10)], [person(16, 10)], [person(14, 10)]], name="seq.json"
+    )
     assert res2["mota"][-1] < 100.0
 
 
 def test_ignore_regions_remove_points_and_empty_people(tmp_path):
-    gt = [[person(10, 10), person(200, 10, 1)], [person(10, 10), person(200, 10, 1)],
-          [person(10, 10)]]  # fmt: skip
+    gt = [
+        [person(10, 10), person(200, 10, 1)],
+        [person(10, 10), person(200, 10, 1)],
+        [person(10, 10)],
+    ]
     # A spurious prediction fully inside the ignore polygon (not a false positive), and person 1
     # (ground truth too) lies inside it as well.
     polygon = [(150, 0), (320, 0), (320, 200), (150, 200)]
-    pred = [[person(10, 10), person(250, 20, 7)], [person(10, 10), person(250, 20, 7)], [person(10, 10)]]
+    pred = [
+        [person(10, 10), person(250, 20, 7)],
+        [person(10, 10), person(250, 20, 7)],
+        [person(10, 10)],
+    ]
     res, _ = run(tmp_path, gt, pred, ignore={0: polygon, 1: polygon})
     assert res["ap"][-1] == 100.0 and res["mota"][-1] == 100.0
     assert res["counts"]["objects"][0] == 2  # person 1 removed; the last frame is skipped
@@ -129,7 +167,11 @@ def test_last_frame_of_each_sequence_is_skipped_by_tracking(tmp_path):
 
 
 def test_frame_without_predictions_costs_one_miss_and_one_fp_per_joint(tmp_path):
-    gt = [[person(10, 10), person(100, 10, 1), person(200, 10, 2)], [person(12, 10)], [person(14, 10)]]
+    gt = [
+        [person(10, 10), person(100, 10, 1), person(200, 10, 2)],
+        [person(12, 10)],
+        [person(14, 10)],
+    ]
     pred = [[], [person(12, 10)], [person(14, 10)]]
     res, _ = run(tmp_path, gt, pred)
     c = res["counts"]
@@ -180,14 +222,19 @@ def test_total_ignores_nan_joints(tmp_path):
 
 def test_track_id_rules(tmp_path):
     gt = [[person(10, 10), person(100, 10, 1)], [person(10, 10), person(100, 10, 1)]]
-    with pytest.raises(PoseTrackEvalError, match=r"pred.seq.json: frame 1: track id 3 appears twice"):
+    with pytest.raises(
+        PoseTrackEvalError, match=r"pred.seq.json: frame 1: track id 3 appears twice"
+    ):
         run(tmp_path, gt, [gt[0], [person(10, 10, 3), person(100, 10, 3)]])
     with pytest.raises(PoseTrackEvalError, match="frame 0: track id 1.5 is not an integer"):
         run(tmp_path, gt, [[person(10, 10, 1.5)], gt[1]])
     with pytest.raises(PoseTrackEvalError, match="track id 10000 is outside 0..9999"):
         run(tmp_path, gt, [[person(10, 10, 10000)], gt[1]])
-    res, warnings = run(tmp_path, gt, [[person(10, 10, 5000), person(100, 10, 1)],
-                                       [person(10, 10, 5000), person(100, 10, 1)]])  # fmt: skip
+    res, warnings = run(
+        tmp_path,
+        gt,
+        [[person(10, 10, 5000), person(100, 10, 1)], [person(10, 10, 5000), person(100, 10, 1)]],
+    )
     assert res["mota"][-1] == 100.0 and any("challenge asks for ids 0..999" in w for w in warnings)
     p = person(10, 10)
     del p["track_id"]
@@ -202,14 +249,18 @@ def test_bad_files(tmp_path):
     with pytest.raises(PoseTrackEvalError, match="needs 'categories'"):
         run(tmp_path, gt, gt, categories=False)
     write_2018(tmp_path / "gt" / "other.json", gt)
-    with pytest.raises(PoseTrackEvalError, match=r"other.json: prediction file for ground truth .* not found"):
+    with pytest.raises(
+        PoseTrackEvalError, match=r"other.json: prediction file for ground truth .* not found"
+    ):
         evaluate_posetrack(str(tmp_path / "gt"), str(tmp_path / "pred"))
     (tmp_path / "pred" / "other.json").write_text("{oops")
     with pytest.raises(PoseTrackEvalError, match=r"other.json: malformed JSON"):
         evaluate_posetrack(str(tmp_path / "gt"), str(tmp_path / "pred"))
     no_head = person(10, 10)
     del no_head["bbox_head"]
-    with pytest.raises(PoseTrackEvalError, match="frame 0: a ground-truth person without a head box"):
+    with pytest.raises(
+        PoseTrackEvalError, match="frame 0: a ground-truth person without a head box"
+    ):
         run(tmp_path, [[no_head]], [[person(10, 10)]], name="other.json")
 
 
@@ -259,9 +310,12 @@ def test_fast_backend_equals_motmetrics_backend_on_perturbed_synthetic(tiny_synt
                 a["track_id"] = a["track_id"] + 50  # an identity switch
             anns.append(a)
         seen = set()
-        data["annotations"] = [a for a in anns
-                               if (a["image_id"], a["track_id"]) not in seen
-                               and not seen.add((a["image_id"], a["track_id"]))]  # fmt: skip
+        data["annotations"] = [
+            a
+            for a in anns
+            if (a["image_id"], a["track_id"]) not in seen
+            and not seen.add((a["image_id"], a["track_id"]))
+        ]
         with open(tmp_path / "pred" / name, "w") as f:
             json.dump(data, f)
     fast = evaluate_posetrack(gt_dir, str(tmp_path / "pred"))
@@ -275,12 +329,27 @@ def test_fast_backend_equals_motmetrics_backend_on_perturbed_synthetic(tiny_synt
 
 
 def test_cli_tables_and_json(tmp_path, capsys):
-    gt = [[person(10, 10), person(100, 10, 1)], [person(12, 10), person(102, 10, 1)], [person(14, 10)]]
+    gt = [
+        [person(10, 10), person(100, 10, 1)],
+        [person(12, 10), person(102, 10, 1)],
+        [person(14, 10)],
+    ]
     write_2018(tmp_path / "gt" / "a.json", gt)
     write_2018(tmp_path / "pred" / "a.json", gt)
     out = tmp_path / "m.json"
-    assert eval_main(["--groundTruth", str(tmp_path / "gt"), "--predictions", str(tmp_path / "pred"),
-                      "--output", str(out)]) == 0  # fmt: skip
+    assert (
+        eval_main(
+            [
+                "--groundTruth",
+                str(tmp_path / "gt"),
+                "--predictions",
+                str(tmp_path / "pred"),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "Average Precision (AP) metric:" in text and "MOTA Total" in text
     m = json.loads(out.read_text())
@@ -288,10 +357,31 @@ def test_cli_tables_and_json(tmp_path, capsys):
     assert set(m["mota"]) == set(m["ap"]) and m["mota"]["total"] == 100.0
     for k in ("motp_total", "precision_total", "recall_total"):
         assert isinstance(m[k], float)
-    assert eval_main(["--groundTruth", str(tmp_path / "gt"), "--predictions", str(tmp_path / "nope"),
-                      "--output", str(tmp_path / "n.json")]) == 1  # fmt: skip
+    assert (
+        eval_main(
+            [
+                "--groundTruth",
+                str(tmp_path / "gt"),
+                "--predictions",
+                str(tmp_path / "nope"),
+                "--output",
+                str(tmp_path / "n.json"),
+            ]
+        )
+        == 1
+    )
     assert "prediction folder not found" in capsys.readouterr().err
     assert not (tmp_path / "n.json").exists()
-    assert eval_main(["--groundTruth", str(tmp_path / "gt"), "--predictions", str(tmp_path / "pred"),
-                      "--evalPoseEstimation"]) == 0  # fmt: skip
+    assert (
+        eval_main(
+            [
+                "--groundTruth",
+                str(tmp_path / "gt"),
+                "--predictions",
+                str(tmp_path / "pred"),
+                "--evalPoseEstimation",
+            ]
+        )
+        == 0
+    )
     assert "MOTA" not in capsys.readouterr().out

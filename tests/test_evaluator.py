@@ -1,4 +1,5 @@
 """The PoseTrack writer, PoseTrackEvaluator, and evaluation through train_net.py."""
+
 import json
 import os
 import sys
@@ -12,7 +13,11 @@ from detectron2.structures import Boxes, Instances
 
 from detectron2_tubes.data import register_posetrack
 from detectron2_tubes.data.clips import group_by_video
-from detectron2_tubes.evaluation import PoseTrackEvaluator, evaluate_posetrack, write_posetrack_video
+from detectron2_tubes.evaluation import (
+    PoseTrackEvaluator,
+    evaluate_posetrack,
+    write_posetrack_video,
+)
 from detectron2_tubes.tracking import PoseTracker
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -25,7 +30,9 @@ def tiny_val(tiny_synth):
     name = "tiny_synth_val_for_eval"
     if name not in DatasetCatalog.list():
         register_posetrack(name, os.path.join(root, "annotations", "val"), root)
-        register_posetrack("tiny_synth_train_for_eval", os.path.join(root, "annotations", "train"), root)
+        register_posetrack(
+            "tiny_synth_train_for_eval", os.path.join(root, "annotations", "train"), root
+        )
     return name, root
 
 
@@ -36,9 +43,12 @@ def _gt_predictions(frames):
         anns = d["annotations"]
         kps = np.array([a["keypoints"] for a in anns], float).reshape(-1, 17, 3)
         kps[..., 2] = np.where(kps[..., 2] > 0, 1.0, 0.0)
-        preds[d["frame_id"]] = {"boxes": np.array([a["bbox"] for a in anns]).reshape(-1, 4),
-                                "scores": np.ones(len(anns)), "keypoints": kps,
-                                "track_ids": np.array([a["track_id"] for a in anns])}  # fmt: skip
+        preds[d["frame_id"]] = {
+            "boxes": np.array([a["bbox"] for a in anns]).reshape(-1, 4),
+            "scores": np.ones(len(anns)),
+            "keypoints": kps,
+            "track_ids": np.array([a["track_id"] for a in anns]),
+        }
     return preds
 
 
@@ -49,12 +59,20 @@ def test_writer_round_trip_scores_100(tiny_val, tmp_path, fmt):
     gt_file = frames[0]["annotation_file"]
     out = tmp_path / "pred" / os.path.basename(gt_file)
     # Unlabelled ground-truth joints carry score 0: the keypoint threshold leaves them out.
-    write_posetrack_video(str(out), frames, _gt_predictions(frames), image_root=root, fmt=fmt,
-                          keypoint_thresh=0.5, keypoint_thresh_on="prob")
+    write_posetrack_video(
+        str(out),
+        frames,
+        _gt_predictions(frames),
+        image_root=root,
+        fmt=fmt,
+        keypoint_thresh=0.5,
+        keypoint_thresh_on="prob",
+    )
     data = json.loads(out.read_text())
     if fmt == "2018":
         assert [im["file_name"] for im in data["images"]] == [
-            os.path.relpath(d["file_name"], root) for d in frames]  # every frame, in order
+            os.path.relpath(d["file_name"], root) for d in frames
+        ]  # every frame, in order
         assert data["categories"][0]["keypoints"][1:3] == ["head_bottom", "head_top"]
     else:
         assert len(data["annolist"]) == len(frames)
@@ -71,8 +89,9 @@ def test_writer_thresholds_and_id_rule(tiny_val, tmp_path):
     preds[fid]["scores"][0] = 0.3
     preds[fid]["keypoints"][1, :, 2] = np.linspace(0, 1, 17)
     out = tmp_path / "p.json"
-    write_posetrack_video(str(out), frames, preds, det_thresh=0.5, keypoint_thresh=0.5,
-                          keypoint_thresh_on="prob")
+    write_posetrack_video(
+        str(out), frames, preds, det_thresh=0.5, keypoint_thresh=0.5, keypoint_thresh_on="prob"
+    )
     data = json.loads(out.read_text())
     image_id = next(d["image_id"] for d in frames if d["frame_id"] == fid)
     anns = [a for a in data["annotations"] if a["image_id"] == image_id]
@@ -105,8 +124,15 @@ def test_writer_cuts_joints_on_the_heatmap_logit_and_scores_them_by_the_box(tiny
     logits = np.linspace(4.0, 0.0, 17)  # high logit where the probability is low, and vice versa
     kps = np.zeros((1, 17, 3))
     kps[0, :, 0], kps[0, :, 1], kps[0, :, 2] = np.arange(17) + 10, np.arange(17) + 20, probs
-    preds = {fid: {"boxes": np.array([[5.0, 5, 60, 90]]), "scores": np.array([0.8]), "keypoints": kps,
-                   "keypoint_logits": logits[None], "track_ids": np.array([3])}}  # fmt: skip
+    preds = {
+        fid: {
+            "boxes": np.array([[5.0, 5, 60, 90]]),
+            "scores": np.array([0.8]),
+            "keypoints": kps,
+            "keypoint_logits": logits[None],
+            "track_ids": np.array([3]),
+        }
+    }
     out = tmp_path / "p.json"
     write_posetrack_video(str(out), frames, preds, keypoint_thresh=1.95)
     (ann,) = json.loads(out.read_text())["annotations"]
@@ -115,8 +141,14 @@ def test_writer_cuts_joints_on_the_heatmap_logit_and_scores_them_by_the_box(tiny
     expected = (logits >= 1.95) & evaluated
     assert (kept == expected).all() and expected.sum() == 7
     assert ann["scores"] == [0.8 if k else 0.0 for k in expected]
-    write_posetrack_video(str(out), frames, preds, keypoint_thresh=0.5, keypoint_thresh_on="prob",
-                          keypoint_score="prob")
+    write_posetrack_video(
+        str(out),
+        frames,
+        preds,
+        keypoint_thresh=0.5,
+        keypoint_thresh_on="prob",
+        keypoint_score="prob",
+    )
     (ann,) = json.loads(out.read_text())["annotations"]
     expected = (probs >= 0.5) & evaluated
     assert ann["scores"] == pytest.approx([p if k else 0.0 for p, k in zip(probs, expected)])
@@ -130,7 +162,9 @@ def test_writer_cuts_joints_on_the_heatmap_logit_and_scores_them_by_the_box(tiny
 
 def _instances(ann_list, size):
     inst = Instances(size)
-    inst.pred_boxes = Boxes(torch.tensor([a["bbox"] for a in ann_list], dtype=torch.float32).reshape(-1, 4))
+    inst.pred_boxes = Boxes(
+        torch.tensor([a["bbox"] for a in ann_list], dtype=torch.float32).reshape(-1, 4)
+    )
     inst.scores = torch.ones(len(ann_list))
     inst.pred_classes = torch.zeros(len(ann_list), dtype=torch.int64)
     kps = torch.tensor([a["keypoints"] for a in ann_list], dtype=torch.float32).reshape(-1, 17, 3)
@@ -143,8 +177,14 @@ def _instances(ann_list, size):
 def test_evaluator_tracks_writes_and_scores(tiny_val, tmp_path, clip_outputs):
     name, _ = tiny_val
     frames = DatasetCatalog.get(name)
-    ev = PoseTrackEvaluator(name, str(tmp_path), tracker=PoseTracker(), keypoint_thresh=0.5,
-                            keypoint_thresh_on="prob", distributed=False)
+    ev = PoseTrackEvaluator(
+        name,
+        str(tmp_path),
+        tracker=PoseTracker(),
+        keypoint_thresh=0.5,
+        keypoint_thresh_on="prob",
+        distributed=False,
+    )
     ev.reset()
     for d in frames:
         inst = _instances(d["annotations"], (d["height"], d["width"]))
@@ -168,9 +208,20 @@ def _run_train_net(*argv):
     return train_net.main(args)
 
 
-TINY = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[64,64]", "INPUT.MIN_SIZE_TEST", "160",
-        "INPUT.MIN_SIZE_TRAIN", "(160,)", "DATASETS.TEST", "('tiny_synth_val_for_eval',)",
-        "DATASETS.TRAIN", "('tiny_synth_train_for_eval',)", "TRACKING.DET_THRESH", "0.5"]  # fmt: skip
+TINY = [
+    "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS",
+    "[64,64]",
+    "INPUT.MIN_SIZE_TEST",
+    "160",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(160,)",
+    "DATASETS.TEST",
+    "('tiny_synth_val_for_eval',)",
+    "DATASETS.TRAIN",
+    "('tiny_synth_train_for_eval',)",
+    "TRACKING.DET_THRESH",
+    "0.5",
+]
 
 
 def test_eval_only_prints_posetrack_metrics_for_tube_rcnn(tiny_val, tmp_path, caplog):
@@ -184,17 +235,29 @@ def test_eval_only_prints_posetrack_metrics_for_tube_rcnn(tiny_val, tmp_path, ca
     model = build_model(setup_cfg(cfg, TINY))
     ckpt = str(tmp_path / "random.pth")
     torch.save({"model": model.state_dict()}, ckpt)
-    res = _run_train_net("--config-file", cfg, "--eval-only", *TINY, "MODEL.WEIGHTS", ckpt,
-                         "OUTPUT_DIR", str(tmp_path / "out"))  # fmt: skip
+    res = _run_train_net(
+        "--config-file",
+        cfg,
+        "--eval-only",
+        *TINY,
+        "MODEL.WEIGHTS",
+        ckpt,
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+    )
     r = res["posetrack"]
     assert set(r) >= {"AP", "MOTA", "MOTP", "Precision", "Recall"}
     assert np.isfinite(r["MOTA"])
-    assert os.listdir(tmp_path / "out" / "inference" / "tiny_synth_val_for_eval" / "posetrack_predictions")
+    assert os.listdir(
+        tmp_path / "out" / "inference" / "tiny_synth_val_for_eval" / "posetrack_predictions"
+    )
 
 
 def test_eval_only_with_stock_detectron2_keypoint_rcnn(tiny_val, tmp_path):
     cfg = os.path.join(ROOT, "configs", "quick_schedules", "keypoint_rcnn_R18_FPN_synth.yaml")
-    res = _run_train_net("--config-file", cfg, "--eval-only", *TINY[2:], "OUTPUT_DIR", str(tmp_path))
+    res = _run_train_net(
+        "--config-file", cfg, "--eval-only", *TINY[2:], "OUTPUT_DIR", str(tmp_path)
+    )
     assert np.isfinite(res["posetrack"]["MOTA"])
 
 
@@ -204,8 +267,19 @@ def test_eval_hook_during_training(tiny_val, tmp_path):
     import train_net
     from detectron2_tubes.engine import TubeTrainer
 
-    args = default_argument_parser().parse_args(["--config-file", cfg, *TINY, "SOLVER.MAX_ITER", "4",
-                                                 "TEST.EVAL_PERIOD", "4", "OUTPUT_DIR", str(tmp_path)])  # fmt: skip
+    args = default_argument_parser().parse_args(
+        [
+            "--config-file",
+            cfg,
+            *TINY,
+            "SOLVER.MAX_ITER",
+            "4",
+            "TEST.EVAL_PERIOD",
+            "4",
+            "OUTPUT_DIR",
+            str(tmp_path),
+        ]
+    )
     trainer = TubeTrainer(train_net.setup(args))
     trainer.train()
     latest = trainer.storage.latest()
@@ -224,8 +298,25 @@ def test_threshold_sweep_tool(tiny_val, tmp_path, capsys):
         ev.process([{"video_id": d["video_id"], "frame_id": d["frame_id"]}], [{"instances": inst}])
     ev.evaluate()
     raw = str(tmp_path / "posetrack_raw_predictions.pkl")
-    assert sweep_main(["--raw", raw, "--dataset", name, "--det-thresh", "0.5", "0.95",
-                       "--keypoint-thresh", "none", "0.5", "--keypoint-thresh-on", "prob"]) == 0  # fmt: skip
+    assert (
+        sweep_main(
+            [
+                "--raw",
+                raw,
+                "--dataset",
+                name,
+                "--det-thresh",
+                "0.5",
+                "0.95",
+                "--keypoint-thresh",
+                "none",
+                "0.5",
+                "--keypoint-thresh-on",
+                "prob",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| 0.")]
     assert len(rows) == 4

@@ -1,4 +1,5 @@
 """Clip and video predictors, and the track_video tool, with small random models."""
+
 import json
 import os
 import subprocess
@@ -9,14 +10,28 @@ import numpy as np
 import pytest
 import torch
 
-from detectron2_tubes.engine import ClipPredictor, VideoPredictor, VideoReadError, read_frames, setup_cfg
+from detectron2_tubes.engine import (
+    ClipPredictor,
+    VideoPredictor,
+    VideoReadError,
+    read_frames,
+    setup_cfg,
+)
 from detectron2_tubes.evaluation import evaluate_posetrack
 from detectron2_tubes.track_video import main as track_video_main
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(ROOT, "configs", "quick_schedules")
-OPTS = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32,32]", "INPUT.MIN_SIZE_TEST", "120",
-        "TRACKING.DET_THRESH", "0.3", "TEST.DETECTIONS_PER_IMAGE", "10"]  # fmt: skip
+OPTS = [
+    "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS",
+    "[32,32]",
+    "INPUT.MIN_SIZE_TEST",
+    "120",
+    "TRACKING.DET_THRESH",
+    "0.3",
+    "TEST.DETECTIONS_PER_IMAGE",
+    "10",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +75,17 @@ def test_clip_predictor_outputs_in_input_coordinates(checkpoint):
     kept = raw.pred_tubes.frame_nonempty().any(dim=1)
     assert kept.sum() == len(inst)
     assert torch.allclose(t, raw.pred_tubes.tensor[kept] * 2.0, atol=1e-3)
-    assert torch.allclose(inst.pred_keypoints[..., :2], raw.pred_keypoints[kept][..., :2] * 2.0, atol=1e-3)
+    assert torch.allclose(
+        inst.pred_keypoints[..., :2], raw.pred_keypoints[kept][..., :2] * 2.0, atol=1e-3
+    )
     with pytest.raises(ValueError, match="clips of 3 frames"):
         pred(_frames(2))
 
 
 def test_stock_detectron2_model_in_the_clip_predictor():
-    cfg = setup_cfg(os.path.join(QUICK, "keypoint_rcnn_R18_FPN_synth.yaml"), ["INPUT.MIN_SIZE_TEST", "120"])
+    cfg = setup_cfg(
+        os.path.join(QUICK, "keypoint_rcnn_R18_FPN_synth.yaml"), ["INPUT.MIN_SIZE_TEST", "120"]
+    )
     pred = ClipPredictor(cfg)
     out = pred(_frames(1, 120, 160))
     assert pred.num_frames == 1 and len(out["frames"]) == 1 and out["frames"][0] is out["instances"]
@@ -93,7 +112,15 @@ def test_dense_and_strided_windows(checkpoint, batch_size):
     out = list(VideoPredictor(cfg, predictor=rec, batch_size=batch_size)(frames))
     assert [i for i, _, _ in out] == list(range(7))
     assert all(f is frames[i] for i, f, _ in out)
-    assert rec.clips == [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5], [4, 5, 6], [5, 6, 6]]
+    assert rec.clips == [
+        [0, 0, 1],
+        [0, 1, 2],
+        [1, 2, 3],
+        [2, 3, 4],
+        [3, 4, 5],
+        [4, 5, 6],
+        [5, 6, 6],
+    ]
     assert all(inst.has("track_ids") for _, _, inst in out)
     rec.clips = []
     out = list(VideoPredictor(cfg, predictor=rec, mode="strided", batch_size=batch_size)(frames))
@@ -111,14 +138,18 @@ def test_keypoints_only_on_tracked_detections_give_the_same_tracks(checkpoint, m
     for only in (False, True):
         predictor = ClipPredictor(cfg)
         rois = []
-        predictor.model.roi_heads.keypoint_head.register_forward_hook(lambda m, i, o: rois.append(len(i[0])))
+        predictor.model.roi_heads.keypoint_head.register_forward_hook(
+            lambda m, i, o: rois.append(len(i[0]))
+        )
         video = VideoPredictor(cfg, predictor=predictor, mode=mode, heads_on_tracked_only=only)
         runs[only] = ([inst for _, _, inst in video(frames)], sum(rois))
     (plain, plain_rois), (fast, fast_rois) = runs[False], runs[True]
     assert sum(len(i) for i in fast) > 0 and fast_rois < plain_rois
     for a, b in zip(plain, fast):
         assert a.track_ids.tolist() == b.track_ids.tolist()
-        assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor) and torch.equal(a.scores, b.scores)
+        assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor) and torch.equal(
+            a.scores, b.scores
+        )
         # The keypoint head sees a smaller batch: float results may differ in the last bits.
         assert torch.allclose(a.pred_keypoints, b.pred_keypoints, rtol=1e-4, atol=1e-4)
         assert torch.allclose(a.pred_keypoint_logits, b.pred_keypoint_logits, rtol=1e-4, atol=1e-4)
@@ -146,24 +177,58 @@ def test_track_video_on_video_files(checkpoint, tmp_path, ext, fourcc):
     src = str(tmp_path / f"clip{ext}")
     _write_video(src, frames, fourcc)
     out = tmp_path / "out"
-    assert track_video_main(["--config-file", os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml"),
-                             "--input", src, "--output", str(out), "--batch-size", "2",
-                             *OPTS, "MODEL.WEIGHTS", checkpoint]) == 0  # fmt: skip
+    assert (
+        track_video_main(
+            [
+                "--config-file",
+                os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml"),
+                "--input",
+                src,
+                "--output",
+                str(out),
+                "--batch-size",
+                "2",
+                *OPTS,
+                "MODEL.WEIGHTS",
+                checkpoint,
+            ]
+        )
+        == 0
+    )
     assert sorted(os.listdir(out)) == ["clip.json", "clip.mp4"]
     data = json.loads((out / "clip.json").read_text())
     assert len(data["images"]) == 6 and data["categories"][0]["keypoints"][1] == "head_bottom"
     assert all(0 <= a["track_id"] < 1000 for a in data["annotations"])
     cap = cv2.VideoCapture(str(out / "clip.mp4"))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 160
+    assert (
+        int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+        and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 160
+    )
 
 
 def test_track_video_on_frames_is_readable_by_the_evaluator(checkpoint, tiny_synth, tmp_path):
     root, _ = tiny_synth
     seq = sorted(os.listdir(os.path.join(root, "images", "val")))[0]
     out = tmp_path / "out"
-    assert track_video_main(["--config-file", os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml"),
-                             "--input", os.path.join(root, "images", "val", seq), "--output", str(out),
-                             "--mode", "strided", "--no-video", *OPTS, "MODEL.WEIGHTS", checkpoint])  == 0  # fmt: skip
+    assert (
+        track_video_main(
+            [
+                "--config-file",
+                os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml"),
+                "--input",
+                os.path.join(root, "images", "val", seq),
+                "--output",
+                str(out),
+                "--mode",
+                "strided",
+                "--no-video",
+                *OPTS,
+                "MODEL.WEIGHTS",
+                checkpoint,
+            ]
+        )
+        == 0
+    )
     assert os.listdir(out) == [f"{seq}.json"]
     res = evaluate_posetrack(os.path.join(root, "annotations", "val"), str(out))
     assert res["num_frames"] > 0 and np.isfinite(res["mota"][-1])
@@ -173,8 +238,15 @@ def test_unreadable_or_missing_input_writes_nothing(checkpoint, tmp_path, capsys
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x01not a video" * 100)
     out = tmp_path / "out"
-    args = ["--config-file", os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml"), "--output", str(out),
-            *OPTS, "MODEL.WEIGHTS", checkpoint]  # fmt: skip
+    args = [
+        "--config-file",
+        os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml"),
+        "--output",
+        str(out),
+        *OPTS,
+        "MODEL.WEIGHTS",
+        checkpoint,
+    ]
     assert track_video_main(["--input", str(bad), *args]) == 1
     assert "broken.mp4: cannot read video" in capsys.readouterr().err
     assert not out.exists() or not os.listdir(out)
@@ -185,15 +257,42 @@ def test_unreadable_or_missing_input_writes_nothing(checkpoint, tmp_path, capsys
     with pytest.raises(VideoReadError, match="no such video"):
         read_frames(str(tmp_path / "missing.avi"))
     env = dict(os.environ, PYTHONPATH=ROOT)
-    p = subprocess.run([sys.executable, "-m", "detectron2_tubes.track_video", "--input",
-                        str(tmp_path / "missing.avi"), *args], capture_output=True, text=True, env=env)  # fmt: skip
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "detectron2_tubes.track_video",
+            "--input",
+            str(tmp_path / "missing.avi"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert p.returncode == 2 and "missing.avi does not exist" in p.stderr
     # Missing weights: one line naming the path, nothing written.
     frames_dir = tmp_path / "frames_ok"
     frames_dir.mkdir()
     cv2.imwrite(str(frames_dir / "000000.jpg"), _frames(1)[0])
-    p = subprocess.run([sys.executable, "-m", "detectron2_tubes.track_video", "--input", str(frames_dir),
-                        *args[:-1], str(tmp_path / "no_model.pth")], capture_output=True, text=True, env=env)  # fmt: skip
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "detectron2_tubes.track_video",
+            "--input",
+            str(frames_dir),
+            *args[:-1],
+            str(tmp_path / "no_model.pth"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert p.returncode == 2 and "Traceback" not in p.stderr
-    assert p.stderr.strip().splitlines()[-1].endswith(f"MODEL.WEIGHTS {tmp_path / 'no_model.pth'} does not exist")
+    assert (
+        p.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"MODEL.WEIGHTS {tmp_path / 'no_model.pth'} does not exist")
+    )
     assert not out.exists() or not os.listdir(out)

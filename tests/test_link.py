@@ -1,4 +1,5 @@
 """python -m detectron2_tubes.link on PoseTrack JSON and MOTChallenge text."""
+
 import json
 import os
 import subprocess
@@ -23,10 +24,19 @@ def _pt18(frames):
     """PoseTrack 2018 predictions: frames = list of lists of (x, y, score)."""
     images, anns = [], []
     for f, people in enumerate(frames):
-        images.append({"id": 100 + f, "file_name": f"images/val/seq/{f:06d}.jpg", "frame_id": 100 + f})
+        images.append(
+            {"id": 100 + f, "file_name": f"images/val/seq/{f:06d}.jpg", "frame_id": 100 + f}
+        )
         for x, y, s in people:
-            anns.append({"image_id": 100 + f, "keypoints": _kps(x, y), "scores": [s] * 17,
-                         "bbox": [x - 5, y - 5, 40, 110], "category_id": 1})  # fmt: skip
+            anns.append(
+                {
+                    "image_id": 100 + f,
+                    "keypoints": _kps(x, y),
+                    "scores": [s] * 17,
+                    "bbox": [x - 5, y - 5, 40, 110],
+                    "category_id": 1,
+                }
+            )
     return {"images": images, "annotations": anns, "categories": []}
 
 
@@ -40,8 +50,11 @@ def test_posetrack_2018_folder(tmp_path, capsys):
     src = tmp_path / "pred"
     src.mkdir()
     # Person A walks right; B stays; a low-score detection in frame 1 is dropped.
-    frames = [[(10, 10, 0.99), (200, 10, 0.98)], [(14, 10, 0.99), (200, 12, 0.97), (100, 100, 0.5)],
-              [(18, 10, 0.99), (201, 12, 0.99)]]  # fmt: skip
+    frames = [
+        [(10, 10, 0.99), (200, 10, 0.98)],
+        [(14, 10, 0.99), (200, 12, 0.97), (100, 100, 0.5)],
+        [(18, 10, 0.99), (201, 12, 0.99)],
+    ]
     _write(src / "000001_a.json", _pt18(frames))
     _write(src / "000002_b.json", _pt18([[(50, 50, 0.99)], []]))
     out = tmp_path / "out"
@@ -59,13 +72,31 @@ def test_posetrack_2018_folder(tmp_path, capsys):
 
 def test_posetrack_2017_file(tmp_path):
     def rect(x, y, score):
-        return {"score": [score], "x1": [x], "y1": [y], "x2": [x + 10], "y2": [y + 10],
-                "annopoints": [{"point": [{"id": [j], "x": [x + j], "y": [y + 8 * j], "score": [0.9]}
-                                          for j in range(15)]}]}  # fmt: skip
+        return {
+            "score": [score],
+            "x1": [x],
+            "y1": [y],
+            "x2": [x + 10],
+            "y2": [y + 10],
+            "annopoints": [
+                {
+                    "point": [
+                        {"id": [j], "x": [x + j], "y": [y + 8 * j], "score": [0.9]}
+                        for j in range(15)
+                    ]
+                }
+            ],
+        }
 
-    data = {"annolist": [{"image": [{"name": f"{i}.jpg"}], "annorect": [rect(10 + i, 10, 0.99),
-                                                                        rect(300, 10, 0.96)]}
-                         for i in range(3)]}  # fmt: skip
+    data = {
+        "annolist": [
+            {
+                "image": [{"name": f"{i}.jpg"}],
+                "annorect": [rect(10 + i, 10, 0.99), rect(300, 10, 0.96)],
+            }
+            for i in range(3)
+        ]
+    }
     path = _write(tmp_path / "seq.json", data)
     assert main(["--input", path, "--output", str(tmp_path / "o.json")]) == 0
     with open(tmp_path / "o.json") as f:
@@ -74,18 +105,41 @@ def test_posetrack_2017_file(tmp_path):
 
 
 def test_mot_text_with_gaps_and_memory(tmp_path):
-    rows = ["1,-1,10,10,30,60,0.99,-1,-1,-1", "1,-1,300,10,30,60,0.99,-1,-1,-1",
-            "2,-1,12,10,30,60,0.99,-1,-1,-1",  # person 2 missed in frame 2
-            "3,-1,14,10,30,60,0.99,-1,-1,-1", "3,-1,301,10,30,60,0.99,-1,-1,-1",
-            "4,-1,16,10,30,60,0.10,-1,-1,-1"]  # fmt: skip
+    rows = [
+        "1,-1,10,10,30,60,0.99,-1,-1,-1",
+        "1,-1,300,10,30,60,0.99,-1,-1,-1",
+        "2,-1,12,10,30,60,0.99,-1,-1,-1",  # person 2 missed in frame 2
+        "3,-1,14,10,30,60,0.99,-1,-1,-1",
+        "3,-1,301,10,30,60,0.99,-1,-1,-1",
+        "4,-1,16,10,30,60,0.10,-1,-1,-1",
+    ]
     src = _write(tmp_path / "det.txt", "\n".join(rows) + "\n")
     assert main(["--input", src, "--output", str(tmp_path / "paper.txt")]) == 0
     ids = [line.split(",")[:2] for line in open(tmp_path / "paper.txt").read().split()]
     assert ids == [["1", "1"], ["1", "2"], ["2", "1"], ["3", "1"], ["3", "3"]]
-    assert main(["--input", src, "--output", str(tmp_path / "mem.txt"), "--memory", "2",
-                 "--max-cost", "0.7"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "--input",
+                src,
+                "--output",
+                str(tmp_path / "mem.txt"),
+                "--memory",
+                "2",
+                "--max-cost",
+                "0.7",
+            ]
+        )
+        == 0
+    )
     lines = open(tmp_path / "mem.txt").read().split()
-    assert [line.split(",")[:2] for line in lines] == [["1", "1"], ["1", "2"], ["2", "1"], ["3", "1"], ["3", "2"]]
+    assert [line.split(",")[:2] for line in lines] == [
+        ["1", "1"],
+        ["1", "2"],
+        ["2", "1"],
+        ["3", "1"],
+        ["3", "2"],
+    ]
     assert lines[0].endswith("0.99,-1,-1,-1")  # extra columns kept
 
 
@@ -132,8 +186,12 @@ def test_cli_errors_from_the_shell(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "detectron2_tubes.link", *args],
-                              capture_output=True, text=True, env=env)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "detectron2_tubes.link", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
 
     p = run("--input", str(tmp_path / "missing.json"), "--output", str(tmp_path / "o.json"))
     assert p.returncode == 2 and "missing.json does not exist" in p.stderr

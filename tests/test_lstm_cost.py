@@ -1,4 +1,5 @@
 """The learned LSTM tracking cost: trains, saves, loads, and links tracks."""
+
 import os
 import subprocess
 import sys
@@ -36,7 +37,9 @@ def test_collect_tracks_from_ground_truth(tiny_synth):
     segments = collect_tracks(dicts)
     # Every segment is one person on consecutive frames; together they hold every annotation
     # that has a neighbour in time.
-    assert segments and all(len(boxes) >= 2 and len(others) == len(boxes) for boxes, others in segments)
+    assert segments and all(
+        len(boxes) >= 2 and len(others) == len(boxes) for boxes, others in segments
+    )
     total = sum(len(b) for b, _ in segments)
     people = sum(len(f.people) for v in truth["train"].values() for f in v)
     assert 0.8 * people <= total <= people
@@ -73,8 +76,15 @@ def test_save_load_round_trip_and_errors(trained, tmp_path):
 
 def test_lstm_cost_in_the_tracker(trained):
     model, _, _ = trained
-    frames = [{"boxes": np.array([[5 * t, 0, 5 * t + 20, 40], [60 - 5 * t, 10, 80 - 5 * t, 70]], float),
-               "scores": np.ones(2)} for t in range(13)]  # fmt: skip
+    frames = [
+        {
+            "boxes": np.array(
+                [[5 * t, 0, 5 * t + 20, 40], [60 - 5 * t, 10, 80 - 5 * t, 70]], float
+            ),
+            "scores": np.ones(2),
+        }
+        for t in range(13)
+    ]
     result = link_video(frames, cost="lstm", lstm=model, det_thresh=0.5, min_area=0)
     assert [r["track_ids"].tolist() for r in result] == [[0, 1]] * 13
     assert PoseTracker(cost="lstm", lstm=model).needs_history
@@ -83,11 +93,35 @@ def test_lstm_cost_in_the_tracker(trained):
 def test_training_cli(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = tmp_path / "lstm.pth"
-    p = subprocess.run([sys.executable, "-m", "detectron2_tubes.tracking.lstm", "--output", str(out),
-                        "--steps", "100"], capture_output=True, text=True, env=env)  # fmt: skip
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "detectron2_tubes.tracking.lstm",
+            "--output",
+            str(out),
+            "--steps",
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     assert "loss" in p.stdout and out.exists()
     load_box_lstm(str(out))
-    p = subprocess.run([sys.executable, "-m", "detectron2_tubes.tracking.lstm", "--output", str(out),
-                        "--dataset", "no_such_set"], capture_output=True, text=True, env=env)  # fmt: skip
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "detectron2_tubes.tracking.lstm",
+            "--output",
+            str(out),
+            "--dataset",
+            "no_such_set",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert p.returncode == 2 and "unknown dataset(s) ['no_such_set']" in p.stderr

@@ -1,4 +1,5 @@
 """Tube R-CNN components: exact equivalences with 2D Detectron2, shapes, losses, configs."""
+
 import glob
 import os
 import pickle
@@ -34,10 +35,20 @@ def _cfg(path, *opts):
 def _tiny(num_frames=3, *opts):
     """The quick config shrunk further for unit tests."""
     t = 1 if num_frames == 1 else 3
-    return _cfg(QUICK_T3, "INPUT.CLIP.NUM_FRAMES", num_frames,
-                "MODEL.RESNETS.TEMPORAL_KERNELS", [t] * 5, "MODEL.RPN.TEMPORAL_KERNEL", t,
-                "MODEL.ROI_KEYPOINT_HEAD.TEMPORAL_KERNEL", t,
-                "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", [32, 32], *opts)  # fmt: skip
+    return _cfg(
+        QUICK_T3,
+        "INPUT.CLIP.NUM_FRAMES",
+        num_frames,
+        "MODEL.RESNETS.TEMPORAL_KERNELS",
+        [t] * 5,
+        "MODEL.RPN.TEMPORAL_KERNEL",
+        t,
+        "MODEL.ROI_KEYPOINT_HEAD.TEMPORAL_KERNEL",
+        t,
+        "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS",
+        [32, 32],
+        *opts,
+    )
 
 
 def test_inflate_weight_modes():
@@ -58,8 +69,9 @@ def test_frozen_bn_3d_matches_2d_per_frame():
     bn.running_mean.normal_()
     bn.running_var.uniform_(0.5, 2)
     x = torch.randn(2, 4, 3, 5, 5)
-    ref = torch.nn.functional.batch_norm(x[:, :, 1], bn.running_mean, bn.running_var, bn.weight,
-                                         bn.bias, False, 0.0, bn.eps)  # fmt: skip
+    ref = torch.nn.functional.batch_norm(
+        x[:, :, 1], bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+    )
     assert torch.allclose(bn(x)[:, :, 1], ref, atol=1e-6)
     assert torch.allclose(bn(x.requires_grad_())[:, :, 1], ref, atol=1e-5)
 
@@ -67,9 +79,20 @@ def test_frozen_bn_3d_matches_2d_per_frame():
 def test_resnet3d_with_t1_is_detectron2_resnet():
     """T = 1, temporal extents 1: the 3D ResNet equals Detectron2's 2D ResNet, weights shared."""
     cfg2d = get_cfg()
-    cfg2d.merge_from_list(["MODEL.RESNETS.DEPTH", 18, "MODEL.RESNETS.RES2_OUT_CHANNELS", 64,
-                           "MODEL.RESNETS.OUT_FEATURES", ["res4"], "MODEL.RESNETS.NORM", "FrozenBN",
-                           "MODEL.BACKBONE.FREEZE_AT", 0])  # fmt: skip
+    cfg2d.merge_from_list(
+        [
+            "MODEL.RESNETS.DEPTH",
+            18,
+            "MODEL.RESNETS.RES2_OUT_CHANNELS",
+            64,
+            "MODEL.RESNETS.OUT_FEATURES",
+            ["res4"],
+            "MODEL.RESNETS.NORM",
+            "FrozenBN",
+            "MODEL.BACKBONE.FREEZE_AT",
+            0,
+        ]
+    )
     torch.manual_seed(0)
     d2 = build_backbone(cfg2d).eval()
     for m in d2.modules():  # non-trivial frozen BN statistics
@@ -132,10 +155,22 @@ def test_tube_nms_equals_greedy_definition_on_moving_tubes():
 def test_pool_tubes_equals_per_frame_roi_align():
     pooler = ROIPooler(7, (1 / 16,), 0, "ROIAlignV2")
     feats = torch.randn(2, 8, 3, 10, 12)
-    tubes = [Tubes(torch.tensor([[[10, 20, 80, 120], [12, 22, 82, 122], [14, 24, 84, 124]],
-                                 [[0, 0, 50, 50], [0, 0, 60, 60], [0, 0, 70, 70]]], dtype=torch.float32)),
-             Tubes(torch.tensor([[[30, 30, 100, 150], [35, 30, 105, 150], [40, 30, 110, 150]]],
-                                dtype=torch.float32))]  # fmt: skip
+    tubes = [
+        Tubes(
+            torch.tensor(
+                [
+                    [[10, 20, 80, 120], [12, 22, 82, 122], [14, 24, 84, 124]],
+                    [[0, 0, 50, 50], [0, 0, 60, 60], [0, 0, 70, 70]],
+                ],
+                dtype=torch.float32,
+            )
+        ),
+        Tubes(
+            torch.tensor(
+                [[[30, 30, 100, 150], [35, 30, 105, 150], [40, 30, 110, 150]]], dtype=torch.float32
+            )
+        ),
+    ]
     out = pool_tubes(pooler, [feats], tubes)
     assert out.shape == (3, 8, 3, 7, 7)
     for n, tb in enumerate(tubes):
@@ -167,7 +202,9 @@ def test_center_inflation_of_t1_model_gives_t1_outputs_on_identical_frames(tmp_p
     conv = m3.backbone.res3[0].conv1.weight
     assert conv.shape[2] == 3 and not conv[:, :, 0].any() and not conv[:, :, 2].any()
     # Each frame's box comes from the 2D regression layer, loaded as is.
-    assert torch.equal(m3.roi_heads.box_predictor.bbox_pred.weight, m1.roi_heads.box_predictor.bbox_pred.weight)
+    assert torch.equal(
+        m3.roi_heads.box_predictor.bbox_pred.weight, m1.roi_heads.box_predictor.bbox_pred.weight
+    )
 
     rng = np.random.default_rng(0)
     frame = torch.as_tensor(rng.integers(0, 255, (3, 240, 320), dtype=np.uint8))
@@ -185,8 +222,18 @@ def test_center_inflation_of_t1_model_gives_t1_outputs_on_identical_frames(tmp_p
 
 def _detectron2_r18_state():
     cfg = get_cfg()
-    cfg.merge_from_list(["MODEL.RESNETS.DEPTH", 18, "MODEL.RESNETS.RES2_OUT_CHANNELS", 64,
-                         "MODEL.RESNETS.OUT_FEATURES", ["res5"], "MODEL.RESNETS.NORM", "FrozenBN"])  # fmt: skip
+    cfg.merge_from_list(
+        [
+            "MODEL.RESNETS.DEPTH",
+            18,
+            "MODEL.RESNETS.RES2_OUT_CHANNELS",
+            64,
+            "MODEL.RESNETS.OUT_FEATURES",
+            ["res5"],
+            "MODEL.RESNETS.NORM",
+            "FrozenBN",
+        ]
+    )
     torch.manual_seed(1)
     return {k: v.clone() for k, v in build_backbone(cfg).state_dict().items()}
 
@@ -197,20 +244,34 @@ def test_detectron2_format_r18_checkpoint_loads_and_inflates(tmp_path):
     state = _detectron2_r18_state()
     path = str(tmp_path / "R-18.pkl")
     with open(path, "wb") as f:
-        pickle.dump({"model": {k: v.numpy() for k, v in state.items()}, "__author__": "test",
-                     "matching_heuristics": True}, f)  # fmt: skip
-    for cfg_name in ("tube_rcnn_R18_T1.yaml", "tube_rcnn_R18_T3.yaml", "tube_rcnn_R18_T3_3x7x7.yaml"):
+        pickle.dump(
+            {
+                "model": {k: v.numpy() for k, v in state.items()},
+                "__author__": "test",
+                "matching_heuristics": True,
+            },
+            f,
+        )
+    for cfg_name in (
+        "tube_rcnn_R18_T1.yaml",
+        "tube_rcnn_R18_T3.yaml",
+        "tube_rcnn_R18_T3_3x7x7.yaml",
+    ):
         cfg = _cfg(os.path.join(CONFIGS, cfg_name))
-        extent = dict(zip(("stem", "res2", "res3", "res4", "res5"), cfg.MODEL.RESNETS.TEMPORAL_KERNELS))
+        extent = dict(
+            zip(("stem", "res2", "res3", "res4", "res5"), cfg.MODEL.RESNETS.TEMPORAL_KERNELS)
+        )
         model = build_model(cfg)
         for mode in ("center", "mean"):
             InflatingCheckpointer(model, inflation=mode).load(path)
             # model key -> (checkpoint key, temporal extent: 1x1 shortcuts stay 1x1x1)
-            pairs = {"backbone.stem.conv1.weight": ("stem.conv1.weight", extent["stem"]),
-                     "backbone.res2.1.conv2.weight": ("res2.1.conv2.weight", extent["res2"]),
-                     "backbone.res3.1.conv2.weight": ("res3.1.conv2.weight", extent["res3"]),
-                     "backbone.res4.0.shortcut.weight": ("res4.0.shortcut.weight", 1),
-                     "roi_heads.box_head.res5.0.conv1.weight": ("res5.0.conv1.weight", extent["res5"])}  # fmt: skip
+            pairs = {
+                "backbone.stem.conv1.weight": ("stem.conv1.weight", extent["stem"]),
+                "backbone.res2.1.conv2.weight": ("res2.1.conv2.weight", extent["res2"]),
+                "backbone.res3.1.conv2.weight": ("res3.1.conv2.weight", extent["res3"]),
+                "backbone.res4.0.shortcut.weight": ("res4.0.shortcut.weight", 1),
+                "roi_heads.box_head.res5.0.conv1.weight": ("res5.0.conv1.weight", extent["res5"]),
+            }
             sd = model.state_dict()
             for mk, (ck, t) in pairs.items():
                 w = sd[mk]
@@ -219,8 +280,9 @@ def test_detectron2_format_r18_checkpoint_loads_and_inflates(tmp_path):
                     assert torch.equal(w[:, :, w.shape[2] // 2], state[ck])
                 else:
                     assert torch.allclose(w.sum(dim=2), state[ck], atol=1e-6)
-            assert torch.equal(sd["backbone.res3.0.conv1.norm.running_var"],
-                               state["res3.0.conv1.norm.running_var"])  # fmt: skip
+            assert torch.equal(
+                sd["backbone.res3.0.conv1.norm.running_var"], state["res3.0.conv1.norm.running_var"]
+            )
 
 
 def test_torchvision_resnet_state_dict_loads(tmp_path):
@@ -240,8 +302,12 @@ def test_torchvision_resnet_state_dict_loads(tmp_path):
     assert torch.equal(sd["backbone.stem.conv1.weight"][:, :, 0], tv["conv1.weight"])
     assert torch.equal(sd["backbone.stem.conv1.norm.weight"], tv["bn1.weight"])
     assert torch.equal(sd["backbone.res3.0.conv1.weight"][:, :, 1], tv["layer2.0.conv1.weight"])
-    assert torch.equal(sd["backbone.res3.0.shortcut.weight"][:, :, 0], tv["layer2.0.downsample.0.weight"])
-    assert torch.equal(sd["roi_heads.box_head.res5.1.conv2.weight"][:, :, 0], tv["layer4.1.conv2.weight"])
+    assert torch.equal(
+        sd["backbone.res3.0.shortcut.weight"][:, :, 0], tv["layer2.0.downsample.0.weight"]
+    )
+    assert torch.equal(
+        sd["roi_heads.box_head.res5.1.conv2.weight"][:, :, 0], tv["layer4.1.conv2.weight"]
+    )
 
 
 def test_own_checkpoint_round_trip_is_unchanged(tmp_path):
@@ -255,7 +321,9 @@ def test_own_checkpoint_round_trip_is_unchanged(tmp_path):
         assert torch.equal(v, other.state_dict()[k]), k
 
 
-@pytest.mark.parametrize("yaml", sorted(glob.glob(os.path.join(CONFIGS, "**", "*.yaml"), recursive=True)))
+@pytest.mark.parametrize(
+    "yaml", sorted(glob.glob(os.path.join(CONFIGS, "**", "*.yaml"), recursive=True))
+)
 def test_every_config_builds(yaml):
     cfg = _cfg(yaml)
     model = build_model(cfg)
@@ -296,7 +364,13 @@ def test_forward_backward_and_inference_shapes(num_frames):
     model = build_model(_tiny(num_frames))
     with EventStorage():
         losses = model([_clip(num_frames), _clip(num_frames, people=False)])
-        assert set(losses) == {"loss_cls", "loss_box_reg", "loss_keypoint", "loss_rpn_cls", "loss_rpn_loc"}
+        assert set(losses) == {
+            "loss_cls",
+            "loss_box_reg",
+            "loss_keypoint",
+            "loss_rpn_cls",
+            "loss_rpn_loc",
+        }
         assert all(torch.isfinite(v) for v in losses.values())
         sum(losses.values()).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
@@ -364,7 +438,9 @@ def test_box_head_regresses_each_frame_from_its_own_features():
     7x7 tube features, pooled over H and W only; a frame's deltas come from that frame's features
     through one shared layer, and the class logits are the mean of the frames' logits."""
     torch.manual_seed(0)
-    cfg = _tiny(3, "MODEL.ROI_HEADS.NUM_CLASSES", 2, "MODEL.RESNETS.TEMPORAL_KERNELS", [1, 1, 3, 3, 1])
+    cfg = _tiny(
+        3, "MODEL.ROI_HEADS.NUM_CLASSES", 2, "MODEL.RESNETS.TEMPORAL_KERNELS", [1, 1, 3, 3, 1]
+    )
     model = build_model(cfg).eval()
     head, predictor = model.roi_heads.box_head, model.roi_heads.box_predictor
     first = head.res5[0]
@@ -403,7 +479,10 @@ def test_paper_configs_use_the_release_temporal_kernels():
     assert model.roi_heads.keypoint_head.conv_fcn1.weight.shape[2] == 3
     assert model.roi_heads.box_head.res5[0].conv1.weight.shape[2] == 1
     text = build_model(_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3_3x7x7.yaml")))
-    assert text.backbone.stem.conv1.weight.shape[2] == 3 and text.backbone.res2[0].conv1.weight.shape[2] == 3
+    assert (
+        text.backbone.stem.conv1.weight.shape[2] == 3
+        and text.backbone.res2[0].conv1.weight.shape[2] == 3
+    )
     assert add_tubes_config(get_cfg()).MODEL.RESNETS.TEMPORAL_KERNELS == [1, 1, 3, 3, 1]
 
 
@@ -416,7 +495,10 @@ def test_paper_configs_use_the_release_input_and_schedule():
     assert cfg.MODEL.ANCHOR_GENERATOR.SIZES == [[64, 128, 256, 512]]
     assert cfg.SOLVER.BASE_LR / cfg.SOLVER.IMS_PER_BATCH == pytest.approx(0.001 / 16)
     assert (cfg.SOLVER.MAX_ITER, tuple(cfg.SOLVER.STEPS)) == (13000, (10000, 12000))
-    assert cfg.TEST.POSETRACK.KEYPOINT_THRESH == 1.95 and cfg.TEST.POSETRACK.KEYPOINT_THRESH_ON == "logit"
+    assert (
+        cfg.TEST.POSETRACK.KEYPOINT_THRESH == 1.95
+        and cfg.TEST.POSETRACK.KEYPOINT_THRESH_ON == "logit"
+    )
     assert cfg.TEST.POSETRACK.KEYPOINT_SCORE == "box" and cfg.TRACKING.DET_THRESH == 0.95
 
 
@@ -430,8 +512,13 @@ def test_keypoint_inference_keeps_heatmap_logits():
 
     torch.manual_seed(0)
     heatmaps = torch.randn(5, 17, 56, 56) * 3
-    boxes = torch.tensor([[10.0, 10, 60, 120], [0, 0, 30, 30], [5, 5, 100, 50], [1, 2, 3, 4], [20, 30, 80, 90]])
-    ours, ref = [Instances((200, 200)), Instances((200, 200))], [Instances((200, 200)), Instances((200, 200))]
+    boxes = torch.tensor(
+        [[10.0, 10, 60, 120], [0, 0, 30, 30], [5, 5, 100, 50], [1, 2, 3, 4], [20, 30, 80, 90]]
+    )
+    ours, ref = [Instances((200, 200)), Instances((200, 200))], [
+        Instances((200, 200)),
+        Instances((200, 200)),
+    ]
     for group in (ours, ref):
         group[0].pred_boxes, group[1].pred_boxes = Boxes(boxes[:2]), Boxes(boxes[2:])
     keypoint_inference_with_logits(heatmaps, ours)
@@ -441,7 +528,9 @@ def test_keypoint_inference_keeps_heatmap_logits():
         assert torch.equal(o.pred_keypoints, r.pred_keypoints)
         assert torch.equal(o.pred_keypoint_logits, full[rows, :, 2])
     # Logits are heatmap values, not probabilities: well above 1 for these peaks.
-    assert (ours[0].pred_keypoint_logits > 1.95).any() and (ours[0].pred_keypoints[..., 2] < 1).all()
+    assert (ours[0].pred_keypoint_logits > 1.95).any() and (
+        ours[0].pred_keypoints[..., 2] < 1
+    ).all()
 
 
 def test_tube_model_outputs_keypoint_logits_per_frame():
@@ -474,12 +563,20 @@ def test_frame_group_norm_is_the_2d_group_norm_per_frame():
 
 def test_keypoint_head_can_pool_from_a_finer_level():
     """MODEL.ROI_KEYPOINT_HEAD.IN_FEATURES: keypoints from res3 (stride 8), boxes from res4."""
-    cfg = _tiny(3, "MODEL.RESNETS.OUT_FEATURES", ["res3", "res4"], "MODEL.ROI_KEYPOINT_HEAD.IN_FEATURES", ["res3"])
+    cfg = _tiny(
+        3,
+        "MODEL.RESNETS.OUT_FEATURES",
+        ["res3", "res4"],
+        "MODEL.ROI_KEYPOINT_HEAD.IN_FEATURES",
+        ["res3"],
+    )
     model = build_model(cfg)
     heads = model.roi_heads
     assert heads.keypoint_in_features == ["res3"] and heads.box_in_features == ["res4"]
     assert heads.keypoint_pooler.level_poolers[0].spatial_scale == 1 / 8
-    assert heads.keypoint_head.conv_fcn1.in_channels == model.backbone.output_shape()["res3"].channels
+    assert (
+        heads.keypoint_head.conv_fcn1.in_channels == model.backbone.output_shape()["res3"].channels
+    )
     with EventStorage():
         losses = model([_clip(3)])
     assert torch.isfinite(losses["loss_keypoint"]) and losses["loss_keypoint"] > 0

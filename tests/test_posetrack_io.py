@@ -1,4 +1,5 @@
 """PoseTrack loaders on small hand-written files, with exact expected values."""
+
 import json
 import os
 
@@ -50,17 +51,30 @@ def _posetrack17(root):
                 ],
                 "annorect": [
                     {
-                        "x1": [20], "y1": [8], "x2": [32], "y2": [24], "score": [1.0],
+                        "x1": [20],
+                        "y1": [8],
+                        "x2": [32],
+                        "y2": [24],
+                        "score": [1.0],
                         "track_id": [3],
-                        "annopoints": [{"point": [pt(0, 40, 90), pt(13, 25, 15), pt(14, 25, 10),
-                                                  pt(12, 26, 22), pt(9, 30, 30)]}],
+                        "annopoints": [
+                            {
+                                "point": [
+                                    pt(0, 40, 90),
+                                    pt(13, 25, 15),
+                                    pt(14, 25, 10),
+                                    pt(12, 26, 22),
+                                    pt(9, 30, 30),
+                                ]
+                            }
+                        ],
                     },
                     {"x1": [1], "y1": [1], "x2": [5], "y2": [5], "track_id": [4]},  # no points
                 ],
             },
             {"image": [{"name": names[1]}], "imgnum": [2], "is_labeled": [0], "annorect": []},
         ]
-    }  # fmt: skip
+    }
     return _write_json(os.path.join(root, "annotations", "val", "000001_bonn.json"), data)
 
 
@@ -106,20 +120,54 @@ def _posetrack18(root, year=2018):
     kp_b[45:48] = [30, 80, 1]  # left_ankle
     kp_b[48:51] = [50, 90, 1]  # right_ankle
     images = [
-        {"id": ids[0], "file_name": names[0], "vid_id": "000002", "frame_id": ids[0], "nframes": 3,
-         "is_labeled": True, "ignore_regions_x": [[1, 9, 9], [40, 50]],
-         "ignore_regions_y": [[1, 1, 9], [40, 50]]},
-        {"id": ids[1], "file_name": names[1], "vid_id": "000002", "frame_id": ids[1], "nframes": 3,
-         "is_labeled": False, "ignore_regions_x": [], "ignore_regions_y": []},
-        {"id": ids[2], "file_name": names[2], "vid_id": "000002", "frame_id": ids[2], "nframes": 3,
-         "is_labeled": True},
-    ]  # fmt: skip
+        {
+            "id": ids[0],
+            "file_name": names[0],
+            "vid_id": "000002",
+            "frame_id": ids[0],
+            "nframes": 3,
+            "is_labeled": True,
+            "ignore_regions_x": [[1, 9, 9], [40, 50]],
+            "ignore_regions_y": [[1, 1, 9], [40, 50]],
+        },
+        {
+            "id": ids[1],
+            "file_name": names[1],
+            "vid_id": "000002",
+            "frame_id": ids[1],
+            "nframes": 3,
+            "is_labeled": False,
+            "ignore_regions_x": [],
+            "ignore_regions_y": [],
+        },
+        {
+            "id": ids[2],
+            "file_name": names[2],
+            "vid_id": "000002",
+            "frame_id": ids[2],
+            "nframes": 3,
+            "is_labeled": True,
+        },
+    ]
     annotations = [
-        {"id": 0, "image_id": ids[0], "track_id": 7, "category_id": 1, "keypoints": kp_a,
-         "bbox": [5, 2, 30, 50], "bbox_head": [8, 4, 6, 28]},
-        {"id": 1, "image_id": ids[2], "track_id": 2, "category_id": 1, "keypoints": kp_b,
-         "bbox_head": [40, 10, 10, 12]},
-    ]  # fmt: skip
+        {
+            "id": 0,
+            "image_id": ids[0],
+            "track_id": 7,
+            "category_id": 1,
+            "keypoints": kp_a,
+            "bbox": [5, 2, 30, 50],
+            "bbox_head": [8, 4, 6, 28],
+        },
+        {
+            "id": 1,
+            "image_id": ids[2],
+            "track_id": 2,
+            "category_id": 1,
+            "keypoints": kp_b,
+            "bbox_head": [40, 10, 10, 12],
+        },
+    ]
     if year == 2021:
         for a in annotations:
             a["person_id"] = 100 + a["track_id"]
@@ -179,9 +227,12 @@ def test_register_split_and_metadata(tmp_path):
     dicts = DatasetCatalog.get("pt_test_mixed")
     # Files sorted by name: 000001_bonn (2 frames, 2017) then 000002_mpii (3 frames, 2018).
     assert [(d["video_id"], d["frame_id"]) for d in dicts] == [
-        ("000001_bonn", 0), ("000001_bonn", 1),
-        ("000002_mpii", 0), ("000002_mpii", 1), ("000002_mpii", 2),
-    ]  # fmt: skip
+        ("000001_bonn", 0),
+        ("000001_bonn", 1),
+        ("000002_mpii", 0),
+        ("000002_mpii", 1),
+        ("000002_mpii", 2),
+    ]
     meta = MetadataCatalog.get("pt_test_mixed")
     assert meta.evaluator_type == "posetrack"
     assert meta.keypoint_names[:3] == ["nose", "head_bottom", "head_top"]
@@ -196,9 +247,16 @@ def test_register_split_and_metadata(tmp_path):
 def test_builtin_names_registered():
     import detectron2_tubes  # noqa: F401
 
-    for name in ("posetrack17_train", "posetrack17_val", "posetrack18_train", "posetrack18_val",
-                 "posetrack21_train", "posetrack21_val", "posetrack_synth_train",
-                 "posetrack_synth_val"):  # fmt: skip
+    for name in (
+        "posetrack17_train",
+        "posetrack17_val",
+        "posetrack18_train",
+        "posetrack18_val",
+        "posetrack21_train",
+        "posetrack21_val",
+        "posetrack_synth_train",
+        "posetrack_synth_val",
+    ):
         assert name in DatasetCatalog.list()
         assert MetadataCatalog.get(name).evaluator_type == "posetrack"
     assert MetadataCatalog.get("posetrack18_val").annotation_dir.endswith(
@@ -237,19 +295,44 @@ def test_bad_input_gives_clear_errors(tmp_path):
         edit(data)
         return _write_json(tmp_path / name, data)
 
-    _expect_error(variant("no_file_name.json", lambda d: d["images"][1].pop("file_name")), root,
-                  "images[1]", "file_name")  # fmt: skip
-    _expect_error(variant("no_image_id.json", lambda d: d["annotations"][0].pop("image_id")),
-                  root, "annotations[0]", "image_id")  # fmt: skip
-    _expect_error(variant("short_kps.json", lambda d: d["annotations"][1].update(keypoints=[1] * 45)),
-                  root, "frame 2", "45 keypoint values", "expected 51")  # fmt: skip
-    _expect_error(variant("no_kps.json", lambda d: d["annotations"][0].pop("keypoints")), root,
-                  "frame 0", "keypoints")  # fmt: skip
-    _expect_error(variant("no_image.json",
-                          lambda d: d["images"][0].update(file_name="images/val/nope/000000.jpg")),
-                  root, "images/val/nope/000000.jpg", "does not exist")  # fmt: skip
-    _expect_error(variant("images_not_list.json", lambda d: d.update(images={"a": 1})), root,
-                  "'images' is not a list")  # fmt: skip
+    _expect_error(
+        variant("no_file_name.json", lambda d: d["images"][1].pop("file_name")),
+        root,
+        "images[1]",
+        "file_name",
+    )
+    _expect_error(
+        variant("no_image_id.json", lambda d: d["annotations"][0].pop("image_id")),
+        root,
+        "annotations[0]",
+        "image_id",
+    )
+    _expect_error(
+        variant("short_kps.json", lambda d: d["annotations"][1].update(keypoints=[1] * 45)),
+        root,
+        "frame 2",
+        "45 keypoint values",
+        "expected 51",
+    )
+    _expect_error(
+        variant("no_kps.json", lambda d: d["annotations"][0].pop("keypoints")),
+        root,
+        "frame 0",
+        "keypoints",
+    )
+    _expect_error(
+        variant(
+            "no_image.json", lambda d: d["images"][0].update(file_name="images/val/nope/000000.jpg")
+        ),
+        root,
+        "images/val/nope/000000.jpg",
+        "does not exist",
+    )
+    _expect_error(
+        variant("images_not_list.json", lambda d: d.update(images={"a": 1})),
+        root,
+        "'images' is not a list",
+    )
     p17 = _posetrack17(root)
     with open(p17) as f:
         d17 = json.load(f)

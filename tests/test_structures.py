@@ -25,10 +25,14 @@ def test_shapes_area_and_views():
     assert torch.equal(t.frame_nonempty(), torch.tensor([[True] * 3, [True, True, False]]))
     assert torch.equal(t.nonempty(), torch.tensor([True, False]))
     f1 = t.frame(1)
-    assert isinstance(f1, Boxes) and torch.equal(f1.tensor, torch.tensor([[1.0, 1, 11, 11], [6, 5, 16, 25]]))
+    assert isinstance(f1, Boxes) and torch.equal(
+        f1.tensor, torch.tensor([[1.0, 1, 11, 11], [6, 5, 16, 25]])
+    )
     assert [b.tensor.shape for b in t.frames()] == [(2, 4)] * 3
     flat = t.flatten()
-    assert flat.tensor.shape == (6, 4) and torch.equal(flat.tensor[4], torch.tensor([6.0, 5, 16, 25]))
+    assert flat.tensor.shape == (6, 4) and torch.equal(
+        flat.tensor[4], torch.tensor([6.0, 5, 16, 25])
+    )
     assert torch.equal(t.get_centers()[1, 0], torch.tensor([10.0, 15.0]))
 
 

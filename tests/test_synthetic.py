@@ -1,4 +1,5 @@
 """The synthetic generator: read back exactly, deterministic, and not trivial to track."""
+
 import hashlib
 import json
 import os
@@ -18,10 +19,23 @@ def test_cli_writes_what_the_loader_reads_back(tmp_path):
     out = tmp_path / "synth"
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "detectron2_tubes.synthetic", "--out", str(out), "--videos", "2",
-         "--frames", "16", "--seed", "7"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "detectron2_tubes.synthetic",
+            "--out",
+            str(out),
+            "--videos",
+            "2",
+            "--frames",
+            "16",
+            "--seed",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert time.perf_counter() - start < 60
     assert "train: 2 videos, 32 frames" in proc.stdout and "val: 1 videos, 16 frames" in proc.stdout
     truth = generate_synthetic_posetrack(None, num_videos=2, num_frames=16, seed=7)
@@ -48,9 +62,18 @@ def test_cli_writes_what_the_loader_reads_back(tmp_path):
 
 def test_cli_rejects_bad_arguments(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "detectron2_tubes.synthetic", "--out", str(tmp_path / "x"),
-         "--frames", "0"], capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "detectron2_tubes.synthetic",
+            "--out",
+            str(tmp_path / "x"),
+            "--frames",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "--frames must be at least 1" in proc.stderr
     assert not (tmp_path / "x").exists()
 
@@ -117,7 +140,13 @@ def test_default_set_is_fast_and_rich(tmp_path):
     assert all(not f.people for f in val if not f.is_labeled)
     dicts = load_posetrack_split(os.path.join(str(tmp_path), "annotations", "val"), str(tmp_path))
     assert len(dicts) == 5 * 60
-    with open(os.path.join(str(tmp_path), "annotations", "val", os.listdir(
-            os.path.join(str(tmp_path), "annotations", "val"))[0])) as f:  # fmt: skip
+    with open(
+        os.path.join(
+            str(tmp_path),
+            "annotations",
+            "val",
+            os.listdir(os.path.join(str(tmp_path), "annotations", "val"))[0],
+        )
+    ) as f:
         cats = json.load(f)["categories"][0]["keypoints"]
     assert cats[1:3] == ["head_bottom", "head_top"]

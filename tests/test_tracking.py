@@ -1,4 +1,5 @@
 """The tracking stage on hand-built frames, with exact expected ids and cost values."""
+
 import numpy as np
 import pytest
 import torch
@@ -73,8 +74,10 @@ def test_pckh_exact_values():
     low[[5, 6, 7], 2] = 0.0
     assert pckh(ref[None], np.stack([mixed]), keypoint_thresh=0.5)[0, 0] == pytest.approx(12 / 15)
     assert pckh(low[None], np.stack([mixed]), keypoint_thresh=0.5)[0, 0] == 1.0
-    cost = pose_cost(Detections(np.zeros((1, 4)), [1], ref[None]),
-                     Detections(np.zeros((4, 4)), np.ones(4), other))  # fmt: skip
+    cost = pose_cost(
+        Detections(np.zeros((1, 4)), [1], ref[None]),
+        Detections(np.zeros((4, 4)), np.ones(4), other),
+    )
     assert np.allclose(cost, [[0.0, 0.0, 1.0, 3 / 15]])
 
 
@@ -104,7 +107,9 @@ def test_gate_and_empty_matrices():
 
 def test_two_people_crossing_keep_their_ids():
     # A walks right (shorter box), B walks left (taller box, lower); they cross at t = 6.
-    frames = [frame([5 * t, 0, 5 * t + 20, 40], [60 - 5 * t, 10, 80 - 5 * t, 70]) for t in range(13)]
+    frames = [
+        frame([5 * t, 0, 5 * t + 20, 40], [60 - 5 * t, 10, 80 - 5 * t, 70]) for t in range(13)
+    ]
     for matcher in ("hungarian", "greedy"):
         result = link_video(frames, matcher=matcher, det_thresh=0.5, min_area=0)
         assert ids(result) == [[0, 1]] * 13
@@ -113,8 +118,13 @@ def test_two_people_crossing_keep_their_ids():
 def test_missing_for_one_frame_paper_vs_memory():
     person = [[10 + 3 * t, 10, 40 + 3 * t, 80] for t in range(5)]
     other = [200, 10, 230, 80]
-    frames = [frame(person[0], other), frame(person[1], other), frame(other),
-              frame(person[3], other), frame(person[4], other)]  # fmt: skip
+    frames = [
+        frame(person[0], other),
+        frame(person[1], other),
+        frame(other),
+        frame(person[3], other),
+        frame(person[4], other),
+    ]
     paper = link_video(frames, det_thresh=0.5, min_area=0)
     assert ids(paper) == [[0, 1], [0, 1], [1], [2, 1], [2, 1]]  # the person comes back as 2
     memory = link_video(frames, det_thresh=0.5, min_area=0, memory=1, max_cost=0.9)
@@ -133,11 +143,13 @@ def test_memory_carries_the_box_forward_by_its_motion():
 
 
 def test_empty_frames_single_frame_and_filters():
-    result = link_video([frame(), frame([0, 0, 20, 20]), frame(), frame([0, 0, 20, 20])],
-                        det_thresh=0.5, min_area=0)  # fmt: skip
+    result = link_video(
+        [frame(), frame([0, 0, 20, 20]), frame(), frame([0, 0, 20, 20])], det_thresh=0.5, min_area=0
+    )
     assert ids(result) == [[], [0], [], [1]]  # paper mode: a gap ends the track
-    single = link_video([frame([0, 0, 20, 20], [50, 50, 90, 90], [0, 0, 5, 5],
-                               scores=[0.99, 0.96, 0.99])])  # fmt: skip
+    single = link_video(
+        [frame([0, 0, 20, 20], [50, 50, 90, 90], [0, 0, 5, 5], scores=[0.99, 0.96, 0.99])]
+    )
     # The 5x5 box (25 px^2) is below the 50 px^2 minimum; both others pass the 0.95 score.
     assert ids(single) == [[0, 1]] and len(single[0]["boxes"]) == 2
     low = link_video([frame([0, 0, 20, 20], [50, 50, 90, 90], scores=[0.9, 0.96])])
@@ -157,7 +169,9 @@ def test_instances_in_and_out():
         return i
 
     tracker = PoseTracker()
-    out = tracker.update(inst([[0, 0, 20, 20], [30, 30, 60, 60], [70, 0, 90, 30]], [0.99, 0.5, 0.97]))
+    out = tracker.update(
+        inst([[0, 0, 20, 20], [30, 30, 60, 60], [70, 0, 90, 30]], [0.99, 0.5, 0.97])
+    )
     assert len(out) == 2 and out.track_ids.tolist() == [0, 1] and out.ID == [0, 1]
     assert out.pred_keypoints.shape == (2, 17, 3)
     out = tracker.update(inst([[71, 1, 91, 31], [1, 0, 21, 20]], [0.99, 0.99]))
@@ -238,6 +252,10 @@ def test_detectron2_tracker_head():
     cfg.TRACKING.MEMORY = 2
     head = build_tracker_head(cfg)
     assert head.tracker.memory == 2 and head.tracker.det_thresh == 0.95
-    i = Instances((100, 100), pred_boxes=Boxes(torch.tensor([[0.0, 0, 20, 20]])),
-                  scores=torch.tensor([0.99]), pred_keypoints=torch.ones(1, 17, 3))  # fmt: skip
+    i = Instances(
+        (100, 100),
+        pred_boxes=Boxes(torch.tensor([[0.0, 0, 20, 20]])),
+        scores=torch.tensor([0.99]),
+        pred_keypoints=torch.ones(1, 17, 3),
+    )
     assert head.update(i).ID == [0]

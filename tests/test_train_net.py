@@ -1,4 +1,5 @@
 """train_net.py end to end on the synthetic split (CPU): training, resuming, multi-process."""
+
 import json
 import math
 import os
@@ -11,14 +12,31 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 QUICK_T3 = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
 # Smaller than the quick schedule so that the test takes seconds per iteration at most.
 # No DATASETS.TEST: Detectron2 evaluates at the end of training (tests/test_evaluator.py covers it).
-TINY = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[64,64]", "INPUT.MIN_SIZE_TRAIN", "(160,)",
-        "INPUT.MIN_SIZE_TEST", "160", "SOLVER.WARMUP_ITERS", "5", "SEED", "7", "DATASETS.TEST", "()"]  # fmt: skip
+TINY = [
+    "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS",
+    "[64,64]",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(160,)",
+    "INPUT.MIN_SIZE_TEST",
+    "160",
+    "SOLVER.WARMUP_ITERS",
+    "5",
+    "SEED",
+    "7",
+    "DATASETS.TEST",
+    "()",
+]
 
 
 def _train_net(*args, timeout=600):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "train_net.py"), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train_net.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return proc.stdout + proc.stderr
 
@@ -31,8 +49,17 @@ def _metrics(out_dir):
 @pytest.mark.slow
 def test_trains_from_scratch_losses_fall_then_resumes(tmp_path):
     out = str(tmp_path / "run")
-    _train_net("--config-file", QUICK_T3, *TINY, "SOLVER.MAX_ITER", "40",
-               "SOLVER.CHECKPOINT_PERIOD", "20", "OUTPUT_DIR", out)  # fmt: skip
+    _train_net(
+        "--config-file",
+        QUICK_T3,
+        *TINY,
+        "SOLVER.MAX_ITER",
+        "40",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "20",
+        "OUTPUT_DIR",
+        out,
+    )
     records = [r for r in _metrics(out) if "total_loss" in r]
     assert [r["iteration"] for r in records] == [19, 39]
     names = ["loss_cls", "loss_box_reg", "loss_keypoint", "loss_rpn_cls", "loss_rpn_loc"]
@@ -45,8 +72,18 @@ def test_trains_from_scratch_losses_fall_then_resumes(tmp_path):
         os.listdir(out)
     )
 
-    log = _train_net("--config-file", QUICK_T3, "--resume", *TINY, "SOLVER.MAX_ITER", "50",
-                     "SOLVER.CHECKPOINT_PERIOD", "20", "OUTPUT_DIR", out)  # fmt: skip
+    log = _train_net(
+        "--config-file",
+        QUICK_T3,
+        "--resume",
+        *TINY,
+        "SOLVER.MAX_ITER",
+        "50",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "20",
+        "OUTPUT_DIR",
+        out,
+    )
     assert "model_final.pth" in log.split("Loading from", 1)[1][:300]
     resumed = [r["iteration"] for r in _metrics(out) if "total_loss" in r]
     assert resumed == [19, 39, 49]  # continued at 40, not from 0
@@ -55,8 +92,19 @@ def test_trains_from_scratch_losses_fall_then_resumes(tmp_path):
 @pytest.mark.slow
 def test_two_process_training_on_cpu_with_launch(tmp_path):
     out = str(tmp_path / "ddp")
-    log = _train_net("--num-gpus", "2", "--config-file", QUICK_T3, *TINY, "SOLVER.MAX_ITER", "3",
-                     "SOLVER.IMS_PER_BATCH", "2", "OUTPUT_DIR", out)  # fmt: skip
+    log = _train_net(
+        "--num-gpus",
+        "2",
+        "--config-file",
+        QUICK_T3,
+        *TINY,
+        "SOLVER.MAX_ITER",
+        "3",
+        "SOLVER.IMS_PER_BATCH",
+        "2",
+        "OUTPUT_DIR",
+        out,
+    )
     assert "world size: 2" in log.lower() or "Rank of current process: 0. World size: 2" in log
     assert os.path.isfile(os.path.join(out, "model_final.pth"))
 
@@ -64,16 +112,42 @@ def test_two_process_training_on_cpu_with_launch(tmp_path):
 def test_help_and_bad_config():
     assert "--config-file" in _train_net("--help")
     env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "train_net.py"), "--config-file",
-                           "configs/does_not_exist.yaml"], capture_output=True, text=True, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "train_net.py"),
+            "--config-file",
+            "configs/does_not_exist.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2
     assert "config file configs/does_not_exist.yaml does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "train_net.py"), "--config-file", QUICK_T3,
-                           "--eval-only", "MODEL.WEIGHTS", "/nowhere/model.pth", "OUTPUT_DIR", "/nowhere/out"],
-                          capture_output=True, text=True, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "train_net.py"),
+            "--config-file",
+            QUICK_T3,
+            "--eval-only",
+            "MODEL.WEIGHTS",
+            "/nowhere/model.pth",
+            "OUTPUT_DIR",
+            "/nowhere/out",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].endswith("MODEL.WEIGHTS /nowhere/model.pth does not exist")
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .endswith("MODEL.WEIGHTS /nowhere/model.pth does not exist")
+    )
     assert not os.path.exists("/nowhere")
 
 
@@ -87,7 +161,9 @@ def test_optimizer_choice():
     model = build_model(setup_cfg(QUICK_T3, tiny))
     adamw = TubeTrainer.build_optimizer(setup_cfg(QUICK_T3, tiny), model)
     assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["lr"] == 0.002
-    sgd = TubeTrainer.build_optimizer(setup_cfg(QUICK_T3, [*tiny, "SOLVER.OPTIMIZER", "SGD"]), model)
+    sgd = TubeTrainer.build_optimizer(
+        setup_cfg(QUICK_T3, [*tiny, "SOLVER.OPTIMIZER", "SGD"]), model
+    )
     assert isinstance(sgd, torch.optim.SGD)
     with pytest.raises(ValueError, match="SOLVER.OPTIMIZER must be SGD or ADAMW"):
         TubeTrainer.build_optimizer(setup_cfg(QUICK_T3, [*tiny, "SOLVER.OPTIMIZER", "LAMB"]), model)

@@ -1,4 +1,5 @@
 """Train and test loaders of clips, built with Detectron2's own loader builders."""
+
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 
 from .clip_mapper import ClipDatasetMapper

@@ -10,14 +10,15 @@ official folder layouts::
 The synthetic splits ``posetrack_synth_train`` / ``posetrack_synth_val`` are generated on first
 use into ``$DETECTRON2_TUBES_CACHE`` (default ``~/.cache/detectron2_tubes``).
 """
+
 import json
 import logging
 import os
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from .posetrack import load_posetrack_split, register_posetrack
 from .keypoints import posetrack_metadata
+from .posetrack import load_posetrack_split, register_posetrack
 from .synthetic import GENERATOR_VERSION, generate_synthetic_posetrack
 
 logger = logging.getLogger(__name__)

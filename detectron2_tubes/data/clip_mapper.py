@@ -1,4 +1,5 @@
 """`ClipDatasetMapper`: a clip dict -> the model's clip input, one augmentation per clip."""
+
 import copy
 import logging
 from typing import List, Optional, Union
@@ -95,7 +96,9 @@ class ClipDatasetMapper:
         frames = dataset_dict.pop("clip_frames", None)
         source = dataset_dict.get("annotation_file")
         if frames is None:
-            frames = [{k: dataset_dict[k] for k in ("file_name", "annotations") if k in dataset_dict}]
+            frames = [
+                {k: dataset_dict[k] for k in ("file_name", "annotations") if k in dataset_dict}
+            ]
         if len(frames) != self.num_frames:
             raise ValueError(
                 f"{dataset_dict.get('file_name')}: clip has {len(frames)} frames but the mapper "
@@ -116,8 +119,10 @@ class ClipDatasetMapper:
 
         aug_input = T.AugInput(images[key])
         transforms = self.augmentations(aug_input)
-        out = [transforms.apply_image(im) if i != key else aug_input.image
-               for i, im in enumerate(images)]  # fmt: skip
+        out = [
+            transforms.apply_image(im) if i != key else aug_input.image
+            for i, im in enumerate(images)
+        ]
         image_shape = out[key].shape[:2]
         clip = np.ascontiguousarray(np.stack(out, axis=0).transpose(3, 0, 1, 2))  # C, T, H, W
         dataset_dict["image"] = torch.as_tensor(clip)

@@ -1,4 +1,5 @@
 """The clip index: for each key frame of a video, the T frame dicts of its clip."""
+
 import logging
 from typing import Dict, List, Sequence, Tuple
 
@@ -22,9 +23,7 @@ def clip_frame_indices(key: int, num_frames: int, stride: int, video_length: int
     if num_frames < 1 or stride < 1:
         raise ValueError(f"clip length and stride must be >= 1, got {num_frames}, {stride}")
     centre = (num_frames - 1) // 2
-    return [
-        min(max(key + (i - centre) * stride, 0), video_length - 1) for i in range(num_frames)
-    ]
+    return [min(max(key + (i - centre) * stride, 0), video_length - 1) for i in range(num_frames)]
 
 
 def group_by_video(frame_dicts: Sequence[dict]) -> List[List[dict]]:
@@ -94,7 +93,11 @@ def get_clip_dataset_dicts(
         if len(frames) == 0:
             raise ValueError(f"Dataset '{name}' is empty")
         c = build_clip_dicts(
-            frames, num_frames, stride, labeled_only=is_train, filter_empty=is_train and filter_empty
+            frames,
+            num_frames,
+            stride,
+            labeled_only=is_train,
+            filter_empty=is_train and filter_empty,
         )
         logger.info(f"Dataset '{name}': {len(c)} clips of {num_frames} frames (stride {stride})")
         clips.extend(c)

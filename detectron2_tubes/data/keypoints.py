@@ -4,6 +4,7 @@ PoseTrack 2018/2021 files already store 17 slots in COCO order, but slot 1 holds
 and slot 2 ``head_top`` (not the eyes), and slots 3 and 4 (ears) are never annotated.
 PoseTrack 2017 files number 15 joints differently; ``POSETRACK17_TO_COCO`` maps them.
 """
+
 from typing import List, Tuple
 
 # Names of the 17 slots, exactly as PoseTrack 2018 prediction files list them in `categories`.
@@ -59,9 +60,26 @@ EVALUATED_SLOTS: Tuple[int, ...] = tuple(sorted(POSETRACK17_TO_COCO))
 
 # The PoseTrack 2018 skeleton (1-based slot pairs), as listed in its `categories`.
 SKELETON_1BASED: Tuple[Tuple[int, int], ...] = (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8),
-    (7, 9), (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7),
-)  # fmt: skip
+    (16, 14),
+    (14, 12),
+    (17, 15),
+    (15, 13),
+    (12, 13),
+    (6, 12),
+    (7, 13),
+    (6, 7),
+    (6, 8),
+    (7, 9),
+    (8, 10),
+    (9, 11),
+    (2, 3),
+    (1, 2),
+    (1, 3),
+    (2, 4),
+    (3, 5),
+    (4, 6),
+    (5, 7),
+)
 
 _LEFT, _RIGHT, _MID = (255, 140, 0), (0, 140, 255), (0, 200, 80)
 
@@ -77,15 +95,23 @@ def _side_color(a: str, b: str) -> Tuple[int, int, int]:
 # Detectron2's `keypoint_connection_rules`: (name_a, name_b, RGB colour) for drawing skeletons.
 # Limbs only between annotated slots; the head is drawn as head_top - nose - head_bottom.
 _EDGES = (
-    ("head_top", "nose"), ("nose", "head_bottom"),
-    ("head_bottom", "left_shoulder"), ("head_bottom", "right_shoulder"),
+    ("head_top", "nose"),
+    ("nose", "head_bottom"),
+    ("head_bottom", "left_shoulder"),
+    ("head_bottom", "right_shoulder"),
     ("left_shoulder", "right_shoulder"),
-    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
-    ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"), ("left_hip", "right_hip"),
-    ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
-    ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
-)  # fmt: skip
+    ("left_shoulder", "left_elbow"),
+    ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"),
+    ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"),
+    ("left_hip", "right_hip"),
+    ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"),
+)
 KEYPOINT_CONNECTION_RULES: List[Tuple[str, str, Tuple[int, int, int]]] = [
     (a, b, _side_color(a, b)) for a, b in _EDGES
 ]

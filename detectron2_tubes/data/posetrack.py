@@ -14,6 +14,7 @@ clips and tracking need::
                     keypoints (17 x 3 flat, COCO slot order, visibility 2 = labelled,
                     0 = not annotated), track_id, bbox_head (XYXY_ABS, or None)
 """
+
 import json
 import logging
 import os
@@ -84,8 +85,12 @@ def keypoints_to_box(keypoints: np.ndarray, image_size: Optional[Sequence[int]] 
     box = [cx - hw, cy - hh, cx + hw, cy + hh]
     if image_size is not None:
         h, w = image_size
-        box = [min(max(box[0], 0), w), min(max(box[1], 0), h), min(max(box[2], 0), w),
-               min(max(box[3], 0), h)]  # fmt: skip
+        box = [
+            min(max(box[0], 0), w),
+            min(max(box[1], 0), h),
+            min(max(box[2], 0), w),
+            min(max(box[3], 0), h),
+        ]
     return [float(v) for v in box]
 
 
@@ -189,8 +194,12 @@ def _load_2018(data: dict, json_file: str, image_root: str, video_id: str) -> Li
             kps = _labelled(np.asarray(kp, dtype=np.float64).reshape(NUM_KEYPOINTS, 3))
             bbox = _xywh_to_xyxy(ann.get("bbox"))
             if bbox is not None:  # some 2018 boxes run past the image: clip, as keypoint boxes are
-                bbox = [min(max(bbox[0], 0.0), w), min(max(bbox[1], 0.0), h),
-                        min(max(bbox[2], 0.0), w), min(max(bbox[3], 0.0), h)]  # fmt: skip
+                bbox = [
+                    min(max(bbox[0], 0.0), w),
+                    min(max(bbox[1], 0.0), h),
+                    min(max(bbox[2], 0.0), w),
+                    min(max(bbox[3], 0.0), h),
+                ]
             if bbox is not None and (bbox[2] <= bbox[0] or bbox[3] <= bbox[1]):
                 bbox = None  # a degenerate box: fall back to the keypoints' extent
             head = _xywh_to_xyxy(ann.get("bbox_head"))
@@ -231,9 +240,7 @@ def _load_2017(data: dict, json_file: str, image_root: str, video_id: str) -> Li
         for region in entry.get("ignore_regions") or []:
             points = region.get("point") or []
             if len(points) >= 3:
-                polygons.append(
-                    [float(_unwrap(p[c])) for p in points for c in ("x", "y")]
-                )
+                polygons.append([float(_unwrap(p[c])) for p in points for c in ("x", "y")])
         annotations = []
         for r, rect in enumerate(entry.get("annorect") or []):
             kps = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float64)

@@ -14,6 +14,7 @@ Output layout (PoseTrack 2018)::
     OUT/images/{train,val}/<seq>/<frame:06d>.jpg
     OUT/annotations/{train,val}/<seq>.json
 """
+
 import argparse
 import json
 import logging
@@ -122,8 +123,9 @@ def _skeleton(pelvis: np.ndarray, height: float, facing: float, phase: float) ->
     return pelvis[None, :] + height * j
 
 
-def _draw_person(img: np.ndarray, joints: np.ndarray, height: float, colors, facing: float,
-                 aa: bool = True) -> None:  # fmt: skip
+def _draw_person(
+    img: np.ndarray, joints: np.ndarray, height: float, colors, facing: float, aa: bool = True
+) -> None:
     """Draw a walker (far limbs, torso, head, near limbs). ``colors`` = (skin, shirt, pants)."""
     skin, shirt, pants = colors
     line = cv2.LINE_AA if aa else cv2.LINE_8
@@ -137,8 +139,10 @@ def _draw_person(img: np.ndarray, joints: np.ndarray, height: float, colors, fac
     near, far = ("right", "left") if facing > 0 else ("left", "right")
     for side, f in ((far, 0.7), (near, 1.0)):
         if side == near:
-            torso = np.array([pt("left_shoulder"), pt("right_shoulder"), pt("right_hip"),
-                              pt("left_hip")], np.int32)  # fmt: skip
+            torso = np.array(
+                [pt("left_shoulder"), pt("right_shoulder"), pt("right_hip"), pt("left_hip")],
+                np.int32,
+            )
             cv2.fillConvexPoly(img, torso, shirt, line)
             cv2.polylines(img, [torso], True, shirt, limb, line)
             neck_top = pt("head_bottom")
@@ -187,8 +191,9 @@ def _background(rng: np.random.Generator) -> Tuple[np.ndarray, float]:
             q = (p[0] + int(rng.integers(-40, 40)), p[1] + int(rng.integers(-20, 20)))
             cv2.line(img, p, q, c, int(rng.integers(1, 5)), cv2.LINE_AA)
         else:
-            cv2.rectangle(img, p, (p[0] + int(rng.integers(5, 30)), p[1] + int(rng.integers(3, 12))),
-                          c, -1)  # fmt: skip
+            cv2.rectangle(
+                img, p, (p[0] + int(rng.integers(5, 30)), p[1] + int(rng.integers(3, 12))), c, -1
+            )
     noise = rng.normal(0, 6, img.shape)
     return np.clip(img + noise, 0, 255).astype(np.uint8), horizon
 
@@ -261,8 +266,15 @@ def _visibility_probe(joints: np.ndarray, k: int) -> Tuple[float, float]:
     return min(max(x, 0.0), w - 1.0), min(max(y, 0.0), h - 1.0)
 
 
-def _render_video(rng: np.random.Generator, num_frames: int, labeled: List[bool],
-                  seq_name: str, split: str, image_id_base: int, out_root: Optional[str]):  # fmt: skip
+def _render_video(
+    rng: np.random.Generator,
+    num_frames: int,
+    labeled: List[bool],
+    seq_name: str,
+    split: str,
+    image_id_base: int,
+    out_root: Optional[str],
+):
     """Render one video; write its frames under ``out_root`` if given; return its frames."""
     h, w = IMAGE_SIZE
     background, horizon = _background(rng)
@@ -281,13 +293,28 @@ def _render_video(rng: np.random.Generator, num_frames: int, labeled: List[bool]
         base_y = horizon + float(rng.uniform(8, 18))
         for k in range(int(rng.integers(3, 6))):
             crowd.append(
-                _Walker(track_id=-1, x0=cx + k * cw / 5, foot_y=base_y + float(rng.uniform(-3, 3)),
-                        vx=float(rng.normal(0, 0.2)), vy=0.0, height=float(rng.uniform(22, 30)),
-                        phase0=float(rng.uniform(0, 6.3)), shirt=_random_color(rng),
-                        pants=_random_color(rng), skin=(90, 130, 190), annotated=False)
-            )  # fmt: skip
-        ignore.append([(cx - 15, base_y - 42), (cx + cw + 25, base_y - 42),
-                       (cx + cw + 25, base_y + 8), (cx - 15, base_y + 8)])  # fmt: skip
+                _Walker(
+                    track_id=-1,
+                    x0=cx + k * cw / 5,
+                    foot_y=base_y + float(rng.uniform(-3, 3)),
+                    vx=float(rng.normal(0, 0.2)),
+                    vy=0.0,
+                    height=float(rng.uniform(22, 30)),
+                    phase0=float(rng.uniform(0, 6.3)),
+                    shirt=_random_color(rng),
+                    pants=_random_color(rng),
+                    skin=(90, 130, 190),
+                    annotated=False,
+                )
+            )
+        ignore.append(
+            [
+                (cx - 15, base_y - 42),
+                (cx + cw + 25, base_y - 42),
+                (cx + cw + 25, base_y + 8),
+                (cx - 15, base_y + 8),
+            ]
+        )
 
     blur_frames = set(np.flatnonzero(rng.random(num_frames) < 0.12).tolist())
     frames = []
@@ -354,8 +381,12 @@ def _render_video(rng: np.random.Generator, num_frames: int, labeled: List[bool]
                 top, bottom = joints[_K["head_top"]], joints[_K["head_bottom"]]
                 head_h = float(np.linalg.norm(top - bottom)) * 1.15
                 hc = (top + bottom) / 2
-                head = [hc[0] - 0.4 * head_h, hc[1] - 0.5 * head_h,
-                        hc[0] + 0.4 * head_h, hc[1] + 0.5 * head_h]  # fmt: skip
+                head = [
+                    hc[0] - 0.4 * head_h,
+                    hc[1] - 0.5 * head_h,
+                    hc[0] + 0.4 * head_h,
+                    hc[1] + 0.5 * head_h,
+                ]
                 bbox = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
                 people.append(
                     SyntheticPerson(
@@ -453,21 +484,37 @@ def generate_synthetic_posetrack(
         work = tempfile.mkdtemp(prefix=".synthetic-partial-", dir=parent)
     result: Dict[str, Dict[str, List[SyntheticFrame]]] = {}
     try:
-        for split_idx, (split, count) in enumerate((("train", num_videos), ("val", num_val_videos))):
+        for split_idx, (split, count) in enumerate(
+            (("train", num_videos), ("val", num_val_videos))
+        ):
             result[split] = {}
             for v in range(count):
                 seq_num = v + 1 + 1000 * split_idx
                 seq = f"{seq_num:06d}_synth_{split}"
                 rng = np.random.default_rng([seed, split_idx, v, _RENDER_STREAM])
-                frames = _render_video(rng, num_frames, _labeled_frames(split, num_frames), seq,
-                                       split, 10000000000 + 10000 * seq_num, work)  # fmt: skip
+                frames = _render_video(
+                    rng,
+                    num_frames,
+                    _labeled_frames(split, num_frames),
+                    seq,
+                    split,
+                    10000000000 + 10000 * seq_num,
+                    work,
+                )
                 result[split][seq] = frames
                 if work is not None:
-                    write_json_atomic(_posetrack18_json(frames, f"{seq_num:06d}"),
-                                       os.path.join(work, "annotations", split, seq + ".json"))  # fmt: skip
+                    write_json_atomic(
+                        _posetrack18_json(frames, f"{seq_num:06d}"),
+                        os.path.join(work, "annotations", split, seq + ".json"),
+                    )
         if work is not None:
-            params = dict(version=GENERATOR_VERSION, num_videos=num_videos, num_frames=num_frames,
-                          seed=seed, num_val_videos=num_val_videos)  # fmt: skip
+            params = dict(
+                version=GENERATOR_VERSION,
+                num_videos=num_videos,
+                num_frames=num_frames,
+                seed=seed,
+                num_val_videos=num_val_videos,
+            )
             write_json_atomic(params, os.path.join(work, "synthetic.json"))
             os.makedirs(out_dir, exist_ok=True)
             for name in ("images", "annotations", "synthetic.json"):
@@ -489,8 +536,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     parser.add_argument("--out", required=True, help="dataset root folder to write")
     parser.add_argument("--videos", type=int, default=10, help="training videos (default 10)")
-    parser.add_argument("--val-videos", type=int, default=None,
-                        help="validation videos (default: half of --videos, at least 1)")  # fmt: skip
+    parser.add_argument(
+        "--val-videos",
+        type=int,
+        default=None,
+        help="validation videos (default: half of --videos, at least 1)",
+    )
     parser.add_argument("--frames", type=int, default=60, help="frames per video (default 60)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     args = parser.parse_args(argv)
@@ -507,6 +558,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         frames = sum(len(f) for f in videos.values())
         people = sum(len(fr.people) for f in videos.values() for fr in f)
         tracks = len({(s, p.track_id) for s, f in videos.items() for fr in f for p in fr.people})
-        print(f"{split}: {len(videos)} videos, {frames} frames, {people} annotated people, "
-              f"{tracks} tracks -> {os.path.join(args.out, 'annotations', split)}")  # fmt: skip
+        print(
+            f"{split}: {len(videos)} videos, {frames} frames, {people} annotated people, "
+            f"{tracks} tracks -> {os.path.join(args.out, 'annotations', split)}"
+        )
     print(f"done in {time.perf_counter() - start:.1f} s")

@@ -1,5 +1,13 @@
 from .predictor import ClipPredictor, VideoPredictor, VideoReadError, read_frames
 from .trainer import TubeTrainer, missing_weights, setup_cfg, uses_clips
 
-__all__ = ["TubeTrainer", "setup_cfg", "uses_clips", "missing_weights", "ClipPredictor", "VideoPredictor",
-           "read_frames", "VideoReadError"]
+__all__ = [
+    "TubeTrainer",
+    "setup_cfg",
+    "uses_clips",
+    "missing_weights",
+    "ClipPredictor",
+    "VideoPredictor",
+    "read_frames",
+    "VideoReadError",
+]

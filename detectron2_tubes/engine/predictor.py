@@ -1,4 +1,5 @@
 """Inference on clips and whole videos, in the spirit of Detectron2's `DefaultPredictor`."""
+
 import logging
 import os
 from collections import deque
@@ -81,7 +82,9 @@ class ClipPredictor:
         self.cfg = cfg.clone()
         self.model = build_model(self.cfg).eval()
         if cfg.MODEL.WEIGHTS:
-            InflatingCheckpointer(self.model, inflation=cfg.MODEL.WEIGHTS_INFLATION).load(cfg.MODEL.WEIGHTS)
+            InflatingCheckpointer(self.model, inflation=cfg.MODEL.WEIGHTS_INFLATION).load(
+                cfg.MODEL.WEIGHTS
+            )
         self.clips = uses_clips(cfg)
         self.num_frames = cfg.INPUT.CLIP.NUM_FRAMES if self.clips else 1
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
@@ -89,7 +92,9 @@ class ClipPredictor:
 
     def _input(self, frames: Sequence[np.ndarray]) -> dict:
         if len(frames) != self.num_frames:
-            raise ValueError(f"the model takes clips of {self.num_frames} frames, got {len(frames)}")
+            raise ValueError(
+                f"the model takes clips of {self.num_frames} frames, got {len(frames)}"
+            )
         h, w = frames[0].shape[:2]
         transform = self.aug.get_transform(frames[0])
         images = []
@@ -139,9 +144,16 @@ class VideoPredictor:
     lower-scoring detection change which higher-scoring ones survive.
     """
 
-    def __init__(self, cfg, *, tracker: Optional[PoseTracker] = None, mode: str = "dense",
-                 batch_size: int = 1, predictor: Optional[ClipPredictor] = None,
-                 heads_on_tracked_only: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        cfg,
+        *,
+        tracker: Optional[PoseTracker] = None,
+        mode: str = "dense",
+        batch_size: int = 1,
+        predictor: Optional[ClipPredictor] = None,
+        heads_on_tracked_only: bool = True,
+    ):
         if mode not in ("dense", "strided"):
             raise ValueError(f"unknown mode {mode!r}; use dense or strided")
         self.predictor = predictor or ClipPredictor(cfg)
@@ -150,11 +162,18 @@ class VideoPredictor:
 
             tracker = build_pose_tracker(cfg)
         self.tracker = tracker
-        box_predictor = getattr(getattr(self.predictor.model, "roi_heads", None), "box_predictor", None)
+        box_predictor = getattr(
+            getattr(self.predictor.model, "roi_heads", None), "box_predictor", None
+        )
         thresh = getattr(tracker, "det_thresh", None)
-        if heads_on_tracked_only and thresh is not None and hasattr(box_predictor, "test_score_thresh"):
-            box_predictor.test_score_thresh = max(box_predictor.test_score_thresh,
-                                                  box_thresh_keeping(thresh))  # fmt: skip
+        if (
+            heads_on_tracked_only
+            and thresh is not None
+            and hasattr(box_predictor, "test_score_thresh")
+        ):
+            box_predictor.test_score_thresh = max(
+                box_predictor.test_score_thresh, box_thresh_keeping(thresh)
+            )
         self.mode = mode
         self.batch_size = max(1, batch_size)
         self.stride = cfg.INPUT.CLIP.FRAME_STRIDE if self.predictor.clips else 1

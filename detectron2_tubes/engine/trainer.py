@@ -1,4 +1,5 @@
 """`TubeTrainer`: Detectron2's DefaultTrainer for clips, with weight inflation and CPU workers."""
+
 import logging
 import os
 import weakref
@@ -68,15 +69,18 @@ class TubeTrainer(DefaultTrainer):
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
         on_cpu = cfg.MODEL.DEVICE == "cpu"
-        model = create_ddp_model(model, broadcast_buffers=False,
-                                 **({"device_ids": None} if on_cpu else {}))  # fmt: skip
+        model = create_ddp_model(
+            model, broadcast_buffers=False, **({"device_ids": None} if on_cpu else {})
+        )
         trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
         self._trainer = trainer_cls(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = InflatingCheckpointer(
-            model, cfg.OUTPUT_DIR, inflation=cfg.MODEL.WEIGHTS_INFLATION,
+            model,
+            cfg.OUTPUT_DIR,
+            inflation=cfg.MODEL.WEIGHTS_INFLATION,
             trainer=weakref.proxy(self),
-        )  # fmt: skip
+        )
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
@@ -91,10 +95,15 @@ class TubeTrainer(DefaultTrainer):
         if cfg.SOLVER.OPTIMIZER != "ADAMW":
             raise ValueError(f"SOLVER.OPTIMIZER must be SGD or ADAMW, not {cfg.SOLVER.OPTIMIZER!r}")
         params = get_default_optimizer_params(
-            model, base_lr=cfg.SOLVER.BASE_LR, weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
-            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR, weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
-        )  # fmt: skip
-        optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, weight_decay=cfg.SOLVER.WEIGHT_DECAY)
+            model,
+            base_lr=cfg.SOLVER.BASE_LR,
+            weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
+            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
+            weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
+        )
+        optimizer = torch.optim.AdamW(
+            params, lr=cfg.SOLVER.BASE_LR, weight_decay=cfg.SOLVER.WEIGHT_DECAY
+        )
         return maybe_add_gradient_clipping(cfg, optimizer)
 
     @classmethod
@@ -113,6 +122,8 @@ class TubeTrainer(DefaultTrainer):
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         """`PoseTrackEvaluator` for datasets whose metadata says ``evaluator_type="posetrack"``."""
         if MetadataCatalog.get(dataset_name).get("evaluator_type") != "posetrack":
-            raise NotImplementedError(f"no evaluator for {dataset_name} (not a PoseTrack-format dataset)")
+            raise NotImplementedError(
+                f"no evaluator for {dataset_name} (not a PoseTrack-format dataset)"
+            )
         output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
         return PoseTrackEvaluator.from_config(cfg, dataset_name, output_folder)

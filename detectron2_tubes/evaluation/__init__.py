@@ -1,5 +1,7 @@
 """PoseTrack evaluation: the official metrics, and the evaluator that runs after inference."""
+
 from .clear_mot import ClearMOTCounter, MotmetricsCounter
+from .evaluator import PoseTrackEvaluator, score_written, track_and_write, writer_options
 from .posetrack_eval import (
     PoseTrackEvalError,
     evaluate_posetrack,
@@ -8,5 +10,4 @@ from .posetrack_eval import (
     grouped,
     load_sequence_pair,
 )
-from .evaluator import PoseTrackEvaluator, score_written, track_and_write, writer_options
 from .writer import KEYPOINT_SCORES, write_posetrack_video

@@ -8,6 +8,7 @@ rest with motmetrics' own `linear_sum_assignment`, switches, transfers, misses, 
 but only keeps the counters the metrics need. Tests check it against motmetrics on random
 sequences: identical counts and the same sum of distances.
 """
+
 from typing import Dict, Hashable, Sequence
 
 import numpy as np
@@ -77,8 +78,11 @@ class ClearMOTCounter:
                 if not np.isfinite(d):
                     continue
                 o, h = oids[i], hids[j]
-                switch = (o in self.m and self.m[o] != h
-                          and abs(frame - self.last_occurrence[o]) <= self.max_switch_time)  # fmt: skip
+                switch = (
+                    o in self.m
+                    and self.m[o] != h
+                    and abs(frame - self.last_occurrence[o]) <= self.max_switch_time
+                )
                 if switch and h not in self.hyp_history:
                     self.sum_d += d  # ASCEND
                 if h in self.res_m and self.res_m[h] != o:  # TRANSFER

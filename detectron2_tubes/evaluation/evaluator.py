@@ -1,4 +1,5 @@
 """`PoseTrackEvaluator`: after inference, track each video, write PoseTrack files, score them."""
+
 import itertools
 import logging
 import os
@@ -25,12 +26,22 @@ logger = logging.getLogger(__name__)
 def writer_options(cfg) -> dict:
     """`write_posetrack_video`'s keypoint options from the ``TEST.POSETRACK`` keys."""
     p = cfg.TEST.POSETRACK
-    return {"keypoint_thresh": p.KEYPOINT_THRESH, "keypoint_thresh_on": p.KEYPOINT_THRESH_ON,
-            "keypoint_score": p.KEYPOINT_SCORE}  # fmt: skip
+    return {
+        "keypoint_thresh": p.KEYPOINT_THRESH,
+        "keypoint_thresh_on": p.KEYPOINT_THRESH_ON,
+        "keypoint_score": p.KEYPOINT_SCORE,
+    }
 
 
-def track_and_write(raw: Dict[str, Dict[int, dict]], videos: Sequence[List[dict]], out_dir: str,
-                    tracker: PoseTracker, *, image_root=None, **write_options) -> List[str]:
+def track_and_write(
+    raw: Dict[str, Dict[int, dict]],
+    videos: Sequence[List[dict]],
+    out_dir: str,
+    tracker: PoseTracker,
+    *,
+    image_root=None,
+    **write_options,
+) -> List[str]:
     """Track every video's raw per-frame detections and write one PoseTrack 2018 file per video
     (named like its ground-truth file). ``write_options`` go to `write_posetrack_video`
     (keypoint_thresh, keypoint_thresh_on, keypoint_score). Returns the written paths, in
@@ -43,7 +54,11 @@ def track_and_write(raw: Dict[str, Dict[int, dict]], videos: Sequence[List[dict]
         for d in frames:
             p = preds.get(d["frame_id"])
             if p is None:
-                p = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "keypoints": np.zeros((0, 17, 3))}
+                p = {
+                    "boxes": np.zeros((0, 4)),
+                    "scores": np.zeros(0),
+                    "keypoints": np.zeros((0, 17, 3)),
+                }
             out = tracker.update(dict(p))
             tracked[d["frame_id"]] = out
         name = os.path.basename(frames[0].get("annotation_file") or f"{vid}.json")
@@ -55,8 +70,10 @@ def track_and_write(raw: Dict[str, Dict[int, dict]], videos: Sequence[List[dict]
 
 def score_written(videos: Sequence[List[dict]], paths: Sequence[str], warn=logger.warning) -> dict:
     """Official-toolkit metrics of written prediction files against the videos' ground truth."""
-    seqs = [load_sequence_pair(frames[0]["annotation_file"], path, i)[0]
-            for i, (frames, path) in enumerate(zip(videos, paths))]  # fmt: skip
+    seqs = [
+        load_sequence_pair(frames[0]["annotation_file"], path, i)[0]
+        for i, (frames, path) in enumerate(zip(videos, paths))
+    ]
     result = evaluate_sequences(seqs, warn=warn)
     result["num_sequences"], result["num_frames"] = len(seqs), sum(len(s.gt) for s in seqs)
     return result
@@ -72,9 +89,15 @@ class PoseTrackEvaluator(DatasetEvaluator):
     threshold sweeps) and returns the official metrics in Detectron2's format.
     """
 
-    def __init__(self, dataset_name: str, output_dir: Optional[str] = None, *,
-                 tracker: Optional[PoseTracker] = None, distributed: bool = True,
-                 **write_options):  # fmt: skip
+    def __init__(
+        self,
+        dataset_name: str,
+        output_dir: Optional[str] = None,
+        *,
+        tracker: Optional[PoseTracker] = None,
+        distributed: bool = True,
+        **write_options,
+    ):
         self.dataset_name = dataset_name
         self.output_dir = output_dir
         self.tracker = tracker or PoseTracker()
@@ -83,7 +106,9 @@ class PoseTrackEvaluator(DatasetEvaluator):
         self._frames: List[dict] = []
 
     @classmethod
-    def from_config(cls, cfg, dataset_name: str, output_dir: Optional[str] = None) -> "PoseTrackEvaluator":
+    def from_config(
+        cls, cfg, dataset_name: str, output_dir: Optional[str] = None
+    ) -> "PoseTrackEvaluator":
         from ..tracking.tracker import build_pose_tracker
 
         return cls(dataset_name, output_dir, tracker=build_pose_tracker(cfg), **writer_options(cfg))
@@ -98,16 +123,25 @@ class PoseTrackEvaluator(DatasetEvaluator):
             else:
                 inst = out["instances"]
             inst = inst.to("cpu")
-            self._frames.append({
-                "video_id": inp["video_id"], "frame_id": inp["frame_id"],
-                "boxes": inst.pred_boxes.tensor.numpy().astype(np.float32),
-                "scores": inst.scores.numpy().astype(np.float32),
-                "keypoints": (inst.pred_keypoints.numpy().astype(np.float32)
-                              if inst.has("pred_keypoints") else np.zeros((len(inst), 17, 3), np.float32)),
-                "keypoint_logits": (inst.pred_keypoint_logits.numpy().astype(np.float32)
-                                    if inst.has("pred_keypoint_logits") else None),
-                "image_size": tuple(inst.image_size),
-            })  # fmt: skip
+            self._frames.append(
+                {
+                    "video_id": inp["video_id"],
+                    "frame_id": inp["frame_id"],
+                    "boxes": inst.pred_boxes.tensor.numpy().astype(np.float32),
+                    "scores": inst.scores.numpy().astype(np.float32),
+                    "keypoints": (
+                        inst.pred_keypoints.numpy().astype(np.float32)
+                        if inst.has("pred_keypoints")
+                        else np.zeros((len(inst), 17, 3), np.float32)
+                    ),
+                    "keypoint_logits": (
+                        inst.pred_keypoint_logits.numpy().astype(np.float32)
+                        if inst.has("pred_keypoint_logits")
+                        else None
+                    ),
+                    "image_size": tuple(inst.image_size),
+                }
+            )
 
     def evaluate(self):
         frames = self._frames
@@ -122,26 +156,43 @@ class PoseTrackEvaluator(DatasetEvaluator):
         raw: Dict[str, Dict[int, dict]] = defaultdict(dict)
         for f in frames:
             raw[f["video_id"]][f["frame_id"]] = f
-        videos = [v for v in group_by_video(DatasetCatalog.get(self.dataset_name)) if v[0]["video_id"] in raw]
+        videos = [
+            v
+            for v in group_by_video(DatasetCatalog.get(self.dataset_name))
+            if v[0]["video_id"] in raw
+        ]
         out_dir = os.path.join(self.output_dir or ".", "posetrack_predictions")
         if self.output_dir:
             with atomic_path(os.path.join(self.output_dir, "posetrack_raw_predictions.pkl")) as tmp:
                 with open(tmp, "wb") as fh:
                     pickle.dump(dict(raw), fh)
         meta = MetadataCatalog.get(self.dataset_name)
-        paths = track_and_write(raw, videos, out_dir, self.tracker, image_root=meta.get("image_root"),
-                                **self.write_options)  # fmt: skip
+        paths = track_and_write(
+            raw,
+            videos,
+            out_dir,
+            self.tracker,
+            image_root=meta.get("image_root"),
+            **self.write_options,
+        )
         result = score_written(videos, paths)
-        logger.info(f"PoseTrack evaluation of {self.dataset_name} ({len(videos)} videos; predictions in "
-                    f"{out_dir}):\n" + format_tables(result))  # fmt: skip
+        logger.info(
+            f"PoseTrack evaluation of {self.dataset_name} ({len(videos)} videos; predictions in "
+            f"{out_dir}):\n" + format_tables(result)
+        )
         return OrderedDict(posetrack=self.to_detectron2(result))
 
     @staticmethod
     def to_detectron2(result: dict) -> Dict[str, float]:
         """{"AP": total, "MOTA": total, "MOTP", "Precision", "Recall", "AP-Head", ...}."""
         ap, mota = grouped(result["ap"]), grouped(result["mota"])
-        res = {"AP": ap["total"], "MOTA": mota["total"], "MOTP": result["motp"][-1],
-               "Precision": result["precision"][-1], "Recall": result["recall"][-1]}  # fmt: skip
+        res = {
+            "AP": ap["total"],
+            "MOTA": mota["total"],
+            "MOTP": result["motp"][-1],
+            "Precision": result["precision"][-1],
+            "Recall": result["recall"][-1],
+        }
         for name in ap:
             if name != "total":
                 res[f"AP-{name.capitalize()}"] = ap[name]

@@ -3,6 +3,7 @@ them: per-joint AP by PCKh@0.5 and per-joint CLEAR MOT, following every input ru
 POSETRACK.md section 3. The toolkit is not installable from the package registry, so this is a
 re-implementation, vectorised per frame; `ClearMOTCounter` replaces motmetrics' accumulator.
 """
+
 import json
 import logging
 import math
@@ -15,8 +16,16 @@ import numpy as np
 from ..data.keypoints import KEYPOINT_NAMES, POSETRACK17_JOINT_NAMES, POSETRACK17_TO_COCO
 from .clear_mot import ClearMOTCounter, MotmetricsCounter
 
-__all__ = ["PoseTrackEvalError", "SequenceData", "load_sequence_pair", "evaluate_sequences",
-           "evaluate_posetrack", "JOINT_NAMES", "GROUPS", "format_tables"]  # fmt: skip
+__all__ = [
+    "PoseTrackEvalError",
+    "SequenceData",
+    "load_sequence_pair",
+    "evaluate_sequences",
+    "evaluate_posetrack",
+    "JOINT_NAMES",
+    "GROUPS",
+    "format_tables",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +65,25 @@ class People:
 
     @classmethod
     def empty(cls):
-        return cls(np.zeros((0, NUM_JOINTS, 2)), np.zeros((0, NUM_JOINTS), bool),
-                   np.zeros((0, NUM_JOINTS)), np.zeros(0, np.int64), np.zeros(0))  # fmt: skip
+        return cls(
+            np.zeros((0, NUM_JOINTS, 2)),
+            np.zeros((0, NUM_JOINTS), bool),
+            np.zeros((0, NUM_JOINTS)),
+            np.zeros(0, np.int64),
+            np.zeros(0),
+        )
 
     def __len__(self):
         return len(self.track_ids)
 
     def select(self, keep):
-        return People(self.points[keep], self.present[keep], self.scores[keep], self.track_ids[keep],
-                      None if self.head_sizes is None else self.head_sizes[keep])  # fmt: skip
+        return People(
+            self.points[keep],
+            self.present[keep],
+            self.scores[keep],
+            self.track_ids[keep],
+            None if self.head_sizes is None else self.head_sizes[keep],
+        )
 
 
 @dataclass
@@ -74,7 +93,9 @@ class SequenceData:
     name: str
     gt: List[People] = field(default_factory=list)
     pred: List[People] = field(default_factory=list)
-    frame_index: List[int] = field(default_factory=list)  # position of each evaluated frame in the file
+    frame_index: List[int] = field(
+        default_factory=list
+    )  # position of each evaluated frame in the file
 
 
 def _load_json(path: str, what: str):
@@ -95,12 +116,18 @@ def _unwrap(v):
 
 def _track_id(value, path: str, frame: int) -> int:
     v = _unwrap(value)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not v.is_integer()):
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, (int, float))
+        or (isinstance(v, float) and not v.is_integer())
+    ):
         raise PoseTrackEvalError(f"{path}: frame {frame}: track id {value!r} is not an integer")
     v = int(v)
     if not 0 <= v < MAX_TRACK_ID:
-        raise PoseTrackEvalError(f"{path}: frame {frame}: track id {v} is outside 0..{MAX_TRACK_ID - 1} "
-                                 "(the toolkit asserts this)")  # fmt: skip
+        raise PoseTrackEvalError(
+            f"{path}: frame {frame}: track id {v} is outside 0..{MAX_TRACK_ID - 1} "
+            "(the toolkit asserts this)"
+        )
     return v
 
 
@@ -116,7 +143,9 @@ def _frames_2017(data: dict, path: str, is_gt: bool):
                     j = int(_unwrap(p["id"]))
                     x, y = float(_unwrap(p["x"])), float(_unwrap(p["y"]))
                 except (KeyError, TypeError, ValueError):
-                    raise PoseTrackEvalError(f"{path}: frame {f}: a point without numeric id, x and y") from None
+                    raise PoseTrackEvalError(
+                        f"{path}: frame {f}: a point without numeric id, x and y"
+                    ) from None
                 if not 0 <= j < NUM_JOINTS:
                     raise PoseTrackEvalError(f"{path}: frame {f}: joint id {j}, expected 0..14")
                 s = p.get("score")
@@ -127,7 +156,9 @@ def _frames_2017(data: dict, path: str, is_gt: bool):
             people.append((pts, rect.get("track_id"), head))
         polys = []
         for region in entry.get("ignore_regions") or []:
-            pts = [(float(_unwrap(p["x"])), float(_unwrap(p["y"]))) for p in region.get("point") or []]
+            pts = [
+                (float(_unwrap(p["x"])), float(_unwrap(p["y"]))) for p in region.get("point") or []
+            ]
             if len(pts) >= 3:
                 polys.append(np.array(pts))
         frames.append((people, polys))
@@ -139,15 +170,19 @@ def _slot_to_joint(data: dict, path: str, is_gt: bool) -> List[Tuple[int, int]]:
     cats = data.get("categories")
     if not cats:
         if not is_gt:
-            raise PoseTrackEvalError(f"{path}: a PoseTrack 2018 prediction file needs 'categories' "
-                                     "(its keypoint names give the slot order)")  # fmt: skip
+            raise PoseTrackEvalError(
+                f"{path}: a PoseTrack 2018 prediction file needs 'categories' "
+                "(its keypoint names give the slot order)"
+            )
         names = list(KEYPOINT_NAMES)
     else:
         names = list(cats[0].get("keypoints") or [])
     pairs = []
     for j, joint in enumerate(JOINT_NAMES):
         if joint not in names:
-            raise PoseTrackEvalError(f"{path}: categories keypoints lack {joint!r} (names: {names})")
+            raise PoseTrackEvalError(
+                f"{path}: categories keypoints lack {joint!r} (names: {names})"
+            )
         pairs.append((names.index(joint), j))
     return pairs
 
@@ -166,8 +201,9 @@ def _frames_2018(data: dict, path: str, is_gt: bool):
         for a in by_image.get(img.get("id"), []):
             kps = a.get("keypoints") or []
             if len(kps) != 3 * num_slots:
-                raise PoseTrackEvalError(f"{path}: frame {f}: {len(kps)} keypoint values, expected "
-                                         f"{3 * num_slots}")  # fmt: skip
+                raise PoseTrackEvalError(
+                    f"{path}: frame {f}: {len(kps)} keypoint values, expected " f"{3 * num_slots}"
+                )
             scores = a.get("scores") or []
             pts = {}
             for slot, j in pairs:
@@ -180,11 +216,18 @@ def _frames_2018(data: dict, path: str, is_gt: bool):
             head = None
             hb = a.get("bbox_head")
             if hb is not None and len(hb) == 4:
-                head = [float(hb[0]), float(hb[1]), float(hb[0]) + float(hb[2]), float(hb[1]) + float(hb[3])]
+                head = [
+                    float(hb[0]),
+                    float(hb[1]),
+                    float(hb[0]) + float(hb[2]),
+                    float(hb[1]) + float(hb[3]),
+                ]
             people.append((pts, a.get("track_id"), head))
-        polys = [np.stack([np.asarray(xs, float), np.asarray(ys, float)], axis=1)
-                 for xs, ys in zip(img.get("ignore_regions_x") or [], img.get("ignore_regions_y") or [])
-                 if len(xs) >= 3 and len(xs) == len(ys)]  # fmt: skip
+        polys = [
+            np.stack([np.asarray(xs, float), np.asarray(ys, float)], axis=1)
+            for xs, ys in zip(img.get("ignore_regions_x") or [], img.get("ignore_regions_y") or [])
+            if len(xs) >= 3 and len(xs) == len(ys)
+        ]
         frames.append((people, polys))
     return frames
 
@@ -218,11 +261,18 @@ def _inside_polygons(points: np.ndarray, polygons: Sequence[np.ndarray]) -> np.n
     for poly in polygons:
         x1, y1 = poly[:, 0][None], poly[:, 1][None]
         x2, y2 = np.roll(poly[:, 0], -1)[None], np.roll(poly[:, 1], -1)[None]
-        crosses = ((y1 > y) != (y2 > y)) & (x < (x2 - x1) * (y - y1) / np.where(y2 == y1, 1, y2 - y1) + x1)
+        crosses = ((y1 > y) != (y2 > y)) & (
+            x < (x2 - x1) * (y - y1) / np.where(y2 == y1, 1, y2 - y1) + x1
+        )
         odd = crosses.sum(1) % 2 == 1
         cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
-        on_edge = ((np.abs(cross) <= 1e-9) & (x >= np.minimum(x1, x2)) & (x <= np.maximum(x1, x2))
-                   & (y >= np.minimum(y1, y2)) & (y <= np.maximum(y1, y2))).any(1)  # fmt: skip
+        on_edge = (
+            (np.abs(cross) <= 1e-9)
+            & (x >= np.minimum(x1, x2))
+            & (x <= np.maximum(x1, x2))
+            & (y >= np.minimum(y1, y2))
+            & (y <= np.maximum(y1, y2))
+        ).any(1)
         inside |= odd & ~on_edge
     return inside
 
@@ -245,13 +295,17 @@ def _to_people(raw, polygons, path: str, frame: int, is_gt: bool, offset: int) -
         t = _track_id(track, path, frame)
         if not is_gt:
             if t in seen:
-                raise PoseTrackEvalError(f"{path}: frame {frame}: track id {t} appears twice (ids must be "
-                                         "unique within a frame)")  # fmt: skip
+                raise PoseTrackEvalError(
+                    f"{path}: frame {frame}: track id {t} appears twice (ids must be "
+                    "unique within a frame)"
+                )
             seen.add(t)
         ids[n] = t + offset
         if is_gt:
             if head is None and pts:
-                raise PoseTrackEvalError(f"{path}: frame {frame}: a ground-truth person without a head box")
+                raise PoseTrackEvalError(
+                    f"{path}: frame {frame}: a ground-truth person without a head box"
+                )
             if head is not None:
                 heads[n] = 0.6 * math.hypot(head[2] - head[0], head[3] - head[1])
     if polygons and present.any():
@@ -262,7 +316,9 @@ def _to_people(raw, polygons, path: str, frame: int, is_gt: bool, offset: int) -
     return People(points, present, scores, ids, heads if is_gt else None).select(keep)
 
 
-def load_sequence_pair(gt_path: str, pred_path: str, seq_index: int = 0) -> Tuple[SequenceData, int]:
+def load_sequence_pair(
+    gt_path: str, pred_path: str, seq_index: int = 0
+) -> Tuple[SequenceData, int]:
     """Read a ground-truth file and its prediction file into the frames the toolkit evaluates.
 
     Track ids are offset by ``seq_index * 10000`` as the toolkit does. Returns the sequence and
@@ -270,11 +326,15 @@ def load_sequence_pair(gt_path: str, pred_path: str, seq_index: int = 0) -> Tupl
     """
     gt_frames = _read_frames(gt_path, "ground-truth", True)
     if not os.path.isfile(pred_path):
-        raise PoseTrackEvalError(f"{pred_path}: prediction file for ground truth {gt_path} not found")
+        raise PoseTrackEvalError(
+            f"{pred_path}: prediction file for ground truth {gt_path} not found"
+        )
     pr_frames = _read_frames(pred_path, "prediction", False)
     if len(gt_frames) != len(pr_frames):
-        raise PoseTrackEvalError(f"{pred_path}: {len(pr_frames)} frames but the ground truth {gt_path} has "
-                                 f"{len(gt_frames)} (predictions must list every ground-truth frame, in order)")  # fmt: skip
+        raise PoseTrackEvalError(
+            f"{pred_path}: {len(pr_frames)} frames but the ground truth {gt_path} has "
+            f"{len(gt_frames)} (predictions must list every ground-truth frame, in order)"
+        )
     seq = SequenceData(os.path.splitext(os.path.basename(gt_path))[0])
     offset, big_ids = seq_index * MAX_TRACK_ID, 0
     for f, ((gt_raw, polys), (pr_raw, _)) in enumerate(zip(gt_frames, pr_frames)):
@@ -318,8 +378,13 @@ def _assign(dist: np.ndarray, gt: People) -> Tuple[np.ndarray, np.ndarray]:
     return match, assigned
 
 
-def evaluate_sequences(seqs: Sequence[SequenceData], eval_pose: bool = True, eval_track: bool = True,
-                       warn=logger.warning, mot_backend: str = "fast") -> dict:  # fmt: skip
+def evaluate_sequences(
+    seqs: Sequence[SequenceData],
+    eval_pose: bool = True,
+    eval_track: bool = True,
+    warn=logger.warning,
+    mot_backend: str = "fast",
+) -> dict:
     """Metrics over sequences: per-joint AP (by PCKh@0.5) and per-joint CLEAR MOT, as percents.
 
     ``mot_backend``: "fast" (`ClearMOTCounter`) or "motmetrics" (py-motmetrics accumulators, as
@@ -332,13 +397,17 @@ def evaluate_sequences(seqs: Sequence[SequenceData], eval_pose: bool = True, eva
     labels = [[] for _ in range(NUM_JOINTS)]
     n_gt = np.zeros(NUM_JOINTS)
     counter_cls = {"fast": ClearMOTCounter, "motmetrics": MotmetricsCounter}[mot_backend]
-    totals = {k: np.zeros(NUM_JOINTS) for k in ("misses", "switches", "fps", "objects", "dets", "sum_d")}
+    totals = {
+        k: np.zeros(NUM_JOINTS) for k in ("misses", "switches", "fps", "objects", "dets", "sum_d")
+    }
     for seq in seqs:
         per_joint = [counter_cls() for _ in range(NUM_JOINTS)]
         last = len(seq.gt) - 1
         if eval_track and last < 1:
-            warn(f"{seq.name}: {len(seq.gt)} evaluated frame(s); the toolkit skips the last evaluated "
-                 "frame of every sequence and breaks on this one, so it is left out of tracking metrics")  # fmt: skip
+            warn(
+                f"{seq.name}: {len(seq.gt)} evaluated frame(s); the toolkit skips the last evaluated "
+                "frame of every sequence and breaks on this one, so it is left out of tracking metrics"
+            )
         for k, (gt, pred) in enumerate(zip(seq.gt, seq.pred)):
             n_gt += gt.present.sum(axis=0)
             both = len(gt) > 0 and len(pred) > 0
@@ -347,7 +416,11 @@ def evaluate_sequences(seqs: Sequence[SequenceData], eval_pose: bool = True, eva
                 match, assigned = _assign(dist, gt)
             if eval_pose and len(pred):
                 for p in range(len(pred)):
-                    hits = match[p, assigned[p]] if both and assigned[p] >= 0 else np.zeros(NUM_JOINTS, bool)
+                    hits = (
+                        match[p, assigned[p]]
+                        if both and assigned[p] >= 0
+                        else np.zeros(NUM_JOINTS, bool)
+                    )
                     for j in np.flatnonzero(pred.present[p]):
                         scores[j].append(pred.scores[p, j])
                         labels[j].append(bool(hits[j]))
@@ -363,13 +436,23 @@ def evaluate_sequences(seqs: Sequence[SequenceData], eval_pose: bool = True, eva
                 else:  # one dummy object and one dummy hypothesis that cannot match
                     per_joint[j].update([0], [0], np.full((1, 1), np.nan))
         for j, c in enumerate(per_joint):
-            for key, value in (("misses", c.misses), ("switches", c.switches), ("fps", c.false_positives),
-                               ("objects", c.objects), ("dets", c.detections), ("sum_d", c.sum_d)):  # fmt: skip
+            for key, value in (
+                ("misses", c.misses),
+                ("switches", c.switches),
+                ("fps", c.false_positives),
+                ("objects", c.objects),
+                ("dets", c.detections),
+                ("sum_d", c.sum_d),
+            ):
                 totals[key][j] += value
 
     out: dict = {}
     if eval_pose:
-        ap, pre, rec = np.full(NUM_JOINTS, np.nan), np.full(NUM_JOINTS, np.nan), np.full(NUM_JOINTS, np.nan)
+        ap, pre, rec = (
+            np.full(NUM_JOINTS, np.nan),
+            np.full(NUM_JOINTS, np.nan),
+            np.full(NUM_JOINTS, np.nan),
+        )
         for j in range(NUM_JOINTS):
             s, lab = np.array(scores[j], float), np.array(labels[j], float)
             order = s.argsort()[::-1]  # the toolkit's order (ties included)
@@ -385,12 +468,20 @@ def evaluate_sequences(seqs: Sequence[SequenceData], eval_pose: bool = True, eva
         out["ap_precision"], out["ap_recall"] = _with_total(pre), _with_total(rec)
     if eval_track:
         with np.errstate(divide="ignore", invalid="ignore"):
-            mota = 100 * (1 - (totals["misses"] + totals["switches"] + totals["fps"]) / totals["objects"])
-            motp = np.where(totals["dets"] > 0, 100 * (1 - totals["sum_d"] / np.maximum(totals["dets"], 1)), 0.0)
+            mota = 100 * (
+                1 - (totals["misses"] + totals["switches"] + totals["fps"]) / totals["objects"]
+            )
+            motp = np.where(
+                totals["dets"] > 0, 100 * (1 - totals["sum_d"] / np.maximum(totals["dets"], 1)), 0.0
+            )
             precision = 100 * totals["dets"] / (totals["dets"] + totals["fps"])
             recall = 100 * totals["dets"] / totals["objects"]
-        out.update(mota=_with_total(mota), motp=_with_total(motp), precision=_with_total(precision),
-                   recall=_with_total(recall))  # fmt: skip
+        out.update(
+            mota=_with_total(mota),
+            motp=_with_total(motp),
+            precision=_with_total(precision),
+            recall=_with_total(recall),
+        )
         out["counts"] = {k: v.tolist() for k, v in totals.items()}
     return out
 
@@ -410,8 +501,14 @@ def _with_total(values: np.ndarray) -> List[float]:
     return values.tolist() + [float(finite.mean()) if len(finite) else float("nan")]
 
 
-def evaluate_posetrack(gt_dir: str, pred_dir: str, eval_pose: bool = True, eval_track: bool = True,
-                       warn=logger.warning, mot_backend: str = "fast") -> dict:  # fmt: skip
+def evaluate_posetrack(
+    gt_dir: str,
+    pred_dir: str,
+    eval_pose: bool = True,
+    eval_track: bool = True,
+    warn=logger.warning,
+    mot_backend: str = "fast",
+) -> dict:
     """Evaluate a folder of prediction files against a folder of ground-truth files (matched by
     file name, ground-truth files taken in sorted order). See `evaluate_sequences`."""
     if not os.path.isdir(gt_dir):
@@ -427,8 +524,10 @@ def evaluate_posetrack(gt_dir: str, pred_dir: str, eval_pose: bool = True, eval_
         seqs.append(seq)
         big += n
     if big:
-        warn(f"{big} predicted track ids are >= 1000: scored as the toolkit does, but the PoseTrack "
-             "challenge asks for ids 0..999")  # fmt: skip
+        warn(
+            f"{big} predicted track ids are >= 1000: scored as the toolkit does, but the PoseTrack "
+            "challenge asks for ids 0..999"
+        )
     result = evaluate_sequences(seqs, eval_pose, eval_track, warn, mot_backend)
     result["num_sequences"] = len(seqs)
     result["num_frames"] = sum(len(s.gt) for s in seqs)
@@ -450,12 +549,25 @@ def format_tables(result: dict) -> str:
     lines = []
     if "ap" in result:
         g = grouped(result["ap"])
-        lines += ["Average Precision (AP) metric:", "| " + header[2:] + " |",
-                  "|" + "---|" * len(cols), "| " + " | ".join(f"{g[c]:.1f}" for c in cols) + " |", ""]  # fmt: skip
+        lines += [
+            "Average Precision (AP) metric:",
+            "| " + header[2:] + " |",
+            "|" + "---|" * len(cols),
+            "| " + " | ".join(f"{g[c]:.1f}" for c in cols) + " |",
+            "",
+        ]
     if "mota" in result:
         mcols = [f"MOTA {c.capitalize()}" for c in cols] + ["MOTP Total", "Prec Total", "Rec Total"]
         g = grouped(result["mota"])
-        vals = [g[c] for c in cols] + [result["motp"][-1], result["precision"][-1], result["recall"][-1]]
-        lines += ["Multiple Object Tracking (MOT) metrics:", "| " + " | ".join(mcols) + " |",
-                  "|" + "---|" * len(mcols), "| " + " | ".join(f"{v:.1f}" for v in vals) + " |"]  # fmt: skip
+        vals = [g[c] for c in cols] + [
+            result["motp"][-1],
+            result["precision"][-1],
+            result["recall"][-1],
+        ]
+        lines += [
+            "Multiple Object Tracking (MOT) metrics:",
+            "| " + " | ".join(mcols) + " |",
+            "|" + "---|" * len(mcols),
+            "| " + " | ".join(f"{v:.1f}" for v in vals) + " |",
+        ]
     return "\n".join(lines)

@@ -1,10 +1,16 @@
 """Write tracked per-frame predictions as PoseTrack 2018 (or 2017) prediction files."""
+
 import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..data.keypoints import EVALUATED_SLOTS, NUM_KEYPOINTS, POSETRACK17_TO_COCO, posetrack_categories
+from ..data.keypoints import (
+    EVALUATED_SLOTS,
+    NUM_KEYPOINTS,
+    POSETRACK17_TO_COCO,
+    posetrack_categories,
+)
 from ..utils.io import write_json_atomic
 
 __all__ = ["FramePrediction", "write_posetrack_video", "KEYPOINT_SCORES"]
@@ -19,16 +25,28 @@ class FramePrediction(dict):
     (N,)."""
 
 
-def _frame_entries(pred: Optional[dict], det_thresh: float, kp_thresh: Optional[float],
-                   kp_thresh_on: str, kp_score: str):  # fmt: skip
+def _frame_entries(
+    pred: Optional[dict],
+    det_thresh: float,
+    kp_thresh: Optional[float],
+    kp_thresh_on: str,
+    kp_score: str,
+):
     """(track id, box score, box, keypoints (17, 3) with the written joint scores, kept joints)."""
     if pred is None or len(pred.get("scores", [])) == 0:
         return []
     out = []
     kps_all, logits_all = pred.get("keypoints"), pred.get("keypoint_logits")
-    if kp_thresh is not None and kp_thresh_on == "logit" and kps_all is not None and logits_all is None:
-        raise ValueError("the keypoint threshold applies to heatmap logits, but the predictions carry "
-                         "none (use keypoint_thresh_on='prob' for such models)")  # fmt: skip
+    if (
+        kp_thresh is not None
+        and kp_thresh_on == "logit"
+        and kps_all is not None
+        and logits_all is None
+    ):
+        raise ValueError(
+            "the keypoint threshold applies to heatmap logits, but the predictions carry "
+            "none (use keypoint_thresh_on='prob' for such models)"
+        )
     for n in np.flatnonzero(np.asarray(pred["scores"]) >= det_thresh):
         tid = int(pred["track_ids"][n])
         if not 0 <= tid < 1000:
@@ -80,7 +98,9 @@ def write_posetrack_video(
     if fmt not in ("2018", "2017"):
         raise ValueError(f"unknown PoseTrack format {fmt!r}; use 2018 or 2017")
     if keypoint_thresh_on not in ("logit", "prob"):
-        raise ValueError(f"keypoint_thresh_on must be 'logit' or 'prob', not {keypoint_thresh_on!r}")
+        raise ValueError(
+            f"keypoint_thresh_on must be 'logit' or 'prob', not {keypoint_thresh_on!r}"
+        )
     if keypoint_score not in KEYPOINT_SCORES:
         raise ValueError(f"keypoint_score must be one of {KEYPOINT_SCORES}, not {keypoint_score!r}")
     images, annotations, annolist = [], [], []
@@ -88,29 +108,72 @@ def write_posetrack_video(
         name = d["file_name"]
         if image_root:
             name = os.path.relpath(name, image_root)
-        entries = _frame_entries(predictions.get(d["frame_id"]), det_thresh, keypoint_thresh,
-                                 keypoint_thresh_on, keypoint_score)  # fmt: skip
+        entries = _frame_entries(
+            predictions.get(d["frame_id"]),
+            det_thresh,
+            keypoint_thresh,
+            keypoint_thresh_on,
+            keypoint_score,
+        )
         if fmt == "2018":
-            images.append({"id": d["image_id"], "file_name": name, "frame_id": d["image_id"],
-                           "vid_id": d.get("video_id"), "nframes": len(frames)})  # fmt: skip
+            images.append(
+                {
+                    "id": d["image_id"],
+                    "file_name": name,
+                    "frame_id": d["image_id"],
+                    "vid_id": d.get("video_id"),
+                    "nframes": len(frames),
+                }
+            )
             for tid, score, box, k, keep in entries:
-                kps = np.where(keep[:, None], np.concatenate([k[:, :2], np.ones((NUM_KEYPOINTS, 1))], 1), 0)
-                annotations.append({
-                    "id": len(annotations), "image_id": d["image_id"], "category_id": 1,
-                    "track_id": tid, "score": score,
-                    "bbox": [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])],
-                    "keypoints": [round(float(v), 2) for v in kps.reshape(-1)],
-                    "scores": [float(s) if kept else 0.0 for s, kept in zip(k[:, 2], keep)],
-                })  # fmt: skip
+                kps = np.where(
+                    keep[:, None], np.concatenate([k[:, :2], np.ones((NUM_KEYPOINTS, 1))], 1), 0
+                )
+                annotations.append(
+                    {
+                        "id": len(annotations),
+                        "image_id": d["image_id"],
+                        "category_id": 1,
+                        "track_id": tid,
+                        "score": score,
+                        "bbox": [
+                            float(box[0]),
+                            float(box[1]),
+                            float(box[2] - box[0]),
+                            float(box[3] - box[1]),
+                        ],
+                        "keypoints": [round(float(v), 2) for v in kps.reshape(-1)],
+                        "scores": [float(s) if kept else 0.0 for s, kept in zip(k[:, 2], keep)],
+                    }
+                )
         else:
             rects = []
             for tid, score, box, k, keep in entries:
-                points = [{"id": [j], "x": [float(k[s, 0])], "y": [float(k[s, 1])], "score": [float(k[s, 2])]}
-                          for j, s in enumerate(POSETRACK17_TO_COCO) if keep[s]]  # fmt: skip
-                rects.append({"x1": [float(box[0])], "y1": [float(box[1])], "x2": [float(box[2])],
-                              "y2": [float(box[3])], "score": [score], "track_id": [tid],
-                              "annopoints": [{"point": points}]})  # fmt: skip
+                points = [
+                    {
+                        "id": [j],
+                        "x": [float(k[s, 0])],
+                        "y": [float(k[s, 1])],
+                        "score": [float(k[s, 2])],
+                    }
+                    for j, s in enumerate(POSETRACK17_TO_COCO)
+                    if keep[s]
+                ]
+                rects.append(
+                    {
+                        "x1": [float(box[0])],
+                        "y1": [float(box[1])],
+                        "x2": [float(box[2])],
+                        "y2": [float(box[3])],
+                        "score": [score],
+                        "track_id": [tid],
+                        "annopoints": [{"point": points}],
+                    }
+                )
             annolist.append({"image": [{"name": name}], "annorect": rects})
-    data = ({"images": images, "annotations": annotations, "categories": posetrack_categories()}
-            if fmt == "2018" else {"annolist": annolist})  # fmt: skip
+    data = (
+        {"images": images, "annotations": annotations, "categories": posetrack_categories()}
+        if fmt == "2018"
+        else {"annolist": annolist}
+    )
     write_json_atomic(data, path)

@@ -1,4 +1,5 @@
 """Tube R-CNN components; importing this module registers them with Detectron2."""
+
 from .backbone3d import (
     BasicBlock3D,
     BasicStem3D,

@@ -6,32 +6,53 @@ adds the time axis. Temporal stride is 1 everywhere and temporal padding keeps T
 of res4 is (N, C, T, H/16, W/16). With T = 1 and all temporal extents 1 it is exactly the 2D
 ResNet.
 """
+
 from typing import Dict, List, Sequence
 
 import torch
 from detectron2.layers import CNNBlockBase, ShapeSpec
-from fvcore.nn import weight_init as winit
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from fvcore.nn import weight_init as winit
 from torch import nn
 from torch.nn import functional as F
 
 from ..layers import Conv3d, FrozenBatchNorm3d, get_norm3d
 
-__all__ = ["BasicStem3D", "BasicBlock3D", "BottleneckBlock3D", "ResNet3D", "make_stage3d",
-           "build_resnet3d_backbone", "build_res5_3d", "STAGE_NAMES"]  # fmt: skip
+__all__ = [
+    "BasicStem3D",
+    "BasicBlock3D",
+    "BottleneckBlock3D",
+    "ResNet3D",
+    "make_stage3d",
+    "build_resnet3d_backbone",
+    "build_res5_3d",
+    "STAGE_NAMES",
+]
 
 # Stage names in the order of MODEL.RESNETS.TEMPORAL_KERNELS.
 STAGE_NAMES = ("stem", "res2", "res3", "res4", "res5")
-_BLOCKS_PER_STAGE = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
-                     152: [3, 8, 36, 3]}  # fmt: skip
+_BLOCKS_PER_STAGE = {
+    18: [2, 2, 2, 2],
+    34: [3, 4, 6, 3],
+    50: [3, 4, 6, 3],
+    101: [3, 4, 23, 3],
+    152: [3, 8, 36, 3],
+}
 
 
 def _conv(cin, cout, k, t, *, stride=1, dilation=1, groups=1, norm="BN"):
     """A (t, k, k) conv with temporal stride 1 and 'same' temporal padding."""
-    return Conv3d(cin, cout, kernel_size=(t, k, k), stride=(1, stride, stride),
-                  padding=(t // 2, dilation * (k // 2), dilation * (k // 2)),
-                  dilation=(1, dilation, dilation), groups=groups, bias=False,
-                  norm=get_norm3d(norm, cout))  # fmt: skip
+    return Conv3d(
+        cin,
+        cout,
+        kernel_size=(t, k, k),
+        stride=(1, stride, stride),
+        padding=(t // 2, dilation * (k // 2), dilation * (k // 2)),
+        dilation=(1, dilation, dilation),
+        groups=groups,
+        bias=False,
+        norm=get_norm3d(norm, cout),
+    )
 
 
 class _Block3D(CNNBlockBase):
@@ -50,8 +71,9 @@ class BasicBlock3D(_Block3D):
         t = temporal_kernel
         self.shortcut = (
             _conv(in_channels, out_channels, 1, 1, stride=stride, norm=norm)
-            if in_channels != out_channels else None
-        )  # fmt: skip
+            if in_channels != out_channels
+            else None
+        )
         self.conv1 = _conv(in_channels, out_channels, 3, t, stride=stride, norm=norm)
         self.conv2 = _conv(out_channels, out_channels, 3, t, norm=norm)
         for layer in (self.conv1, self.conv2, self.shortcut):
@@ -68,17 +90,37 @@ class BasicBlock3D(_Block3D):
 class BottleneckBlock3D(_Block3D):
     """ResNet-50+ block: 1x1x1, (t, 3, 3), 1x1x1 convs and a projection shortcut if needed."""
 
-    def __init__(self, in_channels, out_channels, *, bottleneck_channels, stride=1, num_groups=1,
-                 norm="BN", stride_in_1x1=False, dilation=1, temporal_kernel=3):  # fmt: skip
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        *,
+        bottleneck_channels,
+        stride=1,
+        num_groups=1,
+        norm="BN",
+        stride_in_1x1=False,
+        dilation=1,
+        temporal_kernel=3,
+    ):
         super().__init__(in_channels, out_channels, stride)
         self.shortcut = (
             _conv(in_channels, out_channels, 1, 1, stride=stride, norm=norm)
-            if in_channels != out_channels else None
-        )  # fmt: skip
+            if in_channels != out_channels
+            else None
+        )
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = _conv(in_channels, bottleneck_channels, 1, 1, stride=s1, norm=norm)
-        self.conv2 = _conv(bottleneck_channels, bottleneck_channels, 3, temporal_kernel, stride=s3,
-                           dilation=dilation, groups=num_groups, norm=norm)  # fmt: skip
+        self.conv2 = _conv(
+            bottleneck_channels,
+            bottleneck_channels,
+            3,
+            temporal_kernel,
+            stride=s3,
+            dilation=dilation,
+            groups=num_groups,
+            norm=norm,
+        )
         self.conv3 = _conv(bottleneck_channels, out_channels, 1, 1, norm=norm)
         for layer in (self.conv1, self.conv2, self.conv3, self.shortcut):
             if layer is not None:
@@ -97,9 +139,15 @@ class BasicStem3D(_Block3D):
 
     def __init__(self, in_channels=3, out_channels=64, norm="BN", temporal_kernel=3):
         super().__init__(in_channels, out_channels, 4)
-        self.conv1 = Conv3d(in_channels, out_channels, kernel_size=(temporal_kernel, 7, 7),
-                            stride=(1, 2, 2), padding=(temporal_kernel // 2, 3, 3), bias=False,
-                            norm=get_norm3d(norm, out_channels))  # fmt: skip
+        self.conv1 = Conv3d(
+            in_channels,
+            out_channels,
+            kernel_size=(temporal_kernel, 7, 7),
+            stride=(1, 2, 2),
+            padding=(temporal_kernel // 2, 3, 3),
+            bias=False,
+            norm=get_norm3d(norm, out_channels),
+        )
         winit.c2_msra_fill(self.conv1)
 
     def forward(self, x):
@@ -107,13 +155,21 @@ class BasicStem3D(_Block3D):
         return F.max_pool3d(x, kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
 
 
-def make_stage3d(block_class, num_blocks: int, *, in_channels: int, out_channels: int,
-                 first_stride: int = 1, **kwargs) -> List[nn.Module]:  # fmt: skip
+def make_stage3d(
+    block_class,
+    num_blocks: int,
+    *,
+    in_channels: int,
+    out_channels: int,
+    first_stride: int = 1,
+    **kwargs,
+) -> List[nn.Module]:
     """Blocks of one stage: the first with ``first_stride``, the others with stride 1."""
     blocks = []
     for i in range(num_blocks):
-        blocks.append(block_class(in_channels, out_channels,
-                                  stride=first_stride if i == 0 else 1, **kwargs))  # fmt: skip
+        blocks.append(
+            block_class(in_channels, out_channels, stride=first_stride if i == 0 else 1, **kwargs)
+        )
         in_channels = out_channels
     return blocks
 
@@ -121,8 +177,13 @@ def make_stage3d(block_class, num_blocks: int, *, in_channels: int, out_channels
 class ResNet3D(Backbone):
     """A 3D ResNet on clips (N, C, T, H, W); outputs named like Detectron2's ResNet."""
 
-    def __init__(self, stem: nn.Module, stages: Sequence[List[nn.Module]],
-                 out_features: Sequence[str], freeze_at: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        stem: nn.Module,
+        stages: Sequence[List[nn.Module]],
+        out_features: Sequence[str],
+        freeze_at: int = 0,
+    ):
         super().__init__()
         self.stem = stem
         self._out_feature_strides = {"stem": stem.stride}
@@ -140,7 +201,9 @@ class ResNet3D(Backbone):
         self._out_features = list(out_features)
         for f in self._out_features:
             if f not in self._out_feature_channels:
-                raise ValueError(f"ResNet3D has no output {f!r}; built: {list(self._out_feature_channels)}")
+                raise ValueError(
+                    f"ResNet3D has no output {f!r}; built: {list(self._out_feature_channels)}"
+                )
         self.freeze(freeze_at)
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -158,8 +221,12 @@ class ResNet3D(Backbone):
         return outputs
 
     def output_shape(self) -> Dict[str, ShapeSpec]:
-        return {n: ShapeSpec(channels=self._out_feature_channels[n],
-                             stride=self._out_feature_strides[n]) for n in self._out_features}  # fmt: skip
+        return {
+            n: ShapeSpec(
+                channels=self._out_feature_channels[n], stride=self._out_feature_strides[n]
+            )
+            for n in self._out_features
+        }
 
     def freeze(self, freeze_at: int = 0) -> "ResNet3D":
         """Freeze the stem (freeze_at >= 1) and the first ``freeze_at - 1`` stages, as ResNet."""
@@ -177,7 +244,9 @@ def _stage_kwargs(cfg, stage_idx: int) -> dict:
     r = cfg.MODEL.RESNETS
     depth = r.DEPTH
     if depth not in _BLOCKS_PER_STAGE:
-        raise ValueError(f"MODEL.RESNETS.DEPTH must be one of {sorted(_BLOCKS_PER_STAGE)}, got {depth}")
+        raise ValueError(
+            f"MODEL.RESNETS.DEPTH must be one of {sorted(_BLOCKS_PER_STAGE)}, got {depth}"
+        )
     kernels = list(r.TEMPORAL_KERNELS)
     if len(kernels) != len(STAGE_NAMES) or any(k < 1 or k % 2 == 0 for k in kernels):
         raise ValueError(
@@ -186,21 +255,31 @@ def _stage_kwargs(cfg, stage_idx: int) -> dict:
     i = stage_idx - 2
     out_channels = r.RES2_OUT_CHANNELS * 2**i
     dilation = r.RES5_DILATION if stage_idx == 5 else 1
-    kw = dict(num_blocks=_BLOCKS_PER_STAGE[depth][i], out_channels=out_channels, norm=r.NORM,
-              temporal_kernel=kernels[stage_idx - 1],
-              first_stride=1 if stage_idx == 2 or dilation == 2 else 2)  # fmt: skip
+    kw = dict(
+        num_blocks=_BLOCKS_PER_STAGE[depth][i],
+        out_channels=out_channels,
+        norm=r.NORM,
+        temporal_kernel=kernels[stage_idx - 1],
+        first_stride=1 if stage_idx == 2 or dilation == 2 else 2,
+    )
     if depth in (18, 34):
         # Unlike Detectron2's ResNet, R18/R34 may be narrower than 64 (small CPU models);
         # checkpoints of the standard R18/R34 need STEM_OUT_CHANNELS = RES2_OUT_CHANNELS = 64.
         if r.RES2_OUT_CHANNELS != r.STEM_OUT_CHANNELS:
-            raise ValueError("MODEL.RESNETS.RES2_OUT_CHANNELS must equal STEM_OUT_CHANNELS for R18/R34")
+            raise ValueError(
+                "MODEL.RESNETS.RES2_OUT_CHANNELS must equal STEM_OUT_CHANNELS for R18/R34"
+            )
         if dilation != 1:
             raise ValueError("MODEL.RESNETS.RES5_DILATION must be 1 for R18/R34")
         kw["block_class"] = BasicBlock3D
     else:
-        kw.update(block_class=BottleneckBlock3D, stride_in_1x1=r.STRIDE_IN_1X1,
-                  num_groups=r.NUM_GROUPS, dilation=dilation,
-                  bottleneck_channels=r.NUM_GROUPS * r.WIDTH_PER_GROUP * 2**i)  # fmt: skip
+        kw.update(
+            block_class=BottleneckBlock3D,
+            stride_in_1x1=r.STRIDE_IN_1X1,
+            num_groups=r.NUM_GROUPS,
+            dilation=dilation,
+            bottleneck_channels=r.NUM_GROUPS * r.WIDTH_PER_GROUP * 2**i,
+        )
     return kw
 
 
@@ -215,15 +294,21 @@ def _build_stage(cfg, stage_idx: int, **overrides) -> List[nn.Module]:
     kw = _stage_kwargs(cfg, stage_idx)
     kw.update(overrides)
     block_class, num_blocks = kw.pop("block_class"), kw.pop("num_blocks")
-    return make_stage3d(block_class, num_blocks, in_channels=_stage_in_channels(cfg, stage_idx), **kw)
+    return make_stage3d(
+        block_class, num_blocks, in_channels=_stage_in_channels(cfg, stage_idx), **kw
+    )
 
 
 @BACKBONE_REGISTRY.register()
 def build_resnet3d_backbone(cfg, input_shape: ShapeSpec) -> ResNet3D:
     """ResNet3D from MODEL.RESNETS (DEPTH 18/34/50/101/152, TEMPORAL_KERNELS, NORM, OUT_FEATURES)."""
     r = cfg.MODEL.RESNETS
-    stem = BasicStem3D(input_shape.channels, r.STEM_OUT_CHANNELS, norm=r.NORM,
-                       temporal_kernel=r.TEMPORAL_KERNELS[0])  # fmt: skip
+    stem = BasicStem3D(
+        input_shape.channels,
+        r.STEM_OUT_CHANNELS,
+        norm=r.NORM,
+        temporal_kernel=r.TEMPORAL_KERNELS[0],
+    )
     out_features = r.OUT_FEATURES
     # res{i} is stage i; stages after the last output are not built.
     last = max(STAGE_NAMES.index(f) + 1 if f != "stem" else 1 for f in out_features)

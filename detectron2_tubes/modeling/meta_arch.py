@@ -1,4 +1,5 @@
 """TubeRCNN: Detectron2's GeneralizedRCNN on clips (C, T, H, W), predicting person tubes."""
+
 from typing import Dict, List, Optional
 
 import torch
@@ -66,12 +67,17 @@ class TubeRCNN(GeneralizedRCNN):
                 )
             clips.append((image.to(self.device) - mean) / std)
         return ImageList.from_tensors(
-            clips, self.backbone.size_divisibility,
+            clips,
+            self.backbone.size_divisibility,
             padding_constraints=self.backbone.padding_constraints,
-        )  # fmt: skip
+        )
 
-    def inference(self, batched_inputs, detected_instances: Optional[List[Instances]] = None,
-                  do_postprocess: bool = True):  # fmt: skip
+    def inference(
+        self,
+        batched_inputs,
+        detected_instances: Optional[List[Instances]] = None,
+        do_postprocess: bool = True,
+    ):
         assert not self.training
         images = self.preprocess_image(batched_inputs)
         features = self.backbone(images.tensor)

@@ -1,5 +1,6 @@
 """Tube ROI heads: spatio-temporal RoIAlign, a 3D res5 box head with 4T box regression, and a 3D
 keypoint head whose loss and inference are Detectron2's, on tubes unrolled into frames."""
+
 import logging
 import math
 from typing import Dict, List, Tuple
@@ -30,9 +31,16 @@ from .backbone3d import build_res5_3d
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["pool_tubes", "Res5BoxHead3D", "TubeOutputLayers", "tube_rcnn_inference",
-           "keypoint_inference_with_logits", "KRCNNConvDeconvUpsample3DHead",
-           "KRCNNConvDeconvUpsampleLogitsHead", "TubeROIHeads"]  # fmt: skip
+__all__ = [
+    "pool_tubes",
+    "Res5BoxHead3D",
+    "TubeOutputLayers",
+    "tube_rcnn_inference",
+    "keypoint_inference_with_logits",
+    "KRCNNConvDeconvUpsample3DHead",
+    "KRCNNConvDeconvUpsampleLogitsHead",
+    "TubeROIHeads",
+]
 
 
 def pool_tubes(pooler: ROIPooler, features: List[torch.Tensor], tubes: List[Tubes]) -> torch.Tensor:
@@ -117,8 +125,10 @@ def tube_rcnn_inference(boxes, scores, image_shapes, score_thresh, nms_thresh, t
     Returns:
         (list of Instances with ``pred_tubes``, ``scores``, ``pred_classes``; kept proposal indices)
     """
-    out = [_tube_inference_single(b, s, shape, score_thresh, nms_thresh, topk_per_image)
-           for b, s, shape in zip(boxes, scores, image_shapes)]  # fmt: skip
+    out = [
+        _tube_inference_single(b, s, shape, score_thresh, nms_thresh, topk_per_image)
+        for b, s, shape in zip(boxes, scores, image_shapes)
+    ]
     return [o[0] for o in out], [o[1] for o in out]
 
 
@@ -138,12 +148,16 @@ class TubeOutputLayers(FastRCNNOutputLayers):
         if self.use_sigmoid_ce or self.use_fed_loss:
             raise ValueError("TubeOutputLayers supports softmax cross-entropy only")
         if self.box_reg_loss_type != "smooth_l1":
-            raise ValueError(f"TubeOutputLayers supports the smooth_l1 loss, not {self.box_reg_loss_type}")
+            raise ValueError(
+                f"TubeOutputLayers supports the smooth_l1 loss, not {self.box_reg_loss_type}"
+            )
 
     def forward(self, x: torch.Tensor):
         """x: (R, C, T) per-frame features -> scores (R, K + 1), deltas (R, K * T * 4)."""
         if x.dim() != 3:
-            raise ValueError(f"TubeOutputLayers takes per-frame features (R, C, T), got {tuple(x.shape)}")
+            raise ValueError(
+                f"TubeOutputLayers takes per-frame features (R, C, T), got {tuple(x.shape)}"
+            )
         x = x.transpose(1, 2)  # R, T, C
         scores = self.cls_score(x).mean(dim=1)
         deltas = self.bbox_pred(x)  # R, T, K * 4
@@ -177,7 +191,9 @@ class TubeOutputLayers(FastRCNNOutputLayers):
         deltas = pred_deltas.view(r, -1, t, 4)
         fg_deltas = deltas[fg, 0] if deltas.shape[1] == 1 else deltas[fg, gt_classes[fg]]
         visible = gt_visible[fg]
-        target = self.box2box_transform.get_deltas(proposal_tubes[fg][visible], gt_tubes[fg][visible])
+        target = self.box2box_transform.get_deltas(
+            proposal_tubes[fg][visible], gt_tubes[fg][visible]
+        )
         loss = smooth_l1_loss(fg_deltas[visible], target, self.smooth_l1_beta, reduction="sum")
         return loss / t / max(gt_classes.numel(), 1.0)
 
@@ -197,8 +213,14 @@ class TubeOutputLayers(FastRCNNOutputLayers):
         boxes = self.predict_boxes(predictions, proposals)
         scores = self.predict_probs(predictions, proposals)
         image_shapes = [x.image_size for x in proposals]
-        return tube_rcnn_inference(boxes, scores, image_shapes, self.test_score_thresh,
-                                   self.test_nms_thresh, self.test_topk_per_image)  # fmt: skip
+        return tube_rcnn_inference(
+            boxes,
+            scores,
+            image_shapes,
+            self.test_score_thresh,
+            self.test_nms_thresh,
+            self.test_topk_per_image,
+        )
 
 
 def keypoint_inference_with_logits(heatmaps: torch.Tensor, pred_instances: List[Instances]) -> None:
@@ -255,18 +277,28 @@ class KRCNNConvDeconvUpsample3DHead(BaseKeypointRCNNHead, nn.Sequential):
     """
 
     @configurable
-    def __init__(self, input_shape: ShapeSpec, *, num_keypoints: int, conv_dims: Tuple[int, ...],
-                 temporal_kernel: int = 3, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        input_shape: ShapeSpec,
+        *,
+        num_keypoints: int,
+        conv_dims: Tuple[int, ...],
+        temporal_kernel: int = 3,
+        **kwargs,
+    ):
         super().__init__(num_keypoints=num_keypoints, **kwargs)
         t = temporal_kernel
         in_channels = input_shape.channels
         for idx, channels in enumerate(conv_dims, 1):
-            self.add_module(f"conv_fcn{idx}", nn.Conv3d(in_channels, channels, (t, 3, 3),
-                                                        padding=(t // 2, 1, 1)))  # fmt: skip
+            self.add_module(
+                f"conv_fcn{idx}",
+                nn.Conv3d(in_channels, channels, (t, 3, 3), padding=(t // 2, 1, 1)),
+            )
             self.add_module(f"conv_fcn_relu{idx}", nn.ReLU())
             in_channels = channels
-        self.score_lowres = nn.ConvTranspose3d(in_channels, num_keypoints, (1, 4, 4),
-                                               stride=(1, 2, 2), padding=(0, 1, 1))  # fmt: skip
+        self.score_lowres = nn.ConvTranspose3d(
+            in_channels, num_keypoints, (1, 4, 4), stride=(1, 2, 2), padding=(0, 1, 1)
+        )
         self.up_scale = 2
         for name, param in self.named_parameters():
             if "bias" in name:
@@ -295,15 +327,24 @@ class KRCNNConvDeconvUpsample3DHead(BaseKeypointRCNNHead, nn.Sequential):
         x = self.layers(x)
         if self.training:
             frames = [_unroll(i, "proposal_tubes", num_frames) for i in instances]
-            normalizer = (None if self.loss_normalizer == "visible"
-                          else len(instances) * num_frames * self.loss_normalizer)  # fmt: skip
-            return {"loss_keypoint": keypoint_rcnn_loss(x, frames, normalizer=normalizer)
-                    * self.loss_weight}  # fmt: skip
+            normalizer = (
+                None
+                if self.loss_normalizer == "visible"
+                else len(instances) * num_frames * self.loss_normalizer
+            )
+            return {
+                "loss_keypoint": keypoint_rcnn_loss(x, frames, normalizer=normalizer)
+                * self.loss_weight
+            }
         frames = [_unroll(i, "pred_tubes", num_frames) for i in instances]
         keypoint_inference_with_logits(x, frames)
         for inst, fr in zip(instances, frames):
-            inst.pred_keypoints = fr.pred_keypoints.view(len(inst), num_frames, self.num_keypoints, 3)
-            inst.pred_keypoint_logits = fr.pred_keypoint_logits.view(len(inst), num_frames, self.num_keypoints)
+            inst.pred_keypoints = fr.pred_keypoints.view(
+                len(inst), num_frames, self.num_keypoints, 3
+            )
+            inst.pred_keypoint_logits = fr.pred_keypoint_logits.view(
+                len(inst), num_frames, self.num_keypoints
+            )
         return instances
 
 
@@ -346,8 +387,12 @@ class TubeROIHeads(StandardROIHeads):
         box_head = build_box_head(
             cfg, ShapeSpec(channels=channels.pop(), height=resolution, width=resolution)
         )
-        return {"box_in_features": in_features, "box_pooler": box_pooler, "box_head": box_head,
-                "box_predictor": TubeOutputLayers(cfg, box_head.output_shape)}  # fmt: skip
+        return {
+            "box_in_features": in_features,
+            "box_pooler": box_pooler,
+            "box_head": box_head,
+            "box_predictor": TubeOutputLayers(cfg, box_head.output_shape),
+        }
 
     @classmethod
     def _init_keypoint_head(cls, cfg, input_shape):
@@ -378,8 +423,11 @@ class TubeROIHeads(StandardROIHeads):
                         props.set(name, value)
             else:
                 props.gt_tubes = Tubes(torch.zeros_like(props.proposal_tubes.tensor))
-                props.gt_visible = torch.zeros(props.proposal_tubes.tensor.shape[:2],
-                                               dtype=torch.bool, device=gt_classes.device)  # fmt: skip
+                props.gt_visible = torch.zeros(
+                    props.proposal_tubes.tensor.shape[:2],
+                    dtype=torch.bool,
+                    device=gt_classes.device,
+                )
             num_bg.append((gt_classes == self.num_classes).sum().item())
             num_fg.append(gt_classes.numel() - num_bg[-1])
             sampled.append(props)
@@ -396,8 +444,9 @@ class TubeROIHeads(StandardROIHeads):
             return proposals
         extra = Instances(proposals.image_size)
         extra.proposal_tubes = Tubes(_fill_empty_frames(gt.gt_tubes.tensor, gt.gt_visible))
-        extra.objectness_logits = torch.full((len(gt),), math.log((1.0 - 1e-10) / 1e-10),
-                                             device=gt.gt_tubes.device)  # fmt: skip
+        extra.objectness_logits = torch.full(
+            (len(gt),), math.log((1.0 - 1e-10) / 1e-10), device=gt.gt_tubes.device
+        )
         return Instances.cat([proposals, extra])
 
     def _forward_box(self, features: Dict[str, torch.Tensor], proposals: List[Instances]):
@@ -435,6 +484,7 @@ def _has_visible_keypoints(instances: Instances) -> torch.Tensor:
     kps = instances.gt_keypoints  # R, T, K, 3
     boxes = instances.proposal_tubes.tensor[:, :, None, :]  # R, T, 1, 4
     x, y = kps[..., 0], kps[..., 1]
-    inside = ((x >= boxes[..., 0]) & (x <= boxes[..., 2]) & (y >= boxes[..., 1])
-              & (y <= boxes[..., 3]))  # fmt: skip
+    inside = (
+        (x >= boxes[..., 0]) & (x <= boxes[..., 2]) & (y >= boxes[..., 1]) & (y <= boxes[..., 3])
+    )
     return ((kps[..., 2] > 0) & inside).flatten(1).any(dim=1)

@@ -5,6 +5,7 @@ what changes for tubes: the head (a 3D conv, objectness pooled over time, 4T del
 anchor labelling by the mean-over-T tube IoU, a regression loss over visible frames scaled by
 1/T, and proposal selection by tube NMS.
 """
+
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -37,8 +38,13 @@ class TubeRPNHead(nn.Module):
     def __init__(self, *, in_channels: int, num_anchors: int, temporal_kernel: int = 3):
         super().__init__()
         t = temporal_kernel
-        self.conv = Conv3d(in_channels, in_channels, kernel_size=(t, 3, 3), padding=(t // 2, 1, 1),
-                           activation=nn.ReLU())  # fmt: skip
+        self.conv = Conv3d(
+            in_channels,
+            in_channels,
+            kernel_size=(t, 3, 3),
+            padding=(t // 2, 1, 1),
+            activation=nn.ReLU(),
+        )
         self.objectness_logits = nn.Conv3d(in_channels, num_anchors, kernel_size=1)
         self.anchor_deltas = nn.Conv3d(in_channels, num_anchors * 4, kernel_size=1)
         for layer in self.modules():
@@ -54,8 +60,11 @@ class TubeRPNHead(nn.Module):
         num_anchors = set(build_anchor_generator(cfg, input_shape).num_anchors)
         if len(num_anchors) != 1:
             raise ValueError("TubeRPNHead needs the same number of anchors at every level")
-        return {"in_channels": channels.pop(), "num_anchors": num_anchors.pop(),
-                "temporal_kernel": cfg.MODEL.RPN.TEMPORAL_KERNEL}  # fmt: skip
+        return {
+            "in_channels": channels.pop(),
+            "num_anchors": num_anchors.pop(),
+            "temporal_kernel": cfg.MODEL.RPN.TEMPORAL_KERNEL,
+        }
 
     def forward(self, features: List[torch.Tensor]):
         """
@@ -111,7 +120,9 @@ def find_top_tube_proposals(
         valid = torch.isfinite(tubes.tensor).flatten(1).all(dim=1) & torch.isfinite(scores)
         if not valid.all():
             if training:
-                raise FloatingPointError("Predicted tubes or scores contain Inf/NaN. Training has diverged.")
+                raise FloatingPointError(
+                    "Predicted tubes or scores contain Inf/NaN. Training has diverged."
+                )
             tubes, scores, lvl = tubes[valid], scores[valid], lvl[valid]
         tubes.clip(image_size)
         keep = tubes.nonempty(threshold=min_box_size)
@@ -138,7 +149,9 @@ class TubeRPN(RPN):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         if self.box_reg_loss_type != "smooth_l1":
-            raise ValueError(f"TubeRPN supports the smooth_l1 box loss, not {self.box_reg_loss_type}")
+            raise ValueError(
+                f"TubeRPN supports the smooth_l1 box loss, not {self.box_reg_loss_type}"
+            )
 
     def forward(
         self,
@@ -194,8 +207,9 @@ class TubeRPN(RPN):
             matched_visible.append(visible)
         return gt_labels, matched_tubes, matched_visible
 
-    def losses(self, anchors, pred_objectness_logits, gt_labels, pred_anchor_deltas, gt_tubes,
-               gt_visible) -> Dict[str, torch.Tensor]:  # fmt: skip
+    def losses(
+        self, anchors, pred_objectness_logits, gt_labels, pred_anchor_deltas, gt_tubes, gt_visible
+    ) -> Dict[str, torch.Tensor]:
         """Objectness loss as the RPN's; smooth-L1 box loss over the visible frames of positive
         anchors, divided by T (so T = 1 gives the 2D RPN's loss)."""
         num_images = len(gt_labels)
@@ -212,26 +226,39 @@ class TubeRPN(RPN):
         src = anchors[None, :, None, :].expand_as(deltas)[pos_mask][visible]  # V, 4
         target = torch.stack(gt_tubes)[pos_mask][visible]
         gt_deltas = self.box2box_transform.get_deltas(src, target)
-        loc_loss = smooth_l1_loss(deltas[pos_mask][visible], gt_deltas, self.smooth_l1_beta,
-                                  reduction="sum") / num_frames  # fmt: skip
+        loc_loss = (
+            smooth_l1_loss(
+                deltas[pos_mask][visible], gt_deltas, self.smooth_l1_beta, reduction="sum"
+            )
+            / num_frames
+        )
 
         valid = gt_labels >= 0
         objectness_loss = F.binary_cross_entropy_with_logits(
-            cat(pred_objectness_logits, dim=1)[valid], gt_labels[valid].to(torch.float32),
+            cat(pred_objectness_logits, dim=1)[valid],
+            gt_labels[valid].to(torch.float32),
             reduction="sum",
         )
         normalizer = self.batch_size_per_image * num_images
-        losses = {"loss_rpn_cls": objectness_loss / normalizer, "loss_rpn_loc": loc_loss / normalizer}
+        losses = {
+            "loss_rpn_cls": objectness_loss / normalizer,
+            "loss_rpn_loc": loc_loss / normalizer,
+        }
         return {k: v * self.loss_weight.get(k, 1.0) for k, v in losses.items()}
 
     def predict_proposals(self, anchors, pred_objectness_logits, pred_anchor_deltas, image_sizes):
         with torch.no_grad():
             proposals = self._decode_proposals(anchors, pred_anchor_deltas)
             return find_top_tube_proposals(
-                proposals, pred_objectness_logits, image_sizes, self.nms_thresh,
-                self.pre_nms_topk[self.training], self.post_nms_topk[self.training],
-                self.min_box_size, self.training,
-            )  # fmt: skip
+                proposals,
+                pred_objectness_logits,
+                image_sizes,
+                self.nms_thresh,
+                self.pre_nms_topk[self.training],
+                self.post_nms_topk[self.training],
+                self.min_box_size,
+                self.training,
+            )
 
     def _decode_proposals(self, anchors: List[Boxes], pred_anchor_deltas: List[torch.Tensor]):
         """Apply each frame's deltas to the anchor: L tensors (N, Hi*Wi*A, T, 4)."""

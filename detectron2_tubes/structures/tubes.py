@@ -1,4 +1,5 @@
 """`Tubes`: one box per frame for each of N objects over a clip of T frames."""
+
 from typing import Iterator, List, Tuple, Union
 
 import torch

@@ -1,5 +1,14 @@
 """The tracking stage: link per-frame detections into tracks."""
-from .costs import CropFeatureExtractor, WeightedCost, box_iou, cosine_cost, iou_cost, pckh, pose_cost
+
+from .costs import (
+    CropFeatureExtractor,
+    WeightedCost,
+    box_iou,
+    cosine_cost,
+    iou_cost,
+    pckh,
+    pose_cost,
+)
 from .detections import Detections
 from .lstm import BoxLSTM, LSTMCost, load_box_lstm, save_box_lstm, train_box_lstm
 from .matching import MATCHERS, greedy_match, hungarian_match

@@ -1,6 +1,7 @@
 """Costs between the detections of two frames, each an (M, N) matrix in [0, 1] (lower = same
 person): box IoU, pose PCKh, CNN feature cosine, their weighted sum, and (in `lstm.py`) a
 learned score. All vectorised over the M x N pairs."""
+
 import logging
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
@@ -11,8 +12,16 @@ from torch import nn
 from ..data.keypoints import EVALUATED_SLOTS, KEYPOINT_NAMES
 from .detections import Detections
 
-__all__ = ["box_iou", "iou_cost", "pckh", "pose_cost", "cosine_cost", "CropFeatureExtractor",
-           "resnet18_res3", "WeightedCost"]  # fmt: skip
+__all__ = [
+    "box_iou",
+    "iou_cost",
+    "pckh",
+    "pose_cost",
+    "cosine_cost",
+    "CropFeatureExtractor",
+    "resnet18_res3",
+    "WeightedCost",
+]
 
 logger = logging.getLogger(__name__)
 _HEAD_TOP, _HEAD_BOTTOM = KEYPOINT_NAMES.index("head_top"), KEYPOINT_NAMES.index("head_bottom")
@@ -40,8 +49,13 @@ def iou_cost(prev: Detections, cur: Detections) -> np.ndarray:
     return 1.0 - box_iou(prev.boxes, cur.boxes)
 
 
-def pckh(ref: np.ndarray, other: np.ndarray, keypoint_thresh: Optional[float] = None,
-         joints: Sequence[int] = EVALUATED_SLOTS, alpha: float = 0.5) -> np.ndarray:  # fmt: skip
+def pckh(
+    ref: np.ndarray,
+    other: np.ndarray,
+    keypoint_thresh: Optional[float] = None,
+    joints: Sequence[int] = EVALUATED_SLOTS,
+    alpha: float = 0.5,
+) -> np.ndarray:
     """PCKh of every pose pair: the fraction of joints present in both poses whose distance is at
     most ``alpha`` x the reference pose's head size (|head_top - head_bottom| + 1, as in
     Detect-and-Track), over the PoseTrack joints.
@@ -64,7 +78,9 @@ def pckh(ref: np.ndarray, other: np.ndarray, keypoint_thresh: Optional[float] = 
     return hits / np.maximum(present.sum(-1), 1)
 
 
-def pose_cost(prev: Detections, cur: Detections, keypoint_thresh: Optional[float] = None) -> np.ndarray:
+def pose_cost(
+    prev: Detections, cur: Detections, keypoint_thresh: Optional[float] = None
+) -> np.ndarray:
     """1 - PCKh between the poses."""
     if prev.keypoints is None or cur.keypoints is None:
         raise ValueError("the pose cost needs keypoints on the detections")
@@ -74,7 +90,9 @@ def pose_cost(prev: Detections, cur: Detections, keypoint_thresh: Optional[float
 def cosine_cost(prev: Detections, cur: Detections) -> np.ndarray:
     """1 - cosine similarity of appearance features, clipped to [0, 1]."""
     if prev.features is None or cur.features is None:
-        raise ValueError("the CNN cost needs appearance features (give the tracker a feature extractor)")
+        raise ValueError(
+            "the CNN cost needs appearance features (give the tracker a feature extractor)"
+        )
     return (1.0 - prev.features @ cur.features.T).clip(0.0, 1.0)
 
 
@@ -95,8 +113,10 @@ def resnet18_res3(weights: Optional[str] = None) -> nn.Module:
         state = state.get("model", state) if isinstance(state, dict) else state
         missing = net.load_state_dict(state, strict=False)
         if missing.missing_keys:
-            raise ValueError(f"{weights}: not a torchvision ResNet-18 state dict "
-                             f"(missing {missing.missing_keys[:3]}...)")  # fmt: skip
+            raise ValueError(
+                f"{weights}: not a torchvision ResNet-18 state dict "
+                f"(missing {missing.missing_keys[:3]}...)"
+            )
     else:
         logger.warning("CNN features from a randomly initialised ResNet-18 (no weights given)")
     return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2).eval()
@@ -106,8 +126,13 @@ class CropFeatureExtractor:
     """Appearance features of person crops: RoIAlign each box to ``crop_size`` (H, W), run the
     network (ResNet-18 res3 by default, as the paper), average-pool, L2-normalise."""
 
-    def __init__(self, model: Optional[nn.Module] = None, weights: Optional[str] = None,
-                 crop_size: Tuple[int, int] = (128, 64), device: str = "cpu"):  # fmt: skip
+    def __init__(
+        self,
+        model: Optional[nn.Module] = None,
+        weights: Optional[str] = None,
+        crop_size: Tuple[int, int] = (128, 64),
+        device: str = "cpu",
+    ):
         self.model = (model if model is not None else resnet18_res3(weights)).to(device).eval()
         self.crop_size = crop_size
         self.device = device
@@ -125,7 +150,9 @@ class CropFeatureExtractor:
         img = torch.as_tensor(np.ascontiguousarray(image_bgr[:, :, ::-1]), device=self.device)
         img = img.permute(2, 0, 1)[None].float()
         rois = torch.as_tensor(boxes, dtype=torch.float32, device=self.device)
-        crops = roi_align(img, [rois], self.crop_size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
+        crops = roi_align(
+            img, [rois], self.crop_size, spatial_scale=1.0, sampling_ratio=2, aligned=True
+        )
         feats = self.model((crops - self.mean) / self.std).mean(dim=(2, 3))
         return torch.nn.functional.normalize(feats, dim=1).cpu().numpy()
 
@@ -137,7 +164,11 @@ class WeightedCost:
     """A weighted sum of costs, divided by the total weight so that it stays in [0, 1]."""
 
     def __init__(self, costs: Dict[str, Tuple[float, CostFn]]):
-        if not costs or any(w < 0 for w, _ in costs.values()) or sum(w for w, _ in costs.values()) <= 0:
+        if (
+            not costs
+            or any(w < 0 for w, _ in costs.values())
+            or sum(w for w, _ in costs.values()) <= 0
+        ):
             raise ValueError("WeightedCost needs at least one cost and non-negative weights")
         self.costs = costs
         self.total = sum(w for w, _ in costs.values())

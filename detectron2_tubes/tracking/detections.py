@@ -1,4 +1,5 @@
 """`Detections`: one frame's person detections as numpy arrays, the trackers' input type."""
+
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
@@ -37,8 +38,10 @@ class Detections:
         if self.keypoints is not None:
             self.keypoints = np.asarray(self.keypoints, dtype=np.float64)
             if self.keypoints.ndim != 3 or len(self.keypoints) != len(self.boxes):
-                raise ValueError(f"keypoints must be (N, K, 3) for N = {len(self.boxes)} boxes, "
-                                 f"got {self.keypoints.shape}")  # fmt: skip
+                raise ValueError(
+                    f"keypoints must be (N, K, 3) for N = {len(self.boxes)} boxes, "
+                    f"got {self.keypoints.shape}"
+                )
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -46,12 +49,17 @@ class Detections:
     def __getitem__(self, idx) -> "Detections":
         idx = np.asarray(idx)
         return Detections(
-            self.boxes[idx], self.scores[idx],
+            self.boxes[idx],
+            self.scores[idx],
             None if self.keypoints is None else self.keypoints[idx],
             None if self.features is None else self.features[idx],
-            None if self.histories is None else [self.histories[i] for i in np.arange(len(self))[idx]],
+            (
+                None
+                if self.histories is None
+                else [self.histories[i] for i in np.arange(len(self))[idx]]
+            ),
             self.image_size,
-        )  # fmt: skip
+        )
 
     @classmethod
     def from_instances(cls, instances) -> "Detections":

@@ -5,6 +5,7 @@ detection continues the track (the paper's learned alternative to hand-made cost
 
 trains it on the ground-truth tracks of any registered PoseTrack-format dataset.
 """
+
 import argparse
 import logging
 import os
@@ -18,8 +19,15 @@ from torch import nn
 from ..utils.io import atomic_path
 from .detections import Detections
 
-__all__ = ["BoxLSTM", "LSTMCost", "collect_tracks", "train_box_lstm", "save_box_lstm",
-           "load_box_lstm", "main"]  # fmt: skip
+__all__ = [
+    "BoxLSTM",
+    "LSTMCost",
+    "collect_tracks",
+    "train_box_lstm",
+    "save_box_lstm",
+    "load_box_lstm",
+    "main",
+]
 
 logger = logging.getLogger(__name__)
 _FORMAT_VERSION = 1
@@ -89,7 +97,9 @@ class LSTMCost:
         histories = prev.histories if prev.histories is not None else [b[None] for b in prev.boxes]
         h = _pad_histories(histories, self.model.history)
         state = self.model.encode_tracks(h)
-        logits = self.model.score_pairs(state, h[:, -1], torch.as_tensor(cur.boxes, dtype=torch.float32))
+        logits = self.model.score_pairs(
+            state, h[:, -1], torch.as_tensor(cur.boxes, dtype=torch.float32)
+        )
         return (1.0 - torch.sigmoid(logits)).numpy().astype(np.float64)
 
 
@@ -117,9 +127,17 @@ def collect_tracks(dataset_dicts: Sequence[dict]) -> List[np.ndarray]:
                     run.append(f)
                     continue
                 if len(run) >= 2:
-                    others = [np.array([a["bbox"] for a in frames[r]["annotations"]
-                                        if a.get("track_id") != tid], np.float32).reshape(-1, 4)
-                              for r in run]  # fmt: skip
+                    others = [
+                        np.array(
+                            [
+                                a["bbox"]
+                                for a in frames[r]["annotations"]
+                                if a.get("track_id") != tid
+                            ],
+                            np.float32,
+                        ).reshape(-1, 4)
+                        for r in run
+                    ]
                     segments.append((np.array([boxes[r] for r in run], np.float32), others))
                 run = [f]
     return segments
@@ -149,13 +167,23 @@ def _sample_batch(segments, rng: np.random.Generator, batch: int, history: int):
         hist.append(h)
         cand.append(target)
         label.append(1.0 if positive else 0.0)
-    return (_pad_histories(hist, history), torch.tensor(np.array(cand), dtype=torch.float32),
-            torch.tensor(label))  # fmt: skip
+    return (
+        _pad_histories(hist, history),
+        torch.tensor(np.array(cand), dtype=torch.float32),
+        torch.tensor(label),
+    )
 
 
-def train_box_lstm(dataset_dicts: Sequence[dict], steps: int = 600, batch: int = 256,
-                   lr: float = 3e-3, history: int = 8, hidden: int = 64, seed: int = 0,
-                   log_every: int = 50):  # fmt: skip
+def train_box_lstm(
+    dataset_dicts: Sequence[dict],
+    steps: int = 600,
+    batch: int = 256,
+    lr: float = 3e-3,
+    history: int = 8,
+    hidden: int = 64,
+    seed: int = 0,
+    log_every: int = 50,
+):
     """Train a `BoxLSTM` on a dataset's ground-truth tracks.
 
     Returns:
@@ -187,8 +215,15 @@ def train_box_lstm(dataset_dicts: Sequence[dict], steps: int = 600, batch: int =
 def save_box_lstm(model: BoxLSTM, path: str) -> None:
     """Save weights and sizes (atomically)."""
     with atomic_path(path, ".pth") as tmp:
-        torch.save({"version": _FORMAT_VERSION, "history": model.history, "hidden": model.hidden,
-                    "state_dict": model.state_dict()}, tmp)  # fmt: skip
+        torch.save(
+            {
+                "version": _FORMAT_VERSION,
+                "history": model.history,
+                "hidden": model.hidden,
+                "state_dict": model.state_dict(),
+            },
+            tmp,
+        )
 
 
 def load_box_lstm(path: str) -> BoxLSTM:
@@ -211,10 +246,16 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     import detectron2_tubes  # noqa: F401  (registers the datasets)
 
-    parser = argparse.ArgumentParser(prog="python -m detectron2_tubes.tracking.lstm",
-                                     description="Train the LSTM tracking cost on ground-truth tracks.")  # fmt: skip
-    parser.add_argument("--dataset", action="append", default=None,
-                        help="registered dataset(s) to take tracks from (default posetrack_synth_train)")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m detectron2_tubes.tracking.lstm",
+        description="Train the LSTM tracking cost on ground-truth tracks.",
+    )
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        default=None,
+        help="registered dataset(s) to take tracks from (default posetrack_synth_train)",
+    )
     parser.add_argument("--output", required=True, help="where to save the weights (.pth)")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
@@ -222,15 +263,19 @@ def main(argv: Optional[List[str]] = None) -> None:
     names = args.dataset or ["posetrack_synth_train"]
     unknown = [n for n in names if n not in DatasetCatalog.list()]
     if unknown:
-        parser.error(f"unknown dataset(s) {unknown}; registered PoseTrack-format names include "
-                     f"{[n for n in DatasetCatalog.list() if 'posetrack' in n]}")  # fmt: skip
+        parser.error(
+            f"unknown dataset(s) {unknown}; registered PoseTrack-format names include "
+            f"{[n for n in DatasetCatalog.list() if 'posetrack' in n]}"
+        )
     dicts = [d for n in names for d in DatasetCatalog.get(n)]
     start = time.perf_counter()
     model, losses = train_box_lstm(dicts, steps=args.steps, seed=args.seed)
     save_box_lstm(model, args.output)
-    print(f"trained on {len(collect_tracks(dicts))} track segments from {names} in "
-          f"{time.perf_counter() - start:.0f} s; loss {losses[0]:.3f} -> {losses[-1]:.3f}; "
-          f"saved {os.path.abspath(args.output)}")  # fmt: skip
+    print(
+        f"trained on {len(collect_tracks(dicts))} track segments from {names} in "
+        f"{time.perf_counter() - start:.0f} s; loss {losses[0]:.3f} -> {losses[-1]:.3f}; "
+        f"saved {os.path.abspath(args.output)}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Matching detections of two frames on a cost matrix: Hungarian (optimal) or greedy."""
+
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -9,7 +10,9 @@ __all__ = ["hungarian_match", "greedy_match", "MATCHERS"]
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
-def hungarian_match(cost: np.ndarray, max_cost: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+def hungarian_match(
+    cost: np.ndarray, max_cost: Optional[float] = None
+) -> Tuple[np.ndarray, np.ndarray]:
     """Minimum-total-cost one-to-one matching (`scipy.optimize.linear_sum_assignment`).
 
     Pairs with cost > ``max_cost`` are never matched (the gate): they are priced out before the
@@ -33,7 +36,9 @@ def hungarian_match(cost: np.ndarray, max_cost: Optional[float] = None) -> Tuple
     return rows.astype(np.int64), cols.astype(np.int64)
 
 
-def greedy_match(cost: np.ndarray, max_cost: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+def greedy_match(
+    cost: np.ndarray, max_cost: Optional[float] = None
+) -> Tuple[np.ndarray, np.ndarray]:
     """Greedy matching: take the lowest-cost pair, remove its row and column, repeat.
 
     Ties go to the lower row, then the lower column. Pairs above ``max_cost`` are never matched.

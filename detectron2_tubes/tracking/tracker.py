@@ -1,4 +1,5 @@
 """`PoseTracker`: links per-frame person detections into tracks (the paper's stage 2)."""
+
 from collections import OrderedDict, deque
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Union
 
@@ -12,7 +13,15 @@ from .costs import CropFeatureExtractor, WeightedCost, cosine_cost, iou_cost, po
 from .detections import Detections
 from .matching import MATCHERS
 
-__all__ = ["PoseTracker", "PoseTrackerHead", "build_pose_tracker", "link_video", "build_cost", "parse_cost", "COST_NAMES"]
+__all__ = [
+    "PoseTracker",
+    "PoseTrackerHead",
+    "build_pose_tracker",
+    "link_video",
+    "build_cost",
+    "parse_cost",
+    "COST_NAMES",
+]
 
 COST_NAMES = ("iou", "pose", "cnn", "lstm")
 # Detect-and-Track's defaults (POSETRACK.md section 4).
@@ -94,11 +103,21 @@ class PoseTracker:
         history: boxes kept per track (for motion and the LSTM).
     """
 
-    def __init__(self, *, cost="iou", matcher: str = "hungarian", det_thresh: float = PAPER_DET_THRESH,
-                 min_area: float = PAPER_MIN_AREA, max_cost: Optional[float] = None,
-                 memory: int = 0, max_tracks: int = 1000,
-                 feature_extractor: Optional[CropFeatureExtractor] = None, lstm=None,
-                 keypoint_thresh: Optional[float] = None, history: int = 8):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        cost="iou",
+        matcher: str = "hungarian",
+        det_thresh: float = PAPER_DET_THRESH,
+        min_area: float = PAPER_MIN_AREA,
+        max_cost: Optional[float] = None,
+        memory: int = 0,
+        max_tracks: int = 1000,
+        feature_extractor: Optional[CropFeatureExtractor] = None,
+        lstm=None,
+        keypoint_thresh: Optional[float] = None,
+        history: int = 8,
+    ):
         if matcher not in MATCHERS:
             raise ValueError(f"unknown matcher {matcher!r}; use one of {sorted(MATCHERS)}")
         if memory < 0 or max_tracks < 1:
@@ -139,7 +158,9 @@ class PoseTracker:
             self._next_new_id += 1
             return self._next_new_id - 1
         if not self._ended:
-            raise RuntimeError(f"more than {self.max_tracks} tracks are alive at once; no id is free")
+            raise RuntimeError(
+                f"more than {self.max_tracks} tracks are alive at once; no id is free"
+            )
         return self._ended.popitem(last=False)[0]
 
     def _keep(self, dets: Detections) -> np.ndarray:
@@ -159,11 +180,16 @@ class PoseTracker:
             steps = np.maximum(self._last_frame - self._prev_frame, 1)[:, None]
             velocity = np.where(seen_twice, (self._boxes - self._prev_boxes) / steps, 0.0)
             boxes = boxes + velocity * gap
-        histories = ([np.array(self._histories[int(i)]) for i in self._ids]
-                     if self.needs_history else None)  # fmt: skip
-        return Detections(boxes, np.ones(len(self._ids)), self._keypoints, self._features, histories)
+        histories = (
+            [np.array(self._histories[int(i)]) for i in self._ids] if self.needs_history else None
+        )
+        return Detections(
+            boxes, np.ones(len(self._ids)), self._keypoints, self._features, histories
+        )
 
-    def update(self, detections: Union[Instances, Detections, dict], image: Optional[np.ndarray] = None):
+    def update(
+        self, detections: Union[Instances, Detections, dict], image: Optional[np.ndarray] = None
+    ):
         """Track one frame.
 
         Args:
@@ -185,10 +211,16 @@ class PoseTracker:
         elif isinstance(detections, Detections):
             dets = detections
         elif isinstance(detections, dict):
-            dets = Detections(detections["boxes"], detections["scores"], detections.get("keypoints"),
-                              image_size=detections.get("image_size"))  # fmt: skip
+            dets = Detections(
+                detections["boxes"],
+                detections["scores"],
+                detections.get("keypoints"),
+                image_size=detections.get("image_size"),
+            )
         else:
-            raise TypeError(f"update() takes Instances, Detections or a dict, not {type(detections).__name__}")
+            raise TypeError(
+                f"update() takes Instances, Detections or a dict, not {type(detections).__name__}"
+            )
         if dets.image_size is None and image is not None:
             dets.image_size = image.shape[:2]
         keep = np.flatnonzero(self._keep(dets))
@@ -196,7 +228,9 @@ class PoseTracker:
             dets = dets[keep]
         if self.needs_features and len(dets):
             if image is None:
-                raise ValueError("the CNN cost needs the frame image: update(detections, image=frame)")
+                raise ValueError(
+                    "the CNN cost needs the frame image: update(detections, image=frame)"
+                )
             dets.features = self.feature_extractor(image, dets.boxes)
 
         ids = self._assign(dets)
@@ -271,15 +305,21 @@ class PoseTracker:
         if isinstance(original, Detections):
             dets.extra["track_ids"] = ids
             return dets
-        out = {k: (np.asarray(v)[keep] if k in _PER_DETECTION_KEYS and v is not None else v)
-               for k, v in original.items()}  # fmt: skip
+        out = {
+            k: (np.asarray(v)[keep] if k in _PER_DETECTION_KEYS and v is not None else v)
+            for k, v in original.items()
+        }
         out["track_ids"] = ids
         out["indices"] = keep
         return out
 
 
-def link_video(frames: Sequence, tracker: Optional[PoseTracker] = None,
-               images: Optional[Sequence[np.ndarray]] = None, **tracker_kwargs) -> List:
+def link_video(
+    frames: Sequence,
+    tracker: Optional[PoseTracker] = None,
+    images: Optional[Sequence[np.ndarray]] = None,
+    **tracker_kwargs,
+) -> List:
     """Track a whole video: ``frames`` are per-frame detections (any type `update` takes).
 
     Uses ``tracker`` (reset first) or a new `PoseTracker(**tracker_kwargs)`.
@@ -307,8 +347,14 @@ class PoseTrackerHead(BaseTracker):
     @classmethod
     def from_config(cls, cfg):
         t = cfg.TRACKING
-        ret = dict(cost=parse_cost(t.COST), matcher=t.MATCHER, det_thresh=t.DET_THRESH, min_area=t.MIN_AREA,
-                   max_cost=t.MAX_COST if t.MAX_COST >= 0 else None, memory=t.MEMORY)  # fmt: skip
+        ret = dict(
+            cost=parse_cost(t.COST),
+            matcher=t.MATCHER,
+            det_thresh=t.DET_THRESH,
+            min_area=t.MIN_AREA,
+            max_cost=t.MAX_COST if t.MAX_COST >= 0 else None,
+            memory=t.MEMORY,
+        )
         if t.LSTM_WEIGHTS:
             from .lstm import load_box_lstm
 

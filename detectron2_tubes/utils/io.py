@@ -1,4 +1,5 @@
 """Atomic file writes: an output is either complete or absent, never half-written."""
+
 import json
 import os
 import tempfile
@@ -11,8 +12,11 @@ def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=suffix or os.path.splitext(path)[1])  # fmt: skip
+    fd, tmp = tempfile.mkstemp(
+        dir=folder,
+        prefix="." + os.path.basename(path) + ".",
+        suffix=suffix or os.path.splitext(path)[1],
+    )
     os.close(fd)
     try:
         yield tmp
