@@ -10,7 +10,6 @@ pair of thresholds the videos are re-tracked, written and scored with the offici
 """
 
 import argparse
-import os
 import pickle
 import sys
 import tempfile

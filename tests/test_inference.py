@@ -97,10 +97,10 @@ class Recording(ClipPredictor):
     def __init__(self, cfg, frames):
         super().__init__(cfg)
         self.ids = {id(f): i for i, f in enumerate(frames)}
-        self.clips = []
+        self.recorded = []
 
     def predict_batch(self, clips):
-        self.clips += [[self.ids[id(f)] for f in c] for c in clips]
+        self.recorded += [[self.ids[id(f)] for f in c] for c in clips]
         return super().predict_batch(clips)
 
 
@@ -112,7 +112,7 @@ def test_dense_and_strided_windows(checkpoint, batch_size):
     out = list(VideoPredictor(cfg, predictor=rec, batch_size=batch_size)(frames))
     assert [i for i, _, _ in out] == list(range(7))
     assert all(f is frames[i] for i, f, _ in out)
-    assert rec.clips == [
+    assert rec.recorded == [
         [0, 0, 1],
         [0, 1, 2],
         [1, 2, 3],
@@ -122,10 +122,10 @@ def test_dense_and_strided_windows(checkpoint, batch_size):
         [5, 6, 6],
     ]
     assert all(inst.has("track_ids") for _, _, inst in out)
-    rec.clips = []
+    rec.recorded = []
     out = list(VideoPredictor(cfg, predictor=rec, mode="strided", batch_size=batch_size)(frames))
     assert [i for i, _, _ in out] == list(range(7))
-    assert rec.clips == [[0, 1, 2], [3, 4, 5], [6, 6, 6]]  # each frame run once (the last repeated)
+    assert rec.recorded == [[0, 1, 2], [3, 4, 5], [6, 6, 6]]  # each frame run once (the last repeated)
 
 
 @pytest.mark.parametrize("mode", ["dense", "strided"])
@@ -160,7 +160,7 @@ def test_video_shorter_than_t_and_stride(checkpoint):
     frames = _frames(2)
     rec = Recording(cfg, frames)
     out = list(VideoPredictor(cfg, predictor=rec)(frames))
-    assert [i for i, _, _ in out] == [0, 1] and rec.clips == [[0, 0, 1], [0, 1, 1]]
+    assert [i for i, _, _ in out] == [0, 1] and rec.recorded == [[0, 0, 1], [0, 1, 1]]
 
 
 def _write_video(path, frames, fourcc):

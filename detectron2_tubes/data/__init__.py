@@ -2,7 +2,13 @@ from . import builtin  # noqa: F401  (registers the built-in datasets)
 from .build import build_clip_test_loader, build_clip_train_loader
 from .builtin import ensure_synthetic_dataset, synthetic_root
 from .clip_mapper import ClipDatasetMapper, read_frame
-from .clips import build_clip_dicts, clip_frame_indices, get_clip_dataset_dicts, group_by_video
+from .clips import (
+    build_clip_dicts,
+    clip_frame_indices,
+    get_clip_dataset_dicts,
+    group_by_video,
+    key_frame_index,
+)
 from .keypoints import (
     KEYPOINT_CONNECTION_RULES,
     KEYPOINT_FLIP_MAP,

@@ -12,6 +12,8 @@ from detectron2.data import transforms as T
 from detectron2.structures import Instances
 
 from ..structures import Tubes
+from .clips import key_frame_index
+from .keypoints import NUM_KEYPOINTS
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ class ClipDatasetMapper:
                     f"{f['file_name']}: frame size {im.shape[1]}x{im.shape[0]} differs from the "
                     f"clip's first frame {frames[0]['file_name']} ({w0}x{h0})"
                 )
-        key = (self.num_frames - 1) // 2
+        key = key_frame_index(self.num_frames)
         # Some datasets store no size; the test-time post-processing needs the original one.
         dataset_dict.setdefault("height", h0)
         dataset_dict.setdefault("width", w0)
@@ -148,7 +150,7 @@ class ClipDatasetMapper:
                     order.append(key)
                 rows[key][t] = ann
         # Key-frame people first, then the others by first appearance.
-        centre = (num_t - 1) // 2
+        centre = key_frame_index(num_t)
         order.sort(key=lambda k: rows[k][centre] is None)
 
         n, k = len(order), None
@@ -182,7 +184,11 @@ class ClipDatasetMapper:
             [t[1] if t[0] == "track" else -1 for t in order], dtype=torch.int64
         )
         if self.use_keypoint:
-            kps = torch.from_numpy(keypoints) if k is not None else torch.zeros((n, num_t, 17, 3))
+            kps = (
+                torch.from_numpy(keypoints)
+                if k is not None
+                else torch.zeros((n, num_t, NUM_KEYPOINTS, 3))
+            )
             kps[~visible] = 0
             inst.gt_keypoints = kps
         return inst[visible.any(dim=1)] if n else inst

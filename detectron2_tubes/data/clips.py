@@ -7,22 +7,34 @@ from detectron2.data import DatasetCatalog
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["clip_frame_indices", "group_by_video", "build_clip_dicts", "get_clip_dataset_dicts"]
+__all__ = [
+    "key_frame_index",
+    "clip_frame_indices",
+    "group_by_video",
+    "build_clip_dicts",
+    "get_clip_dataset_dicts",
+]
 
 # Frame fields a clip keeps for each of its frames (the key frame's other fields stay on top).
 _FRAME_KEYS = ("file_name", "height", "width", "image_id", "frame_id", "is_labeled", "annotations")
 
 
+def key_frame_index(num_frames: int) -> int:
+    """Position of the key frame in a clip of T frames: (T - 1) // 2, the centre for odd T. A
+    clip's predictions for this frame are the ones kept in dense video inference."""
+    return (num_frames - 1) // 2
+
+
 def clip_frame_indices(key: int, num_frames: int, stride: int, video_length: int) -> List[int]:
     """Indices of the T frames of the clip around ``key`` in a video of ``video_length`` frames.
 
-    The key frame sits at position (T - 1) // 2 (the centre for odd T); the others are ``stride``
+    The key frame sits at `key_frame_index` (the centre for odd T); the others are ``stride``
     frames apart. Indices past either end of the video repeat the nearest frame, so a video
     shorter than T still gives full clips.
     """
     if num_frames < 1 or stride < 1:
         raise ValueError(f"clip length and stride must be >= 1, got {num_frames}, {stride}")
-    centre = (num_frames - 1) // 2
+    centre = key_frame_index(num_frames)
     return [min(max(key + (i - centre) * stride, 0), video_length - 1) for i in range(num_frames)]
 
 

@@ -16,7 +16,6 @@ Output layout (PoseTrack 2018)::
 """
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -30,7 +29,7 @@ import cv2
 import numpy as np
 
 from ..utils.io import write_json_atomic
-from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS, posetrack_categories
+from .keypoints import EVALUATED_SLOTS, KEYPOINT_NAMES, NUM_KEYPOINTS, posetrack_categories
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +44,6 @@ GENERATOR_VERSION = 2
 _RENDER_STREAM = 1
 IMAGE_SIZE = (240, 320)  # (height, width)
 _K = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
-# PoseTrack never annotates the ears (slots 3 and 4).
-_UNANNOTATED_SLOTS = (_K["left_ear"], _K["right_ear"])
 _OCCLUDER_LABEL = 255
 
 
@@ -371,7 +368,7 @@ def _render_video(
                     continue  # entirely hidden or outside the image
                 kps = np.zeros((NUM_KEYPOINTS, 3))
                 for k, (x, y) in enumerate(joints):
-                    if k in _UNANNOTATED_SLOTS or not (0 <= x < w and 0 <= y < h):
+                    if k not in EVALUATED_SLOTS or not (0 <= x < w and 0 <= y < h):
                         continue
                     px, py = _visibility_probe(joints, k)
                     if labels[int(py), int(px)] == p.track_id + 1:

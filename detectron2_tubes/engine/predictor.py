@@ -2,7 +2,6 @@
 
 import logging
 import os
-from collections import deque
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
@@ -13,8 +12,7 @@ from detectron2.modeling import build_model
 from detectron2.structures import Instances
 
 from ..checkpoint import InflatingCheckpointer
-from ..data.clips import clip_frame_indices
-from ..modeling import tubes_to_frames
+from ..data.clips import clip_frame_indices, key_frame_index
 from ..tracking import PoseTracker
 from .trainer import uses_clips
 
@@ -85,8 +83,8 @@ class ClipPredictor:
             InflatingCheckpointer(self.model, inflation=cfg.MODEL.WEIGHTS_INFLATION).load(
                 cfg.MODEL.WEIGHTS
             )
-        self.clips = uses_clips(cfg)
-        self.num_frames = cfg.INPUT.CLIP.NUM_FRAMES if self.clips else 1
+        self.reads_clips = uses_clips(cfg)
+        self.num_frames = cfg.INPUT.CLIP.NUM_FRAMES if self.reads_clips else 1
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
         self.input_format = cfg.INPUT.FORMAT
 
@@ -105,12 +103,12 @@ class ClipPredictor:
                 f = f[:, :, ::-1]
             images.append(transform.apply_image(f))
         clip = torch.as_tensor(np.ascontiguousarray(np.stack(images).transpose(3, 0, 1, 2)))
-        return {"image": clip if self.clips else clip[:, 0], "height": h, "width": w}
+        return {"image": clip if self.reads_clips else clip[:, 0], "height": h, "width": w}
 
     @torch.no_grad()
     def predict_batch(self, clips: Sequence[Sequence[np.ndarray]]) -> List[dict]:
         outputs = self.model([self._input(c) for c in clips])
-        if not self.clips:  # stock 2D model: a clip of one frame
+        if not self.reads_clips:  # stock 2D model: a clip of one frame
             outputs = [{"instances": o["instances"], "frames": [o["instances"]]} for o in outputs]
         return outputs
 
@@ -176,7 +174,7 @@ class VideoPredictor:
             )
         self.mode = mode
         self.batch_size = max(1, batch_size)
-        self.stride = cfg.INPUT.CLIP.FRAME_STRIDE if self.predictor.clips else 1
+        self.stride = cfg.INPUT.CLIP.FRAME_STRIDE if self.predictor.reads_clips else 1
 
     def __call__(self, frames: Iterable[np.ndarray]) -> Iterator[Tuple[int, np.ndarray, Instances]]:
         self.tracker.reset()
@@ -186,8 +184,8 @@ class VideoPredictor:
 
     def _dense(self, frames):
         t, s = self.predictor.num_frames, self.stride
-        ahead = ((t - 1) - (t - 1) // 2) * s  # frames needed after the key frame
-        behind = ((t - 1) // 2) * s
+        behind = key_frame_index(t) * s  # frames needed before the key frame
+        ahead = (t - 1) * s - behind  # and after it
         it = iter(frames)
         buffer: Dict[int, np.ndarray] = {}
         read, ended, key = 0, False, 0
@@ -215,7 +213,7 @@ class VideoPredictor:
 
     def _run_dense(self, pending, buffer):
         outputs = self.predictor.predict_batch([clip for _, clip in pending])
-        centre = (self.predictor.num_frames - 1) // 2
+        centre = key_frame_index(self.predictor.num_frames)
         for (key, clip), out in zip(pending, outputs):
             yield key, clip[centre], out["frames"][centre]
 

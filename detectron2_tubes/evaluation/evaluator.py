@@ -12,7 +12,8 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from ..data.clips import group_by_video
+from ..data.clips import group_by_video, key_frame_index
+from ..data.keypoints import NUM_KEYPOINTS
 from ..tracking import PoseTracker
 from ..utils.io import atomic_path
 from .posetrack_eval import evaluate_sequences, format_tables, grouped, load_sequence_pair
@@ -57,7 +58,7 @@ def track_and_write(
                 p = {
                     "boxes": np.zeros((0, 4)),
                     "scores": np.zeros(0),
-                    "keypoints": np.zeros((0, 17, 3)),
+                    "keypoints": np.zeros((0, NUM_KEYPOINTS, 3)),
                 }
             out = tracker.update(dict(p))
             tracked[d["frame_id"]] = out
@@ -119,7 +120,7 @@ class PoseTrackEvaluator(DatasetEvaluator):
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
             if "frames" in out:  # Tube R-CNN: keep the key (centre) frame of the clip
-                inst = out["frames"][(len(out["frames"]) - 1) // 2]
+                inst = out["frames"][key_frame_index(len(out["frames"]))]
             else:
                 inst = out["instances"]
             inst = inst.to("cpu")
@@ -132,7 +133,7 @@ class PoseTrackEvaluator(DatasetEvaluator):
                     "keypoints": (
                         inst.pred_keypoints.numpy().astype(np.float32)
                         if inst.has("pred_keypoints")
-                        else np.zeros((len(inst), 17, 3), np.float32)
+                        else np.zeros((len(inst), NUM_KEYPOINTS, 3), np.float32)
                     ),
                     "keypoint_logits": (
                         inst.pred_keypoint_logits.numpy().astype(np.float32)

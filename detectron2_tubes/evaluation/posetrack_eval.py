@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..data.keypoints import KEYPOINT_NAMES, POSETRACK17_JOINT_NAMES, POSETRACK17_TO_COCO
+from ..data.keypoints import KEYPOINT_NAMES, POSETRACK17_JOINT_NAMES
 from .clear_mot import ClearMOTCounter, MotmetricsCounter
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Write tracked per-frame predictions as PoseTrack 2018 (or 2017) prediction files."""
 
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 

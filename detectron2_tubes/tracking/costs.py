@@ -3,7 +3,7 @@ person): box IoU, pose PCKh, CNN feature cosine, their weighted sum, and (in `ls
 learned score. All vectorised over the M x N pairs."""
 
 import logging
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
