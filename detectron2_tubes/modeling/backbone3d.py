@@ -1,5 +1,8 @@
 """ResNet inflated to 3D: Detectron2's ResNet with every k x k conv given a temporal extent.
 
+`ResNet3D` subclasses Detectron2's `ResNet` and overrides `forward` only; its stages are built
+with `ResNet.make_stage(..., temporal_kernel=t)` from the 3D blocks below.
+
 Module names equal Detectron2's `ResNet` (``stem.conv1``, ``res2.0.conv1``, ``.norm``,
 ``.shortcut``), so a 2D checkpoint's keys map one to one and the `InflatingCheckpointer` only
 adds the time axis. Temporal stride is 1 everywhere and temporal padding keeps T, so the output
@@ -11,7 +14,7 @@ from typing import Dict, List, Sequence
 
 import torch
 from detectron2.layers import CNNBlockBase, ShapeSpec
-from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from detectron2.modeling import BACKBONE_REGISTRY, ResNet
 from fvcore.nn import weight_init as winit
 from torch import nn
 from torch.nn import functional as F
@@ -23,7 +26,6 @@ __all__ = [
     "BasicBlock3D",
     "BottleneckBlock3D",
     "ResNet3D",
-    "make_stage3d",
     "build_resnet3d_backbone",
     "build_res5_3d",
     "STAGE_NAMES",
@@ -155,27 +157,10 @@ class BasicStem3D(_Block3D):
         return F.max_pool3d(x, kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
 
 
-def make_stage3d(
-    block_class,
-    num_blocks: int,
-    *,
-    in_channels: int,
-    out_channels: int,
-    first_stride: int = 1,
-    **kwargs,
-) -> List[nn.Module]:
-    """Blocks of one stage: the first with ``first_stride``, the others with stride 1."""
-    blocks = []
-    for i in range(num_blocks):
-        blocks.append(
-            block_class(in_channels, out_channels, stride=first_stride if i == 0 else 1, **kwargs)
-        )
-        in_channels = out_channels
-    return blocks
-
-
-class ResNet3D(Backbone):
-    """A 3D ResNet on clips (N, C, T, H, W); outputs named like Detectron2's ResNet."""
+class ResNet3D(ResNet):
+    """Detectron2's `ResNet` on clips (N, C, T, H, W): its construction, `freeze`,
+    `output_shape` and `make_stage` as they are; only `forward` differs (5-D input, checked with
+    a clear error). Outputs are named like ResNet's."""
 
     def __init__(
         self,
@@ -184,27 +169,11 @@ class ResNet3D(Backbone):
         out_features: Sequence[str],
         freeze_at: int = 0,
     ):
-        super().__init__()
-        self.stem = stem
-        self._out_feature_strides = {"stem": stem.stride}
-        self._out_feature_channels = {"stem": stem.out_channels}
-        self.stage_names = []
-        stride = stem.stride
-        for i, blocks in enumerate(stages):
-            name = f"res{i + 2}"
-            stage = nn.Sequential(*blocks)
-            self.add_module(name, stage)
-            self.stage_names.append(name)
-            stride *= int(torch.prod(torch.tensor([b.stride for b in blocks])))
-            self._out_feature_strides[name] = stride
-            self._out_feature_channels[name] = blocks[-1].out_channels
-        self._out_features = list(out_features)
-        for f in self._out_features:
-            if f not in self._out_feature_channels:
-                raise ValueError(
-                    f"ResNet3D has no output {f!r}; built: {list(self._out_feature_channels)}"
-                )
-        self.freeze(freeze_at)
+        known = {"stem"} | {f"res{i + 2}" for i in range(len(stages))}
+        for f in out_features:
+            if f not in known:
+                raise ValueError(f"ResNet3D has no output {f!r}; built: {sorted(known)}")
+        super().__init__(stem, stages, out_features=list(out_features), freeze_at=freeze_at)
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """x: (N, C, T, H, W) -> {name: (N, C_i, T, H / stride_i, W / stride_i)}."""
@@ -214,29 +183,11 @@ class ResNet3D(Backbone):
         x = self.stem(x)
         if "stem" in self._out_features:
             outputs["stem"] = x
-        for name in self.stage_names:
-            x = getattr(self, name)(x)
+        for name, stage in zip(self.stage_names, self.stages):
+            x = stage(x)
             if name in self._out_features:
                 outputs[name] = x
         return outputs
-
-    def output_shape(self) -> Dict[str, ShapeSpec]:
-        return {
-            n: ShapeSpec(
-                channels=self._out_feature_channels[n], stride=self._out_feature_strides[n]
-            )
-            for n in self._out_features
-        }
-
-    def freeze(self, freeze_at: int = 0) -> "ResNet3D":
-        """Freeze the stem (freeze_at >= 1) and the first ``freeze_at - 1`` stages, as ResNet."""
-        if freeze_at >= 1:
-            self.stem.freeze()
-        for idx, name in enumerate(self.stage_names, start=2):
-            if freeze_at >= idx:
-                for block in getattr(self, name).children():
-                    block.freeze()
-        return self
 
 
 def _stage_kwargs(cfg, stage_idx: int) -> dict:
@@ -294,8 +245,13 @@ def _build_stage(cfg, stage_idx: int, **overrides) -> List[nn.Module]:
     kw = _stage_kwargs(cfg, stage_idx)
     kw.update(overrides)
     block_class, num_blocks = kw.pop("block_class"), kw.pop("num_blocks")
-    return make_stage3d(
-        block_class, num_blocks, in_channels=_stage_in_channels(cfg, stage_idx), **kw
+    first_stride = kw.pop("first_stride")
+    return ResNet.make_stage(
+        block_class,
+        num_blocks,
+        in_channels=_stage_in_channels(cfg, stage_idx),
+        stride_per_block=[first_stride] + [1] * (num_blocks - 1),
+        **kw,
     )
 
 
