@@ -6,7 +6,12 @@ setup(
     description="Detect-and-Track (CVPR 2018) video pose estimation and tracking for Detectron2",
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["detectron2_tubes", "detectron2_tubes.*"]),
+    # configs/ installs as detectron2_tubes/configs (package data), so that
+    # detectron2_tubes.model_zoo.get_config_file and the demo work outside a checkout.
+    packages=find_packages(include=["detectron2_tubes", "detectron2_tubes.*"])
+    + ["detectron2_tubes.configs"],
+    package_dir={"detectron2_tubes.configs": "configs"},
+    package_data={"detectron2_tubes.configs": ["*.yaml", "*/*.yaml"]},
     python_requires=">=3.9",
     # Detectron2 itself is not on PyPI; `make install` (scripts/install.sh) installs it.
     install_requires=[

@@ -18,11 +18,8 @@ import time
 from typing import List, Optional, Sequence
 
 from .data import ensure_synthetic_dataset
+from .model_zoo import get_config_file
 
-# The repository's configs/ (the demo runs from a source checkout).
-QUICK_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "quick_schedules"
-)
 CONFIG_2D = "tube_rcnn_R18_T1_synth.yaml"
 CONFIG_3D = "tube_rcnn_R18_T3_synth.yaml"
 # Iterations of (2D pretraining, 3D fine-tuning): "short" is `make demo`, "long" `make demo-long`.
@@ -34,8 +31,8 @@ FINETUNE_OPTS = ("MODEL.BACKBONE.FREEZE_AT", "2", "SOLVER.BASE_LR", "0.0005")
 
 
 def quick_config(name: str) -> str:
-    """Path of a config of ``configs/quick_schedules``."""
-    return os.path.join(QUICK_DIR, name)
+    """Path of a config of ``configs/quick_schedules`` (a checkout's or the installed copy)."""
+    return get_config_file(os.path.join("quick_schedules", name))
 
 
 def schedule_opts(iters: int) -> List[str]:

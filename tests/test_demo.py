@@ -120,3 +120,36 @@ def test_table5_bench_smoke(tmp_path, tiny_synth):
     assert "3D (T = 3), centre inflation | 2D-pretrained" in table and table.count("\n| ") == 6
     # The inflated rows started from the pretrained 2D model.
     assert "keys inflated from 2D" in (out / "seed0" / "row3" / "log.txt").read_text()
+
+
+def test_installed_package_finds_its_configs_outside_a_checkout(tmp_path):
+    """`pip install .` (not editable) puts configs/ into the package: the demo's configs, and
+    the _BASE_ chain of a paper config, load from there with no checkout on the path."""
+    from detectron2_tubes.demo import CONFIG_3D
+
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q"]
+        + ["--target", str(target), os.path.abspath(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    script = (
+        "import os, detectron2_tubes\n"
+        "from detectron2_tubes.demo import CONFIG_3D, quick_config\n"
+        "from detectron2_tubes.engine import setup_cfg\n"
+        "from detectron2_tubes.model_zoo import get_config_file\n"
+        "print(os.path.dirname(detectron2_tubes.__file__))\n"
+        "print(quick_config(CONFIG_3D))\n"
+        "cfg = setup_cfg(get_config_file('tube_rcnn_R18_T3.yaml'))\n"
+        "print(cfg.INPUT.CLIP.NUM_FRAMES, cfg.MODEL.META_ARCHITECTURE)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(target))
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    package, config, built = out.stdout.split("\n")[:3]
+    assert package == str(target / "detectron2_tubes")
+    assert config == str(target / "detectron2_tubes" / "configs" / "quick_schedules" / CONFIG_3D)
+    assert built == "3 TubeRCNN"
