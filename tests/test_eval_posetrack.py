@@ -154,6 +154,35 @@ def test_ignore_regions_remove_points_and_empty_people(tmp_path):
     assert res["counts"]["objects"][0] == 2  # person 1 removed; the last frame is skipped
 
 
+def test_ignore_polygon_contains_strictly_as_shapely_does():
+    """The toolkit's shapely Polygon.contains: inside a concave polygon, not on an edge or a
+    vertex, not in the notch."""
+    from detectron2_tubes.evaluation.posetrack_eval import _inside_polygons
+
+    # An L shape: the notch (x > 10 and y > 10) is outside.
+    poly = np.array([(0, 0), (20, 0), (20, 10), (10, 10), (10, 20), (0, 20)], float)
+    points = np.array(
+        [
+            (5, 5),  # inside
+            (15, 5),  # inside, right arm
+            (5, 15),  # inside, upper arm
+            (15, 15),  # the notch
+            (20, 5),  # on an edge
+            (10, 15),  # on the inner edge
+            (0, 0),  # a vertex
+            (10.0001, 10.0001),  # just inside the notch: outside
+            (9.9999, 10.0001),  # just left of the inner edge: inside
+            (-1, 5),  # outside
+        ]
+    )
+    got = _inside_polygons(points, [poly])
+    want = [True, True, True, False, False, False, False, False, True, False]
+    assert got.tolist() == want
+    # Two polygons: inside either counts.
+    square = np.array([(14, 14), (16, 14), (16, 16), (14, 16)], float)
+    assert _inside_polygons(points, [poly, square])[3]
+
+
 def test_last_frame_of_each_sequence_is_skipped_by_tracking(tmp_path):
     gt = [[person(10, 10)], [person(12, 10)], [person(14, 10)]]
     wrong_last = [[person(10, 10)], [person(12, 10)], [person(100, 100)]]

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 from ..data.keypoints import KEYPOINT_NAMES, POSETRACK17_JOINT_NAMES
@@ -249,31 +250,14 @@ def _read_frames(path: str, what: str, is_gt: bool):
 
 
 def _inside_polygons(points: np.ndarray, polygons: Sequence[np.ndarray]) -> np.ndarray:
-    """(N, 2) points -> (N,) bool: strictly inside any polygon (a point on an edge is not).
-
-    Written by hand (even-odd rule plus an explicit on-edge test) because the toolkit's shapely
-    `Polygon.contains` is not a dependency here and matplotlib leaves edge points undefined.
-    """
+    """(N, 2) points -> (N,) bool: strictly inside any polygon (a point on an edge is not), the
+    toolkit's shapely `Polygon.contains`; OpenCV's pointPolygonTest is > 0 exactly there."""
     inside = np.zeros(len(points), bool)
-    if not len(points):
-        return inside
-    x, y = points[:, 0:1], points[:, 1:2]
     for poly in polygons:
-        x1, y1 = poly[:, 0][None], poly[:, 1][None]
-        x2, y2 = np.roll(poly[:, 0], -1)[None], np.roll(poly[:, 1], -1)[None]
-        crosses = ((y1 > y) != (y2 > y)) & (
-            x < (x2 - x1) * (y - y1) / np.where(y2 == y1, 1, y2 - y1) + x1
-        )
-        odd = crosses.sum(1) % 2 == 1
-        cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
-        on_edge = (
-            (np.abs(cross) <= 1e-9)
-            & (x >= np.minimum(x1, x2))
-            & (x <= np.maximum(x1, x2))
-            & (y >= np.minimum(y1, y2))
-            & (y <= np.maximum(y1, y2))
-        ).any(1)
-        inside |= odd & ~on_edge
+        contour = np.asarray(poly, np.float32).reshape(-1, 1, 2)
+        for n in np.flatnonzero(~inside):
+            x, y = points[n]
+            inside[n] = cv2.pointPolygonTest(contour, (float(x), float(y)), False) > 0
     return inside
 
 
