@@ -1,5 +1,7 @@
 """`TubeTrainer`: Detectron2's DefaultTrainer for clips, with weight inflation and CPU workers."""
 
+import contextlib
+import functools
 import logging
 import os
 import weakref
@@ -8,11 +10,9 @@ from typing import Optional
 import torch
 from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
-from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
-from detectron2.engine.defaults import create_ddp_model
+from detectron2.engine import DefaultTrainer
+from detectron2.engine import defaults as d2_defaults
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
-from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import InflatingCheckpointer
 from ..config import add_tubes_config
@@ -55,36 +55,43 @@ def missing_weights(cfg) -> Optional[str]:
     return f"MODEL.WEIGHTS {path} does not exist"
 
 
+@contextlib.contextmanager
+def _ddp_without_device_ids():
+    """Within the block, DefaultTrainer wraps the model in DDP with device_ids=None."""
+    original = d2_defaults.create_ddp_model
+    d2_defaults.create_ddp_model = functools.partial(original, device_ids=None)
+    try:
+        yield
+    finally:
+        d2_defaults.create_ddp_model = original
+
+
 class TubeTrainer(DefaultTrainer):
     """DefaultTrainer that feeds clips to TubeRCNN (images to stock 2D models), loads weights
     through the `InflatingCheckpointer`, and runs multi-process training on CPUs too (Gloo,
     DDP without device ids)."""
 
     def __init__(self, cfg):
-        TrainerBase.__init__(self)
-        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
-            setup_logger()
-        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
-        model = self.build_model(cfg)
-        optimizer = self.build_optimizer(cfg, model)
-        data_loader = self.build_train_loader(cfg)
-        on_cpu = cfg.MODEL.DEVICE == "cpu"
-        model = create_ddp_model(
-            model, broadcast_buffers=False, **({"device_ids": None} if on_cpu else {})
-        )
-        trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
-        self._trainer = trainer_cls(model, data_loader, optimizer)
-        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        # DefaultTrainer.__init__ as it is, with one change on CPUs: Detectron2's
+        # create_ddp_model always gives DDP the local rank as a device id, which DDP rejects for
+        # a CPU module, so multi-process CPU training (Gloo) needs device_ids=None.
+        if cfg.MODEL.DEVICE == "cpu":
+            with _ddp_without_device_ids():
+                super().__init__(cfg)
+        else:
+            super().__init__(cfg)
+
+    def build_hooks(self):
+        # DefaultTrainer.__init__ makes a DetectionCheckpointer just before it builds the hooks;
+        # 2D weights reach a 3D model only through inflation, so the InflatingCheckpointer takes
+        # its place here, before the PeriodicCheckpointer hook is given it.
         self.checkpointer = InflatingCheckpointer(
-            model,
-            cfg.OUTPUT_DIR,
-            inflation=cfg.MODEL.WEIGHTS_INFLATION,
+            self.checkpointer.model,
+            self.cfg.OUTPUT_DIR,
+            inflation=self.cfg.MODEL.WEIGHTS_INFLATION,
             trainer=weakref.proxy(self),
         )
-        self.start_iter = 0
-        self.max_iter = cfg.SOLVER.MAX_ITER
-        self.cfg = cfg
-        self.register_hooks(self.build_hooks())
+        return super().build_hooks()
 
     @classmethod
     def build_optimizer(cls, cfg, model):
