@@ -404,20 +404,10 @@ def test_clip_without_people_trains():
             opt.step()
 
 
-def test_invisible_frames_add_no_regression_loss():
-    """Moving a person's box in a frame where they are invisible changes no loss."""
-    torch.manual_seed(0)
-    model = build_model(_tiny(3))
-    a, b = _clip(3), _clip(3)
-    b["instances"].gt_tubes.tensor[1, -1] = torch.tensor([0.0, 0.0, 90.0, 90.0])
-    with EventStorage():
-        torch.manual_seed(5)
-        la = model([a])
-        torch.manual_seed(5)
-        lb = model([b])
-    # Anchor labels use the tube IoU, which does see the box; the regression of the matched
-    # anchors must not: compare the RoI-independent RPN regression on a fixed labelling.
-    rpn = model.proposal_generator
+def test_invisible_frames_add_no_rpn_regression_loss():
+    """The RPN's tube regression: moving a person's box in a frame where they are invisible
+    changes no loss (anchor labels are fixed here; they use the tube IoU, which sees the box)."""
+    rpn = build_model(_tiny(3)).proposal_generator
     anchors = [Boxes(torch.tensor([[10.0, 20.0, 50.0, 90.0]]))]
     deltas = [torch.zeros(1, 1, 3, 4)]
     labels = [torch.tensor([1])]
@@ -429,7 +419,43 @@ def test_invisible_frames_add_no_regression_loss():
         loss_a = rpn.losses(anchors, logits, labels, deltas, tube_a, vis)["loss_rpn_loc"]
         loss_b = rpn.losses(anchors, logits, labels, deltas, tube_b, vis)["loss_rpn_loc"]
     assert loss_a.item() == loss_b.item() > 0
-    assert all(torch.isfinite(v) for v in list(la.values()) + list(lb.values()))
+
+
+def test_roi_tube_regression_loss_is_over_visible_foreground_frames_only():
+    """TubeOutputLayers.tube_reg_loss: smooth-L1 over the visible frames of foreground RoIs,
+    divided by T and by the number of RoIs; invisible frames and background RoIs add nothing
+    (no loss, no gradient), whatever their boxes."""
+    predictor = build_model(_tiny(3)).roi_heads.box_predictor
+    transform, beta = predictor.box2box_transform, predictor.smooth_l1_beta
+    g = torch.Generator().manual_seed(0)
+    base = torch.tensor([20.0, 20.0, 60.0, 100.0])
+    proposals = base + torch.rand(3, 3, 4, generator=g) * 8
+    gt = base + torch.rand(3, 3, 4, generator=g) * 8
+    visible = torch.tensor([[True, True, False], [True, True, True], [True, True, True]])
+    classes = torch.tensor([0, 0, 1])  # RoI 2 is background
+    deltas = (torch.rand(3, 3 * 4, generator=g) - 0.5).requires_grad_()
+    loss = predictor.tube_reg_loss(proposals, gt, visible, deltas, classes)
+
+    per_frame = deltas.detach().view(3, 3, 4)
+    want = 0.0
+    for r, t in [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)]:
+        target = transform.get_deltas(proposals[r, t : t + 1], gt[r, t : t + 1])[0]
+        diff = (per_frame[r, t] - target).abs()
+        want += torch.where(diff < beta, 0.5 * diff**2 / beta, diff - 0.5 * beta).sum()
+    assert loss.item() == pytest.approx(want.item() / 3 / 3, rel=1e-5)
+
+    loss.backward()
+    grad = deltas.grad.view(3, 3, 4)
+    assert not grad[0, 2].any() and not grad[2].any()
+    assert grad[0, :2].abs().sum() > 0 and grad[1].abs().sum() > 0
+    # Another box where RoI 0's person is invisible, or for the background RoI: the same loss.
+    moved = gt.clone()
+    moved[0, 2] = torch.tensor([0.0, 0.0, 90.0, 90.0])
+    moved[2] = torch.tensor([1.0, 1.0, 5.0, 5.0])
+    same = predictor.tube_reg_loss(proposals, moved, visible, deltas, classes)
+    assert same.item() == loss.item()
+    moved[0, 1] += 4.0  # a visible frame moved: the loss changes
+    assert predictor.tube_reg_loss(proposals, moved, visible, deltas, classes).item() != loss.item()
 
 
 def test_box_head_regresses_each_frame_from_its_own_features():
