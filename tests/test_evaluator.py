@@ -224,6 +224,11 @@ TINY = [
 ]
 
 
+# A random model's detections and joints are weak: write them all, so that there is something to
+# score.
+WRITE_ALL = ["TRACKING.DET_THRESH", "0.0", "TEST.POSETRACK.KEYPOINT_THRESH", "-1e9"]
+
+
 def test_eval_only_prints_posetrack_metrics_for_tube_rcnn(tiny_val, tmp_path, caplog):
     torch.manual_seed(0)
     cfg = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
@@ -244,21 +249,55 @@ def test_eval_only_prints_posetrack_metrics_for_tube_rcnn(tiny_val, tmp_path, ca
         ckpt,
         "OUTPUT_DIR",
         str(tmp_path / "out"),
+        *WRITE_ALL,
     )
     r = res["posetrack"]
-    assert set(r) >= {"AP", "MOTA", "MOTP", "Precision", "Recall"}
-    assert np.isfinite(r["MOTA"])
-    assert os.listdir(
-        tmp_path / "out" / "inference" / "tiny_synth_val_for_eval" / "posetrack_predictions"
-    )
+    pred_dir = tmp_path / "out" / "inference" / "tiny_synth_val_for_eval" / "posetrack_predictions"
+    assert os.listdir(pred_dir)
+    # The same numbers as the evaluation tool run directly on the written files.
+    _assert_equals_direct_evaluation(r, tiny_val[1], pred_dir, tmp_path / "direct.json")
+
+
+def _assert_equals_direct_evaluation(result, root, pred_dir, metrics_json):
+    from detectron2_tubes.eval_posetrack import main as eval_main
+
+    gt_dir = os.path.join(root, "annotations", "val")
+    assert eval_main(
+        ["--groundTruth", gt_dir, "--predictions", str(pred_dir), "--output", str(metrics_json)]
+    ) in (0, None)
+    direct = json.loads(open(metrics_json).read())  # NaN is written as null
+    direct = {
+        k: ({n: np.nan if v is None else v for n, v in d.items()} if isinstance(d, dict) else d)
+        for k, d in direct.items()
+    }
+    want = {
+        "AP": direct["ap"]["total"],
+        "MOTA": direct["mota"]["total"],
+        "MOTP": direct["motp_total"],
+        "Precision": direct["precision_total"],
+        "Recall": direct["recall_total"],
+    }
+    for part in ("head", "shoulder", "elbow", "wrist", "hip", "knee", "ankle"):
+        want[f"AP-{part.capitalize()}"] = direct["ap"][part]
+        want[f"MOTA-{part.capitalize()}"] = direct["mota"][part]
+    assert set(result) == set(want) and np.isfinite(want["AP"]) and np.isfinite(want["MOTA"])
+    for key, value in want.items():
+        assert result[key] == pytest.approx(value, nan_ok=True, abs=1e-9), key
 
 
 def test_eval_only_with_stock_detectron2_keypoint_rcnn(tiny_val, tmp_path):
     cfg = os.path.join(ROOT, "configs", "quick_schedules", "keypoint_rcnn_R18_FPN_synth.yaml")
     res = _run_train_net(
-        "--config-file", cfg, "--eval-only", *TINY[2:], "OUTPUT_DIR", str(tmp_path)
+        "--config-file",
+        cfg,
+        "--eval-only",
+        *TINY[2:],
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+        *WRITE_ALL,
     )
-    assert np.isfinite(res["posetrack"]["MOTA"])
+    pred_dir = tmp_path / "out" / "inference" / "tiny_synth_val_for_eval" / "posetrack_predictions"
+    _assert_equals_direct_evaluation(res["posetrack"], tiny_val[1], pred_dir, tmp_path / "m.json")
 
 
 @pytest.mark.slow
