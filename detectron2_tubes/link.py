@@ -13,7 +13,6 @@ convention) and the extra columns kept. Nothing is written unless every input is
 
 import argparse
 import copy
-import json
 import math
 import os
 import sys
@@ -21,98 +20,51 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .data.keypoints import NUM_KEYPOINTS, POSETRACK17_TO_COCO
-from .data.posetrack import detect_posetrack_format, keypoints_to_box
+from .data.keypoints import NUM_KEYPOINTS
+from .data.posetrack import keypoints_to_box
+from .data.posetrack_json import (
+    PoseTrackFormatError,
+    PoseTrackFrame,
+    parse_posetrack,
+    read_posetrack_file,
+)
 from .tracking import COST_NAMES, CropFeatureExtractor, PoseTracker, parse_cost
 from .utils.io import atomic_path, write_json_atomic
 
 __all__ = ["LinkError", "link_posetrack", "read_mot", "link_mot", "main"]
 
 
-class LinkError(ValueError):
-    """Invalid input for the linking tool; the message names the file (and row or frame)."""
+# Problems in the input files are reported with the one PoseTrack error class (the old name
+# stays for users).
+LinkError = PoseTrackFormatError
 
 
-def _unwrap(v):
-    while isinstance(v, list) and len(v) == 1:
-        v = v[0]
-    return v
-
-
-def _score(ann: dict) -> float:
-    s = ann.get("score")
-    if s is not None:
-        return float(_unwrap(s))
-    kp_scores = ann.get("scores")
-    return float(np.mean(kp_scores)) if kp_scores else 1.0
-
-
-def _detections_2018(data: dict, path: str):
-    by_image = {}
-    for i, a in enumerate(data.get("annotations") or []):
-        if "image_id" not in a:
-            raise LinkError(f"{path}: annotations[{i}] has no image_id")
-        by_image.setdefault(a["image_id"], []).append(a)
-    frames = []
-    for f, img in enumerate(data["images"]):
-        if "id" not in img:
-            raise LinkError(f"{path}: images[{f}] has no id")
-        anns = by_image.get(img["id"], [])
-        boxes, scores, kps = [], [], []
-        for a in anns:
-            k = a.get("keypoints")
-            if k is not None and len(k) != NUM_KEYPOINTS * 3:
-                raise LinkError(f"{path}: frame {f}: {len(k)} keypoint values, expected 51")
-            k = (
-                np.zeros((NUM_KEYPOINTS, 3))
-                if k is None
-                else np.asarray(k, float).reshape(-1, 3).copy()
-            )
-            if a.get("scores") and len(a["scores"]) == NUM_KEYPOINTS:
-                k[:, 2] = a["scores"]
-            box = a.get("bbox")
-            if box is not None and len(box) == 4:
-                x, y, w, h = (float(v) for v in box)
-                if w < 0 or h < 0:
-                    raise LinkError(f"{path}: frame {f}: negative box size {box}")
-                box = [x, y, x + w, y + h]
-            else:
-                labelled = k.copy()
-                labelled[:, 2] = (k[:, :2] != 0).any(axis=1)
-                box = keypoints_to_box(labelled) or [0.0, 0.0, 0.0, 0.0]
-            boxes.append(box)
-            scores.append(_score(a))
-            kps.append(k)
-        frames.append((anns, boxes, scores, kps))
-    return frames
-
-
-def _detections_2017(data: dict, path: str):
-    frames = []
-    for f, entry in enumerate(data["annolist"]):
-        rects = entry.get("annorect") or []
-        boxes, scores, kps = [], [], []
-        for rect in rects:
-            k = np.zeros((NUM_KEYPOINTS, 3))
-            for p in (_unwrap(rect.get("annopoints")) or {}).get("point") or []:
-                try:
-                    j = int(_unwrap(p["id"]))
-                    k[POSETRACK17_TO_COCO[j]] = (
-                        float(_unwrap(p["x"])),
-                        float(_unwrap(p["y"])),
-                        float(_unwrap(p.get("score", [1.0]))),
-                    )
-                except (KeyError, ValueError, IndexError, TypeError):
-                    raise LinkError(
-                        f"{path}: frame {f}: a point without numeric id (0..14), x, y"
-                    ) from None
-            present = k.copy()
-            present[:, 2] = (k[:, :2] != 0).any(axis=1)
-            boxes.append(keypoints_to_box(present) or [0.0, 0.0, 0.0, 0.0])
-            scores.append(_score(rect))
-            kps.append(k)
-        frames.append((rects, boxes, scores, kps))
-    return frames
+def _detections(frame: PoseTrackFrame, path: str):
+    """A read frame's detections as the tracker takes them: boxes (the file's, else the
+    keypoints' extent), scores (1 when the file gives none) and keypoints whose third column is
+    the joint's score where the file gives one."""
+    boxes, scores, kps = [], [], []
+    for person in frame.people:
+        k = person.keypoints.copy()
+        if person.joint_scores is not None:
+            k[:, 2] = np.where(np.isnan(person.joint_scores), k[:, 2], person.joint_scores)
+        box = person.bbox
+        if box is not None:
+            if box[2] < box[0] or box[3] < box[1]:
+                raise LinkError(f"{path}: frame {frame.index}: negative box size {box}")
+        else:
+            labelled = k.copy()
+            labelled[:, 2] = (k[:, :2] != 0).any(axis=1)
+            box = keypoints_to_box(labelled) or [0.0, 0.0, 0.0, 0.0]
+        boxes.append(box)
+        scores.append(1.0 if person.score is None else person.score)
+        kps.append(k)
+    n = len(boxes)
+    return {
+        "boxes": np.asarray(boxes, float).reshape(n, 4),
+        "scores": np.asarray(scores, float),
+        "keypoints": np.asarray(kps, float).reshape(n, NUM_KEYPOINTS, 3),
+    }
 
 
 def link_posetrack(
@@ -123,43 +75,24 @@ def link_posetrack(
     The output is a copy of ``data`` where each frame keeps only its tracked detections, each
     with a ``track_id`` (wrapped in a list for 2017 files, as that format does).
     """
-    try:
-        fmt = detect_posetrack_format(data)
-    except ValueError as e:
-        raise LinkError(f"{path}: {e}") from None
-    try:
-        frames = _detections_2017(data, path) if fmt == "2017" else _detections_2018(data, path)
-    except LinkError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise LinkError(
-            f"{path}: unexpected content for PoseTrack {fmt}: {type(e).__name__}: {e}"
-        ) from None
+    pt = parse_posetrack(data, path, require_keypoints=False)
     out = copy.deepcopy(data)
     tracker.reset()
-    kept_anns, dropped = [], 0
-    for f, (anns, boxes, scores, kps) in enumerate(frames):
-        n = len(anns)
-        res = tracker.update(
-            {
-                "boxes": np.asarray(boxes, float).reshape(n, 4),
-                "scores": np.asarray(scores, float),
-                "keypoints": np.asarray(kps, float).reshape(n, NUM_KEYPOINTS, 3),
-            }
-        )
+    kept_anns, kept, dropped = [], 0, 0
+    for frame in pt.frames:
+        res = tracker.update(_detections(frame, path))
         tracked = []
         for idx, tid in zip(res["indices"].tolist(), res["track_ids"].tolist()):
-            a = copy.deepcopy(anns[idx])
-            a["track_id"] = [int(tid)] if fmt == "2017" else int(tid)
+            a = copy.deepcopy(frame.people[idx].source)
+            a["track_id"] = [int(tid)] if pt.format == "2017" else int(tid)
             tracked.append(a)
-        dropped += n - len(tracked)
-        if fmt == "2017":
-            out["annolist"][f]["annorect"] = tracked
+        kept, dropped = kept + len(tracked), dropped + len(frame.people) - len(tracked)
+        if pt.format == "2017":
+            out["annolist"][frame.index]["annorect"] = tracked
         else:
             kept_anns.extend(tracked)
-    if fmt != "2017":
+    if pt.format != "2017":
         out["annotations"] = kept_anns
-    kept = sum(len(fr[0]) for fr in frames) - dropped
     return out, kept, dropped
 
 
@@ -317,12 +250,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             else:
                 pairs = [(args.input, args.output)]
             for src, dst in pairs:
-                try:
-                    with open(src) as f:
-                        data = json.load(f)
-                except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    raise LinkError(f"{src}: malformed JSON: {e}") from None
-                linked, k, d = link_posetrack(data, tracker, src)
+                linked, k, d = link_posetrack(read_posetrack_file(src, "input").data, tracker, src)
                 outputs.append((dst, linked))
                 kept, dropped = kept + k, dropped + d
     except (LinkError, ValueError, FileNotFoundError) as e:

@@ -4,7 +4,6 @@ POSETRACK.md section 3. The toolkit is not installable from the package registry
 re-implementation, vectorised per frame; `ClearMOTCounter` replaces motmetrics' accumulator.
 """
 
-import json
 import logging
 import math
 import os
@@ -14,7 +13,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..data.keypoints import KEYPOINT_NAMES, POSETRACK17_JOINT_NAMES
+from ..data.keypoints import POSETRACK17_JOINT_NAMES, POSETRACK17_TO_COCO
+from ..data.posetrack_json import (
+    PoseTrackFormatError,
+    PoseTrackFrame,
+    PoseTrackPerson,
+    read_posetrack_file,
+)
 from .clear_mot import ClearMOTCounter, MotmetricsCounter
 
 __all__ = [
@@ -37,6 +42,7 @@ CHALLENGE_MAX_TRACK_ID = 1000  # the challenge asks for 0..999
 DIST_THRESH = 0.5  # PCKh@0.5
 MISSING_SCORE = -9999.0
 _J = {name: i for i, name in enumerate(JOINT_NAMES)}
+_SLOTS = list(POSETRACK17_TO_COCO)  # the COCO slot of each toolkit joint
 # Reported columns: each the mean of its joints' values (the toolkit's `getCum`).
 GROUPS = {
     "head": [_J["head_top"], _J["head_bottom"], _J["nose"]],
@@ -49,8 +55,8 @@ GROUPS = {
 }
 
 
-class PoseTrackEvalError(ValueError):
-    """Invalid ground truth or predictions; the message names the file and frame."""
+# One error class for PoseTrack files: the reader's (the old name stays for users).
+PoseTrackEvalError = PoseTrackFormatError
 
 
 @dataclass
@@ -99,24 +105,8 @@ class SequenceData:
     )  # position of each evaluated frame in the file
 
 
-def _load_json(path: str, what: str):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise PoseTrackEvalError(f"{path}: {what} file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PoseTrackEvalError(f"{path}: malformed JSON: {e}") from None
-
-
-def _unwrap(v):
-    while isinstance(v, list) and len(v) == 1:
-        v = v[0]
-    return v
-
-
 def _track_id(value, path: str, frame: int) -> int:
-    v = _unwrap(value)
+    v = value
     if (
         isinstance(v, bool)
         or not isinstance(v, (int, float))
@@ -132,121 +122,9 @@ def _track_id(value, path: str, frame: int) -> int:
     return v
 
 
-def _frames_2017(data: dict, path: str, is_gt: bool):
-    """[(people list of (points dict joint->(x, y, score)), track id, head box or None), ignore]"""
-    frames = []
-    for f, entry in enumerate(data["annolist"]):
-        people = []
-        for rect in entry.get("annorect") or []:
-            pts = {}
-            for p in (_unwrap(rect.get("annopoints")) or {}).get("point") or []:
-                try:
-                    j = int(_unwrap(p["id"]))
-                    x, y = float(_unwrap(p["x"])), float(_unwrap(p["y"]))
-                except (KeyError, TypeError, ValueError):
-                    raise PoseTrackEvalError(
-                        f"{path}: frame {f}: a point without numeric id, x and y"
-                    ) from None
-                if not 0 <= j < NUM_JOINTS:
-                    raise PoseTrackEvalError(f"{path}: frame {f}: joint id {j}, expected 0..14")
-                s = p.get("score")
-                pts[j] = (x, y, MISSING_SCORE if s is None else float(_unwrap(s)))
-            head = None
-            if all(k in rect for k in ("x1", "y1", "x2", "y2")):
-                head = [float(_unwrap(rect[k])) for k in ("x1", "y1", "x2", "y2")]
-            people.append((pts, rect.get("track_id"), head))
-        polys = []
-        for region in entry.get("ignore_regions") or []:
-            pts = [
-                (float(_unwrap(p["x"])), float(_unwrap(p["y"]))) for p in region.get("point") or []
-            ]
-            if len(pts) >= 3:
-                polys.append(np.array(pts))
-        frames.append((people, polys))
-    return frames
-
-
-def _slot_to_joint(data: dict, path: str, is_gt: bool) -> List[Tuple[int, int]]:
-    """(slot index in the file's 17-slot keypoints, toolkit joint id) pairs."""
-    cats = data.get("categories")
-    if not cats:
-        if not is_gt:
-            raise PoseTrackEvalError(
-                f"{path}: a PoseTrack 2018 prediction file needs 'categories' "
-                "(its keypoint names give the slot order)"
-            )
-        names = list(KEYPOINT_NAMES)
-    else:
-        names = list(cats[0].get("keypoints") or [])
-    pairs = []
-    for j, joint in enumerate(JOINT_NAMES):
-        if joint not in names:
-            raise PoseTrackEvalError(
-                f"{path}: categories keypoints lack {joint!r} (names: {names})"
-            )
-        pairs.append((names.index(joint), j))
-    return pairs
-
-
-def _frames_2018(data: dict, path: str, is_gt: bool):
-    pairs = _slot_to_joint(data, path, is_gt)
-    num_slots = len((data.get("categories") or [{}])[0].get("keypoints") or KEYPOINT_NAMES)
-    by_image: Dict = {}
-    for i, a in enumerate(data.get("annotations") or []):
-        if "image_id" not in a:
-            raise PoseTrackEvalError(f"{path}: annotations[{i}] has no image_id")
-        by_image.setdefault(a["image_id"], []).append(a)
-    frames = []
-    for f, img in enumerate(data["images"]):
-        people = []
-        for a in by_image.get(img.get("id"), []):
-            kps = a.get("keypoints") or []
-            if len(kps) != 3 * num_slots:
-                raise PoseTrackEvalError(
-                    f"{path}: frame {f}: {len(kps)} keypoint values, expected " f"{3 * num_slots}"
-                )
-            scores = a.get("scores") or []
-            pts = {}
-            for slot, j in pairs:
-                x, y, v = (float(t) for t in kps[3 * slot : 3 * slot + 3])
-                if x == 0 and y == 0 and v == 0:
-                    continue  # absent (the only absent case the toolkit knows)
-                pts[j] = (x, y, float(scores[slot]) if len(scores) == num_slots else MISSING_SCORE)
-            if "track_id" not in a and not is_gt:
-                raise PoseTrackEvalError(f"{path}: frame {f}: a prediction without track_id")
-            head = None
-            hb = a.get("bbox_head")
-            if hb is not None and len(hb) == 4:
-                head = [
-                    float(hb[0]),
-                    float(hb[1]),
-                    float(hb[0]) + float(hb[2]),
-                    float(hb[1]) + float(hb[3]),
-                ]
-            people.append((pts, a.get("track_id"), head))
-        polys = [
-            np.stack([np.asarray(xs, float), np.asarray(ys, float)], axis=1)
-            for xs, ys in zip(img.get("ignore_regions_x") or [], img.get("ignore_regions_y") or [])
-            if len(xs) >= 3 and len(xs) == len(ys)
-        ]
-        frames.append((people, polys))
-    return frames
-
-
-def _read_frames(path: str, what: str, is_gt: bool):
-    data = _load_json(path, what)
-    if isinstance(data, dict) and "annolist" in data:
-        reader = _frames_2017
-    elif isinstance(data, dict) and "images" in data:
-        reader = _frames_2018
-    else:
-        raise PoseTrackEvalError(f"{path}: unknown PoseTrack format (no 'annolist' or 'images')")
-    try:
-        return reader(data, path, is_gt)
-    except PoseTrackEvalError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise PoseTrackEvalError(f"{path}: unexpected content: {type(e).__name__}: {e}") from None
+def _read_frames(path: str, what: str, is_gt: bool) -> List[PoseTrackFrame]:
+    """The file's frames; prediction files must name their keypoints (``categories``)."""
+    return read_posetrack_file(path, what, require_categories=not is_gt).frames
 
 
 def _inside_polygons(points: np.ndarray, polygons: Sequence[np.ndarray]) -> np.ndarray:
@@ -261,17 +139,29 @@ def _inside_polygons(points: np.ndarray, polygons: Sequence[np.ndarray]) -> np.n
     return inside
 
 
-def _to_people(raw, polygons, path: str, frame: int, is_gt: bool, offset: int) -> People:
-    """Ignore-region filtering, removal of people without points, checks, arrays."""
-    points = np.zeros((len(raw), NUM_JOINTS, 2))
-    present = np.zeros((len(raw), NUM_JOINTS), bool)
-    scores = np.full((len(raw), NUM_JOINTS), np.nan)
-    heads = np.zeros(len(raw))
-    ids = np.zeros(len(raw), np.int64)
+def _to_people(
+    persons: Sequence[PoseTrackPerson], polygons, path: str, frame: int, is_gt: bool, offset: int
+) -> People:
+    """The toolkit's 15 joints of a frame's people: ignore-region filtering, removal of people
+    without points, checks, arrays."""
+    n = len(persons)
+    points = np.zeros((n, NUM_JOINTS, 2))
+    present = np.zeros((n, NUM_JOINTS), bool)
+    scores = np.full((n, NUM_JOINTS), np.nan)
+    heads = np.zeros(n)
+    ids = np.zeros(n, np.int64)
     seen = set()
-    for n, (pts, track, head) in enumerate(raw):
-        for j, (x, y, s) in pts.items():
-            points[n, j], present[n, j], scores[n, j] = (x, y), True, s
+    for i, person in enumerate(persons):
+        here = person.present[_SLOTS]
+        present[i] = here
+        points[i, here] = person.keypoints[_SLOTS, :2][here]
+        joint_scores = (
+            person.joint_scores[_SLOTS]
+            if person.joint_scores is not None
+            else np.full(NUM_JOINTS, np.nan)
+        )
+        scores[i, here] = np.where(np.isnan(joint_scores), MISSING_SCORE, joint_scores)[here]
+        track = person.track_id
         if track is None:
             if not is_gt:
                 raise PoseTrackEvalError(f"{path}: frame {frame}: a prediction without track_id")
@@ -284,14 +174,15 @@ def _to_people(raw, polygons, path: str, frame: int, is_gt: bool, offset: int) -
                     "unique within a frame)"
                 )
             seen.add(t)
-        ids[n] = t + offset
+        ids[i] = t + offset
         if is_gt:
-            if head is None and pts:
+            head = person.bbox_head
+            if head is None and here.any():
                 raise PoseTrackEvalError(
                     f"{path}: frame {frame}: a ground-truth person without a head box"
                 )
             if head is not None:
-                heads[n] = 0.6 * math.hypot(head[2] - head[0], head[3] - head[1])
+                heads[i] = 0.6 * math.hypot(head[2] - head[0], head[3] - head[1])
     if polygons and present.any():
         flat = points.reshape(-1, 2)
         ignored = _inside_polygons(flat, polygons).reshape(present.shape)
@@ -321,8 +212,9 @@ def load_sequence_pair(
         )
     seq = SequenceData(os.path.splitext(os.path.basename(gt_path))[0])
     offset, big_ids = seq_index * MAX_TRACK_ID, 0
-    for f, ((gt_raw, polys), (pr_raw, _)) in enumerate(zip(gt_frames, pr_frames)):
-        pred = _to_people(pr_raw, polys, pred_path, f, False, offset)
+    for f, (gt_frame, pr_frame) in enumerate(zip(gt_frames, pr_frames)):
+        gt_raw, polys = gt_frame.people, gt_frame.ignore_regions
+        pred = _to_people(pr_frame.people, polys, pred_path, f, False, offset)
         big_ids += int((pred.track_ids - offset >= CHALLENGE_MAX_TRACK_ID).sum())
         if not gt_raw:  # not evaluated; predictions here never count (but are still checked)
             continue
