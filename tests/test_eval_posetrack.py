@@ -157,7 +157,7 @@ def test_ignore_regions_remove_points_and_empty_people(tmp_path):
 def test_ignore_polygon_contains_strictly_as_shapely_does():
     """The toolkit's shapely Polygon.contains: inside a concave polygon, not on an edge or a
     vertex, not in the notch."""
-    from detectron2_tubes.evaluation.posetrack_eval import _inside_polygons
+    from detectron2_tubes.evaluation.sequences import _inside_polygons
 
     # An L shape: the notch (x > 10 and y > 10) is outside.
     poly = np.array([(0, 0), (20, 0), (20, 10), (10, 10), (10, 20), (0, 20)], float)
