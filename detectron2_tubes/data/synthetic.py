@@ -29,7 +29,17 @@ import cv2
 import numpy as np
 
 from ..utils.io import write_json_atomic
-from .keypoints import EVALUATED_SLOTS, KEYPOINT_NAMES, NUM_KEYPOINTS, posetrack_categories
+from .keypoints import EVALUATED_SLOTS, NUM_KEYPOINTS, posetrack_categories
+from .synthetic_people import (
+    IMAGE_SIZE,
+    JOINT_INDEX,
+    Walker,
+    background_image,
+    draw_person,
+    make_walkers,
+    random_color,
+    skeleton,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +52,6 @@ GENERATOR_VERSION = 2
 # The random stream the videos are drawn from: fixed, so that a labelling fix (a new version)
 # keeps the same videos and the benchmark stays comparable.
 _RENDER_STREAM = 1
-IMAGE_SIZE = (240, 320)  # (height, width)
-_K = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 _OCCLUDER_LABEL = 255
 
 
@@ -68,185 +76,6 @@ class SyntheticFrame:
     blurred: bool = False
 
 
-@dataclass
-class _Walker:
-    track_id: int
-    x0: float  # pelvis x at frame 0 (may be outside the image)
-    foot_y: float  # ground contact line at frame 0
-    vx: float  # px per frame (sign = walking direction)
-    vy: float
-    height: float  # body height in px at foot_y
-    phase0: float
-    shirt: Tuple[int, int, int]
-    pants: Tuple[int, int, int]
-    skin: Tuple[int, int, int]
-    annotated: bool = True
-
-
-def _skeleton(pelvis: np.ndarray, height: float, facing: float, phase: float) -> np.ndarray:
-    """17 COCO-slot joint positions (x, y) of a walker, from a 2D stick model.
-
-    Units of the local model are body heights; y grows downwards. Left-side joints sit at +x and
-    right-side ones at -x (a three-quarter view towards the camera).
-    """
-    s, d = math.sin(phase), facing
-    j = np.zeros((NUM_KEYPOINTS, 2))
-
-    def put(name, x, y):
-        j[_K[name]] = (x, y)
-
-    bob = -0.012 * abs(math.cos(phase))
-    put("head_top", 0.02 * d, -0.52 + bob)
-    put("head_bottom", 0.015 * d, -0.385 + bob)
-    put("nose", 0.06 * d, -0.445 + bob)
-    put("left_ear", 0.03, -0.455 + bob)
-    put("right_ear", -0.03, -0.455 + bob)
-    for side, sign, leg_swing in (("left", 1.0, -s), ("right", -1.0, s)):
-        sx, hx = 0.085 * sign + 0.025 * d, 0.06 * sign
-        put(f"{side}_shoulder", sx, -0.34 + bob)
-        put(f"{side}_hip", hx, bob)
-        # Legs swing about the hip; the knee bends more when the leg swings back.
-        thigh = 0.38 * leg_swing
-        shin = thigh - 0.15 - 0.45 * max(0.0, -leg_swing)
-        knee = (hx + 0.245 * math.sin(thigh) * d, bob + 0.245 * math.cos(thigh))
-        put(f"{side}_knee", *knee)
-        put(f"{side}_ankle", knee[0] + 0.235 * math.sin(shin) * d, knee[1] + 0.235 * math.cos(shin))
-        # Arms swing opposite to the leg on the same side.
-        upper = -0.45 * leg_swing
-        fore = upper + 0.35
-        elbow = (sx + 0.16 * math.sin(upper) * d, -0.34 + bob + 0.16 * math.cos(upper))
-        put(f"{side}_elbow", *elbow)
-        put(f"{side}_wrist", elbow[0] + 0.15 * math.sin(fore) * d, elbow[1] + 0.15 * math.cos(fore))
-    return pelvis[None, :] + height * j
-
-
-def _draw_person(
-    img: np.ndarray, joints: np.ndarray, height: float, colors, facing: float, aa: bool = True
-) -> None:
-    """Draw a walker (far limbs, torso, head, near limbs). ``colors`` = (skin, shirt, pants)."""
-    skin, shirt, pants = colors
-    line = cv2.LINE_AA if aa else cv2.LINE_8
-    limb = max(2, int(round(0.055 * height)))
-    pt = lambda name: tuple(int(round(v)) for v in joints[_K[name]])  # noqa: E731
-
-    def shade(c, f):
-        return tuple(int(v * f) for v in c) if aa else c
-
-    # The side nearer the camera is the right side when walking right, and vice versa.
-    near, far = ("right", "left") if facing > 0 else ("left", "right")
-    for side, f in ((far, 0.7), (near, 1.0)):
-        if side == near:
-            torso = np.array(
-                [pt("left_shoulder"), pt("right_shoulder"), pt("right_hip"), pt("left_hip")],
-                np.int32,
-            )
-            cv2.fillConvexPoly(img, torso, shirt, line)
-            cv2.polylines(img, [torso], True, shirt, limb, line)
-            neck_top = pt("head_bottom")
-            mid_sh = tuple((np.array(pt("left_shoulder")) + pt("right_shoulder")) // 2)
-            cv2.line(img, mid_sh, neck_top, skin, limb, line)
-            head_c = (joints[_K["head_top"]] + joints[_K["head_bottom"]]) / 2
-            axes = (max(2, int(0.055 * height)), max(2, int(0.07 * height)))
-            cv2.ellipse(img, tuple(int(round(v)) for v in head_c), axes, 0, 0, 360, skin, -1, line)
-        cv2.line(img, pt(f"{side}_hip"), pt(f"{side}_knee"), shade(pants, f), limb + 1, line)
-        cv2.line(img, pt(f"{side}_knee"), pt(f"{side}_ankle"), shade(pants, f), limb, line)
-        cv2.line(img, pt(f"{side}_shoulder"), pt(f"{side}_elbow"), shade(shirt, f), limb, line)
-        cv2.line(img, pt(f"{side}_elbow"), pt(f"{side}_wrist"), shade(skin, f), limb - 1, line)
-
-
-def _background(rng: np.random.Generator) -> Tuple[np.ndarray, float]:
-    """A cluttered static scene; returns (BGR image, horizon y)."""
-    h, w = IMAGE_SIZE
-    horizon = float(rng.uniform(70, 110))
-    img = np.zeros((h, w, 3), np.uint8)
-    sky = rng.integers(120, 230, 3)
-    ground = rng.integers(40, 140, 3)
-    for y in range(h):
-        c = sky * (1 - 0.3 * y / horizon) if y < horizon else ground * (0.8 + 0.4 * y / h)
-        img[y] = np.clip(c, 0, 255)
-    # Buildings with windows along the horizon.
-    x = -10
-    while x < w:
-        bw, bh = int(rng.integers(30, 80)), int(rng.integers(30, 90))
-        color = tuple(int(v) for v in rng.integers(50, 200, 3))
-        top = int(horizon) - bh
-        cv2.rectangle(img, (x, top), (x + bw, int(horizon) + 5), color, -1)
-        for wy in range(top + 5, int(horizon) - 5, 12):
-            for wx in range(x + 4, x + bw - 6, 10):
-                if rng.random() < 0.7:
-                    wc = tuple(int(v) for v in rng.integers(20, 255, 3))
-                    cv2.rectangle(img, (wx, wy), (wx + 5, wy + 6), wc, -1)
-        x += bw + int(rng.integers(0, 15))
-    # Ground clutter: paving lines, blobs, sticks that look a bit like limbs.
-    for _ in range(int(rng.integers(15, 30))):
-        c = tuple(int(v) for v in rng.integers(0, 255, 3))
-        p = (int(rng.integers(0, w)), int(rng.integers(int(horizon), h)))
-        kind = rng.integers(3)
-        if kind == 0:
-            cv2.circle(img, p, int(rng.integers(3, 15)), c, -1, cv2.LINE_AA)
-        elif kind == 1:
-            q = (p[0] + int(rng.integers(-40, 40)), p[1] + int(rng.integers(-20, 20)))
-            cv2.line(img, p, q, c, int(rng.integers(1, 5)), cv2.LINE_AA)
-        else:
-            cv2.rectangle(
-                img, p, (p[0] + int(rng.integers(5, 30)), p[1] + int(rng.integers(3, 12))), c, -1
-            )
-    noise = rng.normal(0, 6, img.shape)
-    return np.clip(img + noise, 0, 255).astype(np.uint8), horizon
-
-
-def _random_color(rng, lo=30, hi=240):
-    return tuple(int(v) for v in rng.integers(lo, hi, 3))
-
-
-def _make_walkers(rng: np.random.Generator, num_frames: int, horizon: float) -> List[_Walker]:
-    h, w = IMAGE_SIZE
-    n = int(rng.integers(2, 7))
-    skins = [(60, 90, 140), (90, 130, 190), (120, 170, 220), (40, 60, 90)]
-    walkers = []
-    for i in range(n):
-        foot_y = float(rng.uniform(horizon + 40, h + 10))
-        height = 0.6 * foot_y * float(rng.uniform(0.85, 1.1))
-        speed = float(rng.uniform(0.6, 2.2)) * height / 100
-        direction = 1.0 if rng.random() < 0.5 else -1.0
-        # A reference point of the trajectory: for about half the people an edge of the image
-        # at a random time, so that they enter (or leave) during the video.
-        t_ref = float(rng.uniform(0.15, 0.85) * num_frames)
-        mode = rng.random()
-        if mode < 0.25:  # enters at t_ref
-            x_ref = -0.2 * height if direction > 0 else w + 0.2 * height
-        elif mode < 0.5:  # leaves at t_ref
-            x_ref = w + 0.2 * height if direction > 0 else -0.2 * height
-        else:
-            x_ref = float(rng.uniform(20, w - 20))
-        walkers.append(
-            _Walker(
-                track_id=i,
-                x0=x_ref - direction * speed * t_ref,
-                foot_y=foot_y,
-                vx=direction * speed,
-                vy=float(rng.normal(0, 0.1)),
-                height=height,
-                phase0=float(rng.uniform(0, 2 * math.pi)),
-                shirt=_random_color(rng),
-                pants=_random_color(rng, 20, 160),
-                skin=skins[int(rng.integers(len(skins)))],
-            )
-        )
-    if n >= 2:
-        # Make the first two cross in the middle of the video at nearly the same depth, in
-        # similar clothes, so that identity is not given away by colour or position.
-        a, b = walkers[0], walkers[1]
-        t_meet, x_meet = num_frames * float(rng.uniform(0.35, 0.65)), float(rng.uniform(90, 230))
-        b.vx = -math.copysign(abs(b.vx), a.vx)
-        b.foot_y = a.foot_y + float(rng.uniform(6, 14))
-        b.height = 0.6 * b.foot_y
-        for p in (a, b):
-            p.x0 = x_meet - p.vx * t_meet
-        b.shirt = tuple(int(np.clip(c + rng.integers(-25, 25), 0, 255)) for c in a.shirt)
-    return walkers
-
-
 def _visibility_probe(joints: np.ndarray, k: int) -> Tuple[float, float]:
     """The pixel whose owner decides whether joint ``k`` is visible (annotated).
 
@@ -256,41 +85,28 @@ def _visibility_probe(joints: np.ndarray, k: int) -> Tuple[float, float]:
     head top whenever the head is visible).
     """
     x, y = joints[k]
-    if k == _K["head_top"]:
-        down = joints[_K["head_bottom"]] - joints[k]
+    if k == JOINT_INDEX["head_top"]:
+        down = joints[JOINT_INDEX["head_bottom"]] - joints[k]
         x, y = joints[k] + 1.5 * down / max(float(np.linalg.norm(down)), 1e-6)
     h, w = IMAGE_SIZE
     return min(max(x, 0.0), w - 1.0), min(max(y, 0.0), h - 1.0)
 
 
-def _render_video(
-    rng: np.random.Generator,
-    num_frames: int,
-    labeled: List[bool],
-    seq_name: str,
-    split: str,
-    image_id_base: int,
-    out_root: Optional[str],
-):
-    """Render one video; write its frames under ``out_root`` if given; return its frames."""
+def _scene_extras(rng: np.random.Generator, horizon: float):
+    """A video's static occluders (0-2 poles in front of everybody) and, in some videos, a
+    distant crowd inside an ignore region (people PoseTrack leaves out)."""
     h, w = IMAGE_SIZE
-    background, horizon = _background(rng)
-    walkers = _make_walkers(rng, num_frames, horizon)
-
-    # Static occluders: 0-2 poles in front of everybody.
     poles = []
     for _ in range(int(rng.integers(0, 3))):
         px, pw = int(rng.integers(30, w - 30)), int(rng.integers(6, 13))
-        poles.append((px, pw, _random_color(rng, 60, 160)))
-
-    # A distant crowd inside an ignore region in some videos (people PoseTrack leaves out).
+        poles.append((px, pw, random_color(rng, 60, 160)))
     crowd, ignore = [], []
     if rng.random() < 0.4:
         cx, cw = float(rng.uniform(40, w - 100)), float(rng.uniform(50, 80))
         base_y = horizon + float(rng.uniform(8, 18))
         for k in range(int(rng.integers(3, 6))):
             crowd.append(
-                _Walker(
+                Walker(
                     track_id=-1,
                     x0=cx + k * cw / 5,
                     foot_y=base_y + float(rng.uniform(-3, 3)),
@@ -298,8 +114,8 @@ def _render_video(
                     vy=0.0,
                     height=float(rng.uniform(22, 30)),
                     phase0=float(rng.uniform(0, 6.3)),
-                    shirt=_random_color(rng),
-                    pants=_random_color(rng),
+                    shirt=random_color(rng),
+                    pants=random_color(rng),
                     skin=(90, 130, 190),
                     annotated=False,
                 )
@@ -312,94 +128,125 @@ def _render_video(
                 (cx - 15, base_y + 8),
             ]
         )
+    return poles, crowd, ignore
 
+
+def _render_frame(rng, t: int, background, people: List[Walker], poles, blurred: bool):
+    """Frame t: the image, a label map (track id + 1 where an annotated person is seen, the
+    occluder label on poles), the people's poses far to near, and each annotated person's
+    drawn mask."""
+    h, w = IMAGE_SIZE
+    img = background.copy()
+    labels = np.zeros((h, w), np.uint8)
+    state = []
+    for p in people:
+        x = p.x0 + p.vx * t
+        foot = p.foot_y + p.vy * t
+        height = p.height * foot / p.foot_y
+        facing = 1.0 if p.vx >= 0 else -1.0
+        phase = p.phase0 + 2 * math.pi * abs(p.vx) * t / (0.8 * p.height)
+        pelvis = np.array([x, foot - 0.47 * height])
+        state.append((foot, p, skeleton(pelvis, height, facing, phase), height, facing))
+    state.sort(key=lambda s: s[0])  # far (higher in the image) first
+    masks = {}
+    for foot, p, joints, height, facing in state:
+        if joints[:, 0].max() < -20 or joints[:, 0].min() > w + 20:
+            continue
+        draw_person(img, joints, height, (p.skin, p.shirt, p.pants), facing)
+        if p.annotated:
+            mask = np.zeros((h, w), np.uint8)
+            draw_person(mask, joints, height, (1, 1, 1), facing, aa=False)
+            labels[mask > 0] = p.track_id + 1
+            masks[p.track_id] = mask
+        else:
+            draw_person(labels, joints, height, (0, 0, 0), facing, aa=False)
+    for px, pw, color in poles:
+        cv2.rectangle(img, (px, 0), (px + pw, h), color, -1)
+        cv2.rectangle(img, (px + 2, 0), (px + 3, h), tuple(min(255, c + 50) for c in color), -1)
+        labels[:, px : px + pw + 1] = _OCCLUDER_LABEL
+    if blurred:
+        k = int(rng.integers(5, 10))
+        kernel = np.zeros((k, k), np.float32)
+        kernel[k // 2, :] = 1.0 / k
+        img = cv2.filter2D(img, -1, kernel)
+    noise = rng.normal(0, 3, img.shape).astype(np.float32)
+    img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    return img, labels, state, masks
+
+
+def _label_people(labels: np.ndarray, state, masks) -> List[SyntheticPerson]:
+    """The annotations of a labelled frame: each annotated person seen in it, with the joints
+    whose probe point shows that person (hidden joints unannotated), the visible extent as the
+    box and a head box from the head's joints."""
+    h, w = IMAGE_SIZE
+    people = []
+    for foot, p, joints, height, facing in state:
+        if p.track_id not in masks:
+            continue
+        ys, xs = np.nonzero(labels == p.track_id + 1)
+        if len(xs) == 0:
+            continue  # entirely hidden or outside the image
+        kps = np.zeros((NUM_KEYPOINTS, 3))
+        for k, (x, y) in enumerate(joints):
+            if k not in EVALUATED_SLOTS or not (0 <= x < w and 0 <= y < h):
+                continue
+            px, py = _visibility_probe(joints, k)
+            if labels[int(py), int(px)] == p.track_id + 1:
+                kps[k] = (round(float(x), 2), round(float(y), 2), 1)
+        if kps[:, 2].sum() == 0:
+            continue
+        top, bottom = joints[JOINT_INDEX["head_top"]], joints[JOINT_INDEX["head_bottom"]]
+        head_h = float(np.linalg.norm(top - bottom)) * 1.15
+        hc = (top + bottom) / 2
+        head = [
+            hc[0] - 0.4 * head_h,
+            hc[1] - 0.5 * head_h,
+            hc[0] + 0.4 * head_h,
+            hc[1] + 0.5 * head_h,
+        ]
+        bbox = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+        people.append(
+            SyntheticPerson(
+                track_id=p.track_id,
+                keypoints=kps,
+                bbox=[round(v, 2) for v in bbox],
+                bbox_head=[round(float(v), 2) for v in head],
+            )
+        )
+    people.sort(key=lambda q: q.track_id)
+    return people
+
+
+def _render_video(
+    rng: np.random.Generator,
+    num_frames: int,
+    labeled: List[bool],
+    seq_name: str,
+    split: str,
+    image_id_base: int,
+    out_root: Optional[str],
+):
+    """Render one video; write its frames under ``out_root`` if given; return its frames."""
+    background, horizon = background_image(rng)
+    walkers = make_walkers(rng, num_frames, horizon)
+    poles, crowd, ignore = _scene_extras(rng, horizon)
     blur_frames = set(np.flatnonzero(rng.random(num_frames) < 0.12).tolist())
     frames = []
     for t in range(num_frames):
-        img = background.copy()
-        labels = np.zeros((h, w), np.uint8)
-        state = []
-        for p in walkers + crowd:
-            x = p.x0 + p.vx * t
-            foot = p.foot_y + p.vy * t
-            height = p.height * foot / p.foot_y
-            facing = 1.0 if p.vx >= 0 else -1.0
-            phase = p.phase0 + 2 * math.pi * abs(p.vx) * t / (0.8 * p.height)
-            pelvis = np.array([x, foot - 0.47 * height])
-            state.append((foot, p, _skeleton(pelvis, height, facing, phase), height, facing))
-        state.sort(key=lambda s: s[0])  # far (higher in the image) first
-        masks = {}
-        for foot, p, joints, height, facing in state:
-            if joints[:, 0].max() < -20 or joints[:, 0].min() > w + 20:
-                continue
-            _draw_person(img, joints, height, (p.skin, p.shirt, p.pants), facing)
-            if p.annotated:
-                mask = np.zeros((h, w), np.uint8)
-                _draw_person(mask, joints, height, (1, 1, 1), facing, aa=False)
-                labels[mask > 0] = p.track_id + 1
-                masks[p.track_id] = mask
-            else:
-                _draw_person(labels, joints, height, (0, 0, 0), facing, aa=False)
-        for px, pw, color in poles:
-            cv2.rectangle(img, (px, 0), (px + pw, h), color, -1)
-            cv2.rectangle(img, (px + 2, 0), (px + 3, h), tuple(min(255, c + 50) for c in color), -1)
-            labels[:, px : px + pw + 1] = _OCCLUDER_LABEL
-        if t in blur_frames:
-            k = int(rng.integers(5, 10))
-            kernel = np.zeros((k, k), np.float32)
-            kernel[k // 2, :] = 1.0 / k
-            img = cv2.filter2D(img, -1, kernel)
-        noise = rng.normal(0, 3, img.shape).astype(np.float32)
-        img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
-
+        img, labels, state, masks = _render_frame(
+            rng, t, background, walkers + crowd, poles, t in blur_frames
+        )
         rel_name = f"images/{split}/{seq_name}/{t:06d}.jpg"
         if out_root is not None:
             path = os.path.join(out_root, rel_name)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             cv2.imwrite(path, img, [cv2.IMWRITE_JPEG_QUALITY, 92])
-
-        people = []
-        if labeled[t]:
-            for foot, p, joints, height, facing in state:
-                if p.track_id not in masks:
-                    continue
-                ys, xs = np.nonzero(labels == p.track_id + 1)
-                if len(xs) == 0:
-                    continue  # entirely hidden or outside the image
-                kps = np.zeros((NUM_KEYPOINTS, 3))
-                for k, (x, y) in enumerate(joints):
-                    if k not in EVALUATED_SLOTS or not (0 <= x < w and 0 <= y < h):
-                        continue
-                    px, py = _visibility_probe(joints, k)
-                    if labels[int(py), int(px)] == p.track_id + 1:
-                        kps[k] = (round(float(x), 2), round(float(y), 2), 1)
-                if kps[:, 2].sum() == 0:
-                    continue
-                top, bottom = joints[_K["head_top"]], joints[_K["head_bottom"]]
-                head_h = float(np.linalg.norm(top - bottom)) * 1.15
-                hc = (top + bottom) / 2
-                head = [
-                    hc[0] - 0.4 * head_h,
-                    hc[1] - 0.5 * head_h,
-                    hc[0] + 0.4 * head_h,
-                    hc[1] + 0.5 * head_h,
-                ]
-                bbox = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
-                people.append(
-                    SyntheticPerson(
-                        track_id=p.track_id,
-                        keypoints=kps,
-                        bbox=[round(v, 2) for v in bbox],
-                        bbox_head=[round(float(v), 2) for v in head],
-                    )
-                )
-            people.sort(key=lambda q: q.track_id)
         frames.append(
             SyntheticFrame(
                 file_name=rel_name,
                 image_id=image_id_base + t,
                 is_labeled=labeled[t],
-                people=people,
+                people=_label_people(labels, state, masks) if labeled[t] else [],
                 ignore_regions=ignore,
                 blurred=t in blur_frames,
             )
