@@ -25,7 +25,7 @@ from detectron2.tracking.vanilla_hungarian_bbox_iou_tracker import (  # noqa: E4
     VanillaHungarianBBoxIOUTracker,
 )
 
-from detectron2_tubes.tracking import Detections, PoseTracker  # noqa: E402
+from detectron2_tubes.tracking import Detections, PoseTracker, PoseTrackerHead  # noqa: E402
 
 H, W = 720, 1280
 
@@ -75,6 +75,8 @@ def main():
 
         def ours(fs):
             t = PoseTracker(cost="iou", matcher="hungarian", det_thresh=0.0, min_area=0.0)
+            if isinstance(fs[0], Instances):  # the Detectron2 adapter, Instances in and out
+                t = PoseTrackerHead(tracker=t)
             for f in fs:
                 t.update(f)
 

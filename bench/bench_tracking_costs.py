@@ -32,6 +32,7 @@ from detectron2_tubes.data import generate_synthetic_posetrack, group_by_video  
 from detectron2_tubes.data.posetrack import load_posetrack_split  # noqa: E402
 from detectron2_tubes.tracking import (  # noqa: E402
     CropFeatureExtractor,
+    Detections,
     PoseTracker,
     train_box_lstm,
 )
@@ -64,12 +65,12 @@ def noisy_detections(
             np.stack([rng.uniform(x, x + w, 17), rng.uniform(y, y + h, 17), rng.random(17)], 1)
         )
     n = len(boxes)
-    return {
-        "boxes": np.array(boxes).reshape(n, 4),
-        "scores": np.ones(n),
-        "keypoints": np.array(kps).reshape(n, 17, 3),
-        "image_size": (h_img, w_img),
-    }
+    return Detections(
+        np.array(boxes).reshape(n, 4),
+        np.ones(n),
+        np.array(kps).reshape(n, 17, 3),
+        image_size=(h_img, w_img),
+    )
 
 
 def xywh(boxes):
@@ -86,8 +87,8 @@ def evaluate(videos, detections, images, make_tracker):
             out = tracker.update(d, images[vid][i] if images else None)
             gt_ids = [a["track_id"] for a in f["annotations"]]
             gt_boxes = xywh([a["bbox"] for a in f["annotations"]])
-            dist = mm.distances.iou_matrix(gt_boxes, xywh(out["boxes"]), max_iou=0.5)
-            acc.update(gt_ids, out["track_ids"].tolist(), dist)
+            dist = mm.distances.iou_matrix(gt_boxes, xywh(out.boxes), max_iou=0.5)
+            acc.update(gt_ids, out.track_ids.tolist(), dist)
         accs.append(acc)
         names.append(str(vid))
     mh = mm.metrics.create()

@@ -28,7 +28,7 @@ from .data.posetrack_json import (
     parse_posetrack,
     read_posetrack_file,
 )
-from .tracking import COST_NAMES, CropFeatureExtractor, PoseTracker, parse_cost
+from .tracking import COST_NAMES, CropFeatureExtractor, Detections, PoseTracker, parse_cost
 from .utils.io import atomic_path, write_json_atomic
 
 __all__ = ["LinkError", "link_posetrack", "read_mot", "link_mot", "main"]
@@ -60,11 +60,11 @@ def _detections(frame: PoseTrackFrame, path: str):
         scores.append(1.0 if person.score is None else person.score)
         kps.append(k)
     n = len(boxes)
-    return {
-        "boxes": np.asarray(boxes, float).reshape(n, 4),
-        "scores": np.asarray(scores, float),
-        "keypoints": np.asarray(kps, float).reshape(n, NUM_KEYPOINTS, 3),
-    }
+    return Detections(
+        np.asarray(boxes, float).reshape(n, 4),
+        np.asarray(scores, float),
+        np.asarray(kps, float).reshape(n, NUM_KEYPOINTS, 3),
+    )
 
 
 def link_posetrack(
@@ -82,7 +82,7 @@ def link_posetrack(
     for frame in pt.frames:
         res = tracker.update(_detections(frame, path))
         tracked = []
-        for idx, tid in zip(res["indices"].tolist(), res["track_ids"].tolist()):
+        for idx, tid in zip(res.indices.tolist(), res.track_ids.tolist()):
             a = copy.deepcopy(frame.people[idx].source)
             a["track_id"] = [int(tid)] if pt.format == "2017" else int(tid)
             tracked.append(a)
@@ -142,8 +142,8 @@ def link_mot(rows: List[List[str]], tracker: PoseTracker) -> Tuple[List[str], in
         xywh = np.array([[float(v) for v in r[2:6]] for r in fr]).reshape(-1, 4)
         boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
         scores = np.array([float(r[6]) for r in fr])
-        res = tracker.update({"boxes": boxes, "scores": scores})
-        for idx, tid in zip(res["indices"].tolist(), res["track_ids"].tolist()):
+        res = tracker.update(Detections(boxes, scores))
+        for idx, tid in zip(res.indices.tolist(), res.track_ids.tolist()):
             r = list(fr[idx])
             r[1] = str(int(tid) + 1)
             out.append(",".join(r))

@@ -25,6 +25,7 @@ from detectron2.utils.visualizer import Visualizer
 from .data.keypoints import posetrack_metadata
 from .engine import VideoPredictor, VideoReadError, missing_weights, read_frames, setup_cfg
 from .evaluation import write_posetrack_video, writer_options
+from .tracking import Detections
 from .utils.io import atomic_path
 
 __all__ = ["track_video", "draw_tracks", "main"]
@@ -92,15 +93,8 @@ def track_video(
                     "video_id": name,
                 }
             )
-            predictions[index] = {
-                "boxes": inst.pred_boxes.tensor.numpy(),
-                "scores": inst.scores.numpy(),
-                "keypoints": inst.pred_keypoints.numpy() if inst.has("pred_keypoints") else None,
-                "keypoint_logits": (
-                    inst.pred_keypoint_logits.numpy() if inst.has("pred_keypoint_logits") else None
-                ),
-                "track_ids": inst.track_ids.numpy(),
-            }
+            predictions[index] = Detections.from_instances(inst)
+            predictions[index].track_ids = inst.track_ids.numpy()
             tracks.update(int(i) for i in inst.ID)
             if write_video:
                 if writer is None:

@@ -18,7 +18,7 @@ from detectron2_tubes.evaluation import (
     evaluate_posetrack,
     write_posetrack_video,
 )
-from detectron2_tubes.tracking import PoseTracker
+from detectron2_tubes.tracking import Detections, PoseTracker
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 sys.path.insert(0, ROOT)
@@ -43,12 +43,12 @@ def _gt_predictions(frames):
         anns = d["annotations"]
         kps = np.array([a["keypoints"] for a in anns], float).reshape(-1, 17, 3)
         kps[..., 2] = np.where(kps[..., 2] > 0, 1.0, 0.0)
-        preds[d["frame_id"]] = {
-            "boxes": np.array([a["bbox"] for a in anns]).reshape(-1, 4),
-            "scores": np.ones(len(anns)),
-            "keypoints": kps,
-            "track_ids": np.array([a["track_id"] for a in anns]),
-        }
+        preds[d["frame_id"]] = Detections(
+            np.array([a["bbox"] for a in anns]).reshape(-1, 4),
+            np.ones(len(anns)),
+            kps,
+            track_ids=np.array([a["track_id"] for a in anns]),
+        )
     return preds
 
 
@@ -85,9 +85,9 @@ def test_writer_thresholds_and_id_rule(tiny_val, tmp_path):
     name, root = tiny_val
     (frames,) = group_by_video(DatasetCatalog.get(name))
     preds = _gt_predictions(frames)
-    fid = next(f for f, p in preds.items() if len(p["scores"]) >= 2)
-    preds[fid]["scores"][0] = 0.3
-    preds[fid]["keypoints"][1, :, 2] = np.linspace(0, 1, 17)
+    fid = next(f for f, p in preds.items() if len(p) >= 2)
+    preds[fid].scores[0] = 0.3
+    preds[fid].keypoints[1, :, 2] = np.linspace(0, 1, 17)
     out = tmp_path / "p.json"
     write_posetrack_video(
         str(out), frames, preds, det_thresh=0.5, keypoint_thresh=0.5, keypoint_thresh_on="prob"
@@ -95,7 +95,7 @@ def test_writer_thresholds_and_id_rule(tiny_val, tmp_path):
     data = json.loads(out.read_text())
     image_id = next(d["image_id"] for d in frames if d["frame_id"] == fid)
     anns = [a for a in data["annotations"] if a["image_id"] == image_id]
-    assert len(anns) == len(preds[fid]["scores"]) - 1  # the 0.3 detection is gone
+    assert len(anns) == len(preds[fid]) - 1  # the 0.3 detection is gone
     k = np.array(anns[0]["keypoints"]).reshape(17, 3)
     low = np.linspace(0, 1, 17) < 0.5
     assert not k[low].any() and (k[~low & (np.arange(17) > 4), 2] == 1).all()
@@ -107,7 +107,7 @@ def test_writer_thresholds_and_id_rule(tiny_val, tmp_path):
     empty_image = next(d["image_id"] for d in frames if d["frame_id"] == empty_fid)
     assert len(data["images"]) == len(frames)
     assert not [a for a in data["annotations"] if a["image_id"] == empty_image]
-    preds[fid]["track_ids"][-1] = 1000
+    preds[fid].track_ids[-1] = 1000
     with pytest.raises(ValueError, match="track id 1000 outside 0..999"):
         write_posetrack_video(str(tmp_path / "q.json"), frames, preds)
     assert not (tmp_path / "q.json").exists()
@@ -125,13 +125,13 @@ def test_writer_cuts_joints_on_the_heatmap_logit_and_scores_them_by_the_box(tiny
     kps = np.zeros((1, 17, 3))
     kps[0, :, 0], kps[0, :, 1], kps[0, :, 2] = np.arange(17) + 10, np.arange(17) + 20, probs
     preds = {
-        fid: {
-            "boxes": np.array([[5.0, 5, 60, 90]]),
-            "scores": np.array([0.8]),
-            "keypoints": kps,
-            "keypoint_logits": logits[None],
-            "track_ids": np.array([3]),
-        }
+        fid: Detections(
+            np.array([[5.0, 5, 60, 90]]),
+            np.array([0.8]),
+            kps,
+            keypoint_logits=logits[None],
+            track_ids=np.array([3]),
+        )
     }
     out = tmp_path / "p.json"
     write_posetrack_video(str(out), frames, preds, keypoint_thresh=1.95)
@@ -152,7 +152,7 @@ def test_writer_cuts_joints_on_the_heatmap_logit_and_scores_them_by_the_box(tiny
     (ann,) = json.loads(out.read_text())["annotations"]
     expected = (probs >= 0.5) & evaluated
     assert ann["scores"] == pytest.approx([p if k else 0.0 for p, k in zip(probs, expected)])
-    del preds[fid]["keypoint_logits"]
+    preds[fid].keypoint_logits = None
     with pytest.raises(ValueError, match="heatmap logits"):
         write_posetrack_video(str(tmp_path / "q.json"), frames, preds, keypoint_thresh=1.95)
     assert not (tmp_path / "q.json").exists()

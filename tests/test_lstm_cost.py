@@ -77,16 +77,14 @@ def test_save_load_round_trip_and_errors(trained, tmp_path):
 def test_lstm_cost_in_the_tracker(trained):
     model, _, _ = trained
     frames = [
-        {
-            "boxes": np.array(
-                [[5 * t, 0, 5 * t + 20, 40], [60 - 5 * t, 10, 80 - 5 * t, 70]], float
-            ),
-            "scores": np.ones(2),
-        }
+        Detections(
+            np.array([[5 * t, 0, 5 * t + 20, 40], [60 - 5 * t, 10, 80 - 5 * t, 70]], float),
+            np.ones(2),
+        )
         for t in range(13)
     ]
     result = link_video(frames, cost="lstm", lstm=model, det_thresh=0.5, min_area=0)
-    assert [r["track_ids"].tolist() for r in result] == [[0, 1]] * 13
+    assert [r.track_ids.tolist() for r in result] == [[0, 1]] * 13
     assert PoseTracker(cost="lstm", lstm=model).needs_history
 
 

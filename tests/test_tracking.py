@@ -11,6 +11,7 @@ from detectron2_tubes import add_tubes_config
 from detectron2_tubes.tracking import (
     Detections,
     PoseTracker,
+    PoseTrackerHead,
     WeightedCost,
     box_iou,
     greedy_match,
@@ -26,11 +27,11 @@ from detectron2_tubes.tracking import (
 def frame(*boxes, scores=None, keypoints=None, size=(480, 640)):
     boxes = np.array(boxes, dtype=float).reshape(-1, 4)
     scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, float)
-    return {"boxes": boxes, "scores": scores, "keypoints": keypoints, "image_size": size}
+    return Detections(boxes, scores, keypoints, image_size=size)
 
 
 def ids(results):
-    return [r["track_ids"].tolist() for r in results]
+    return [r.track_ids.tolist() for r in results]
 
 
 def test_iou_cost_exact_values():
@@ -151,9 +152,9 @@ def test_empty_frames_single_frame_and_filters():
         [frame([0, 0, 20, 20], [50, 50, 90, 90], [0, 0, 5, 5], scores=[0.99, 0.96, 0.99])]
     )
     # The 5x5 box (25 px^2) is below the 50 px^2 minimum; both others pass the 0.95 score.
-    assert ids(single) == [[0, 1]] and len(single[0]["boxes"]) == 2
+    assert ids(single) == [[0, 1]] and len(single[0].boxes) == 2
     low = link_video([frame([0, 0, 20, 20], [50, 50, 90, 90], scores=[0.9, 0.96])])
-    assert ids(low) == [[0]] and low[0]["scores"].tolist() == [0.96]
+    assert ids(low) == [[0]] and low[0].scores.tolist() == [0.96]
     # Clipped area: 62x20 px, but only 2x20 = 40 px^2 inside the 480x640 frame.
     clipped = link_video([frame([638, 0, 700, 20], scores=[1.0])])
     assert ids(clipped) == [[]]
@@ -168,10 +169,10 @@ def test_instances_in_and_out():
         i.pred_keypoints = torch.zeros(len(scores), 17, 3)
         return i
 
-    tracker = PoseTracker()
-    out = tracker.update(
-        inst([[0, 0, 20, 20], [30, 30, 60, 60], [70, 0, 90, 30]], [0.99, 0.5, 0.97])
-    )
+    tracker = PoseTrackerHead()  # the one Instances adapter of the PoseTracker
+    given = inst([[0, 0, 20, 20], [30, 30, 60, 60], [70, 0, 90, 30]], [0.99, 0.5, 0.97])
+    out = tracker.update(given)
+    assert len(given) == 3 and not given.has("track_ids")  # the input is not modified
     assert len(out) == 2 and out.track_ids.tolist() == [0, 1] and out.ID == [0, 1]
     assert out.pred_keypoints.shape == (2, 17, 3)
     out = tracker.update(inst([[71, 1, 91, 31], [1, 0, 21, 20]], [0.99, 0.99]))
@@ -179,6 +180,16 @@ def test_instances_in_and_out():
     assert len(tracker.update(inst([], []))) == 0
     tracker.reset()
     assert tracker.update(inst([[0, 0, 20, 20]], [0.99])).ID == [0]
+    # The core tracker takes Detections only, and says how to pass Instances.
+    with pytest.raises(TypeError, match="Detections.from_instances"):
+        PoseTracker().update(given)
+    # Detections out: every field filtered with the kept detections, with their positions.
+    logits = np.arange(3 * 17, dtype=float).reshape(3, 17)
+    dets = Detections.from_instances(given)
+    dets.keypoint_logits = logits
+    kept = PoseTracker().update(dets)
+    assert kept.indices.tolist() == [0, 2] and kept.track_ids.tolist() == [0, 1]
+    assert np.array_equal(kept.keypoint_logits, logits[[0, 2]]) and kept.image_size == (100, 200)
 
 
 def test_more_than_1000_tracks_reuses_the_oldest_ended_ids():
@@ -188,7 +199,7 @@ def test_more_than_1000_tracks_reuses_the_oldest_ended_ids():
         # Two people a frame, never overlapping the previous frame's: every frame starts 2 tracks.
         x = 100 * (t % 2)
         out = tracker.update(frame([x, 0, x + 10, 10], [x + 300, 0, x + 310, 10]))
-        seen.append(out["track_ids"].tolist())
+        seen.append(out.track_ids.tolist())
         assert len(set(seen[-1])) == 2
         assert all(0 <= i < 1000 for i in seen[-1])
     assert seen[0] == [0, 1] and seen[499] == [998, 999]
@@ -196,16 +207,16 @@ def test_more_than_1000_tracks_reuses_the_oldest_ended_ids():
     assert seen[500] == [0, 1] and seen[501] == [2, 3] and seen[1002] == [4, 5]
     # Live tracks never share an id: with memory, tracks still remembered keep theirs.
     small = PoseTracker(det_thresh=0, min_area=0, max_cost=0.5, memory=2, max_tracks=3)
-    assert small.update(frame([0, 0, 10, 10]))["track_ids"].tolist() == [0]
-    assert small.update(frame([100, 0, 110, 10]))["track_ids"].tolist() == [1]
-    assert small.update(frame([200, 0, 210, 10]))["track_ids"].tolist() == [2]
+    assert small.update(frame([0, 0, 10, 10])).track_ids.tolist() == [0]
+    assert small.update(frame([100, 0, 110, 10])).track_ids.tolist() == [1]
+    assert small.update(frame([200, 0, 210, 10])).track_ids.tolist() == [2]
     with pytest.raises(RuntimeError, match="more than 3 tracks are alive"):
         small.update(frame([300, 0, 310, 10]))
     recovered = PoseTracker(det_thresh=0, min_area=0, max_cost=0.5, memory=1, max_tracks=3)
     for x in (0, 100, 200):
         recovered.update(frame([x, 0, x + 10, 10]))
     # Track 0 ended at frame 2 (unseen for 2 > memory frames); 1 and 2 are still live.
-    assert recovered.update(frame([300, 0, 310, 10]))["track_ids"].tolist() == [0]
+    assert recovered.update(frame([300, 0, 310, 10])).track_ids.tolist() == [0]
 
 
 def test_weighted_cost_and_parse():
@@ -241,7 +252,7 @@ def test_cnn_cost_tells_appearance_apart():
     boxes2 = np.array([[20, 10, 60, 110], [140, 10, 180, 110]], float)
     first = tracker.update(frame(*boxes1, size=(120, 200)), image=img)
     second = tracker.update(frame(*boxes2, size=(120, 200)), image=img2)
-    assert first["track_ids"].tolist() == [0, 1] and second["track_ids"].tolist() == [1, 0]
+    assert first.track_ids.tolist() == [0, 1] and second.track_ids.tolist() == [1, 0]
     with pytest.raises(ValueError, match="needs the frame image"):
         tracker.update(frame(*boxes2, size=(120, 200)))
 
@@ -252,6 +263,9 @@ def test_detectron2_tracker_head():
     cfg.TRACKING.MEMORY = 2
     head = build_tracker_head(cfg)
     assert head.tracker.memory == 2 and head.tracker.det_thresh == 0.95
+    tracker = PoseTracker(cfg)  # configurable, as Detectron2 components are
+    weights = {name: w for name, (w, _) in tracker.cost_fn.costs.items()}
+    assert tracker.memory == 2 and weights == {"iou": 1.0, "pose": 1.0}
     i = Instances(
         (100, 100),
         pred_boxes=Boxes(torch.tensor([[0.0, 0, 20, 20]])),

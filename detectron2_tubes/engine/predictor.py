@@ -13,7 +13,7 @@ from detectron2.structures import Instances
 
 from ..checkpoint import InflatingCheckpointer
 from ..data.clips import clip_frame_indices, key_frame_index
-from ..tracking import PoseTracker
+from ..tracking import PoseTracker, PoseTrackerHead
 from .trainer import uses_clips
 
 __all__ = ["ClipPredictor", "VideoPredictor", "read_frames", "VideoReadError", "box_thresh_keeping"]
@@ -160,6 +160,7 @@ class VideoPredictor:
 
             tracker = build_pose_tracker(cfg)
         self.tracker = tracker
+        self._instances_tracker = PoseTrackerHead(tracker=tracker)  # Instances in, Instances out
         box_predictor = getattr(
             getattr(self.predictor.model, "roi_heads", None), "box_predictor", None
         )
@@ -180,7 +181,7 @@ class VideoPredictor:
         self.tracker.reset()
         per_frame = self._strided(frames) if self.mode == "strided" else self._dense(frames)
         for index, frame, inst in per_frame:
-            yield index, frame, self.tracker.update(inst.to("cpu"), image=frame)
+            yield index, frame, self._instances_tracker.update(inst.to("cpu"), image=frame)
 
     def _dense(self, frames):
         t, s = self.predictor.num_frames, self.stride

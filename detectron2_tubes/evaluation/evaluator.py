@@ -14,7 +14,7 @@ from detectron2.utils import comm
 
 from ..data.clips import group_by_video, key_frame_index
 from ..data.keypoints import NUM_KEYPOINTS
-from ..tracking import PoseTracker
+from ..tracking import Detections, PoseTracker
 from ..utils.io import atomic_path
 from .posetrack_eval import evaluate_sequences, format_tables, grouped, load_sequence_pair
 from .writer import write_posetrack_video
@@ -54,14 +54,18 @@ def track_and_write(
         tracker.reset()
         for d in frames:
             p = preds.get(d["frame_id"])
-            if p is None:
-                p = {
-                    "boxes": np.zeros((0, 4)),
-                    "scores": np.zeros(0),
-                    "keypoints": np.zeros((0, NUM_KEYPOINTS, 3)),
-                }
-            out = tracker.update(dict(p))
-            tracked[d["frame_id"]] = out
+            dets = (
+                Detections.empty(NUM_KEYPOINTS)
+                if p is None
+                else Detections(
+                    p["boxes"],
+                    p["scores"],
+                    p.get("keypoints"),
+                    image_size=p.get("image_size"),
+                    keypoint_logits=p.get("keypoint_logits"),
+                )
+            )
+            tracked[d["frame_id"]] = tracker.update(dets)
         name = os.path.basename(frames[0].get("annotation_file") or f"{vid}.json")
         path = os.path.join(out_dir, name)
         write_posetrack_video(path, frames, tracked, image_root=image_root, **write_options)

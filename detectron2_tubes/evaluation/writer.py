@@ -11,32 +11,29 @@ from ..data.keypoints import (
     POSETRACK17_TO_COCO,
     posetrack_categories,
 )
+from ..tracking.detections import Detections
 from ..utils.io import write_json_atomic
 
-__all__ = ["FramePrediction", "write_posetrack_video", "KEYPOINT_SCORES"]
+__all__ = ["write_posetrack_video", "KEYPOINT_SCORES"]
 
 KEYPOINT_SCORES = ("box", "prob")
 _EVALUATED = np.isin(np.arange(NUM_KEYPOINTS), EVALUATED_SLOTS)
 
 
-class FramePrediction(dict):
-    """One frame's tracked detections: "boxes" (N, 4) XYXY, "scores" (N,), "keypoints" (N, 17, 3)
-    (x, y, probability), optional "keypoint_logits" (N, 17) (heatmap peak logits), "track_ids"
-    (N,)."""
-
-
 def _frame_entries(
-    pred: Optional[dict],
+    pred: Optional[Detections],
     det_thresh: float,
     kp_thresh: Optional[float],
     kp_thresh_on: str,
     kp_score: str,
 ):
     """(track id, box score, box, keypoints (17, 3) with the written joint scores, kept joints)."""
-    if pred is None or len(pred.get("scores", [])) == 0:
+    if pred is None or len(pred) == 0:
         return []
+    if pred.track_ids is None:
+        raise ValueError("the detections to write carry no track ids (track them first)")
     out = []
-    kps_all, logits_all = pred.get("keypoints"), pred.get("keypoint_logits")
+    kps_all, logits_all = pred.keypoints, pred.keypoint_logits
     if (
         kp_thresh is not None
         and kp_thresh_on == "logit"
@@ -47,11 +44,11 @@ def _frame_entries(
             "the keypoint threshold applies to heatmap logits, but the predictions carry "
             "none (use keypoint_thresh_on='prob' for such models)"
         )
-    for n in np.flatnonzero(np.asarray(pred["scores"]) >= det_thresh):
-        tid = int(pred["track_ids"][n])
+    for n in np.flatnonzero(pred.scores >= det_thresh):
+        tid = int(pred.track_ids[n])
         if not 0 <= tid < 1000:
             raise ValueError(f"track id {tid} outside 0..999 (PoseTrack's rule)")
-        score = float(pred["scores"][n])
+        score = float(pred.scores[n])
         k = np.zeros((NUM_KEYPOINTS, 3)) if kps_all is None else np.array(kps_all[n], float)
         if kp_thresh is None or kps_all is None:
             keep = np.ones(NUM_KEYPOINTS, bool)
@@ -60,14 +57,14 @@ def _frame_entries(
         keep &= _EVALUATED  # PoseTrack has no ears
         if kp_score == "box":  # the release's KEYPOINT_CONFIDENCE: bbox
             k[:, 2] = score
-        out.append((tid, score, np.asarray(pred["boxes"][n], float), k, keep))
+        out.append((tid, score, pred.boxes[n], k, keep))
     return out
 
 
 def write_posetrack_video(
     path: str,
     frames: Sequence[dict],
-    predictions: Dict[int, dict],
+    predictions: Dict[int, Detections],
     *,
     image_root: Optional[str] = None,
     det_thresh: float = 0.0,
@@ -82,15 +79,16 @@ def write_posetrack_video(
         path: output file (named like the video's ground-truth file), written atomically.
         frames: the video's per-frame dataset dicts, in order (``file_name``, ``image_id``,
             ``frame_id``): they fix the frames and their names.
-        predictions: frame_id -> tracked detections (see `FramePrediction`); frames without an
-            entry, or whose detections are all filtered out, are written with no people.
+        predictions: frame_id -> tracked `Detections` (``track_ids`` set; ``keypoints`` x, y,
+            probability; ``keypoint_logits`` for the logit threshold); frames without an entry,
+            or whose detections are all filtered out, are written with no people.
         image_root: ``file_name`` is written relative to this (PoseTrack's relative names).
         det_thresh: detections scoring below this are not written.
         keypoint_thresh: joints below this are written as absent (0, 0, 0); None keeps all.
             The paper's is 1.95 on the heatmap logit.
         keypoint_thresh_on: what ``keypoint_thresh`` applies to: "logit" (the heatmap peak
-            logit, "keypoint_logits"; the paper's) or "prob" (Detectron2's spatial-softmax
-            probability, the third column of "keypoints").
+            logit, ``keypoint_logits``; the paper's) or "prob" (Detectron2's spatial-softmax
+            probability, the third column of ``keypoints``).
         keypoint_score: each written joint's score, which ranks joints for AP: "box" (the box
             score, as the authors' release did) or "prob" (the joint's probability).
         fmt: "2018" (COCO style, with ``categories``) or "2017" ("annolist").

@@ -1,5 +1,6 @@
 """`PoseTracker`: links per-frame person detections into tracks (the paper's stage 2)."""
 
+import dataclasses
 from collections import OrderedDict, deque
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Union
 
@@ -27,8 +28,6 @@ COST_NAMES = ("iou", "pose", "cnn", "lstm")
 # Detect-and-Track's defaults (POSETRACK.md section 4).
 PAPER_DET_THRESH = 0.95
 PAPER_MIN_AREA = 50.0
-# Keys of a dict of detections that hold one row per detection (filtered with the detections).
-_PER_DETECTION_KEYS = ("boxes", "scores", "keypoints", "keypoint_logits")
 
 
 def build_cost(cost: Union[str, Dict[str, float], Callable], *, lstm=None, keypoint_thresh=None):
@@ -103,6 +102,7 @@ class PoseTracker:
         history: boxes kept per track (for motion and the LSTM).
     """
 
+    @configurable
     def __init__(
         self,
         *,
@@ -132,6 +132,26 @@ class PoseTracker:
         self.det_thresh, self.min_area, self.max_cost = det_thresh, min_area, max_cost
         self.memory, self.max_tracks, self.history = memory, max_tracks, max(history, 2)
         self.reset()
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        """The ``TRACKING`` keys of `add_tubes_config`: ``PoseTracker(cfg)``."""
+        t = cfg.TRACKING
+        ret = dict(
+            cost=parse_cost(t.COST),
+            matcher=t.MATCHER,
+            det_thresh=t.DET_THRESH,
+            min_area=t.MIN_AREA,
+            max_cost=t.MAX_COST if t.MAX_COST >= 0 else None,
+            memory=t.MEMORY,
+        )
+        if t.LSTM_WEIGHTS:
+            from .lstm import load_box_lstm
+
+            ret["lstm"] = load_box_lstm(t.LSTM_WEIGHTS)
+        if t.CNN_WEIGHTS:
+            ret["feature_extractor"] = CropFeatureExtractor(weights=t.CNN_WEIGHTS)
+        return ret
 
     def reset(self) -> None:
         """Forget all tracks (call between videos)."""
@@ -187,54 +207,37 @@ class PoseTracker:
             boxes, np.ones(len(self._ids)), self._keypoints, self._features, histories
         )
 
-    def update(
-        self, detections: Union[Instances, Detections, dict], image: Optional[np.ndarray] = None
-    ):
+    def update(self, detections: Detections, image: Optional[np.ndarray] = None) -> Detections:
         """Track one frame.
 
         Args:
-            detections: Detectron2 `Instances` (``pred_boxes``, ``scores``, optional
-                ``pred_keypoints``), a `Detections`, or a dict with "boxes", "scores" and
-                optional "keypoints", "image_size".
+            detections: the frame's `Detections` (`Detections.from_instances` makes them from
+                Detectron2 `Instances`; `PoseTrackerHead` takes and returns `Instances`).
             image: the frame (H, W, 3) BGR, needed by the CNN cost.
         Returns:
-            The kept detections (score and area filters applied) in the input's type, each with
-            its track id: `Instances` get ``track_ids`` (int64 tensor) and ``ID`` (list of ints,
-            what Detectron2's `VideoVisualizer` reads); `Detections` get ``extra["track_ids"]``;
-            dicts get "track_ids" and "indices" (of the kept detections in the input; the other
-            per-detection arrays, "keypoint_logits" included, are filtered). The given `Instances` is not
-            modified.
+            The kept detections (score and area filters applied), every field filtered, with
+            ``track_ids`` and ``indices`` (their positions in ``detections``) set.
         """
-        self._frame += 1
-        if isinstance(detections, Instances):
-            dets = Detections.from_instances(detections)
-        elif isinstance(detections, Detections):
-            dets = detections
-        elif isinstance(detections, dict):
-            dets = Detections(
-                detections["boxes"],
-                detections["scores"],
-                detections.get("keypoints"),
-                image_size=detections.get("image_size"),
-            )
-        else:
+        if not isinstance(detections, Detections):
             raise TypeError(
-                f"update() takes Instances, Detections or a dict, not {type(detections).__name__}"
+                f"update() takes Detections, not {type(detections).__name__} (Detectron2 "
+                "Instances: Detections.from_instances, or PoseTrackerHead)"
             )
+        self._frame += 1
+        dets = detections
         if dets.image_size is None and image is not None:
-            dets.image_size = image.shape[:2]
+            dets = dataclasses.replace(dets, image_size=tuple(image.shape[:2]))
         keep = np.flatnonzero(self._keep(dets))
-        if len(keep) < len(dets):
-            dets = dets[keep]
+        dets = dets[keep]
         if self.needs_features and len(dets):
             if image is None:
                 raise ValueError(
                     "the CNN cost needs the frame image: update(detections, image=frame)"
                 )
             dets.features = self.feature_extractor(image, dets.boxes)
-
-        ids = self._assign(dets)
-        return self._output(detections, keep, dets, ids)
+        dets.track_ids = self._assign(dets)
+        dets.indices = keep
+        return dets
 
     def _assign(self, dets: Detections) -> np.ndarray:
         n = len(dets)
@@ -292,27 +295,6 @@ class PoseTracker:
         state[rows] = values[cols]
         return np.concatenate([state, values[new]]) if len(new) else state
 
-    @staticmethod
-    def _output(original, keep: np.ndarray, dets: Detections, ids: np.ndarray):
-        if isinstance(original, Instances):
-            if len(keep) < len(original):
-                out = original[torch.as_tensor(keep, dtype=torch.long)]
-            else:  # all kept: a shallow copy is cheaper than indexing every field
-                out = Instances(original.image_size, **original.get_fields())
-            out.track_ids = torch.as_tensor(ids, dtype=torch.int64)
-            out.ID = [int(i) for i in ids]
-            return out
-        if isinstance(original, Detections):
-            dets.extra["track_ids"] = ids
-            return dets
-        out = {
-            k: (np.asarray(v)[keep] if k in _PER_DETECTION_KEYS and v is not None else v)
-            for k, v in original.items()
-        }
-        out["track_ids"] = ids
-        out["indices"] = keep
-        return out
-
 
 def link_video(
     frames: Sequence,
@@ -320,7 +302,7 @@ def link_video(
     images: Optional[Sequence[np.ndarray]] = None,
     **tracker_kwargs,
 ) -> List:
-    """Track a whole video: ``frames`` are per-frame detections (any type `update` takes).
+    """Track a whole video: ``frames`` are per-frame `Detections`.
 
     Uses ``tracker`` (reset first) or a new `PoseTracker(**tracker_kwargs)`.
     """
@@ -330,38 +312,40 @@ def link_video(
 
 
 def build_pose_tracker(cfg) -> "PoseTracker":
-    """A `PoseTracker` from the ``TRACKING`` config keys."""
-    return PoseTracker(**PoseTrackerHead.from_config(cfg))
+    """A `PoseTracker` from the ``TRACKING`` config keys (``PoseTracker(cfg)``)."""
+    return PoseTracker(cfg)
 
 
 @TRACKER_HEADS_REGISTRY.register()
 class PoseTrackerHead(BaseTracker):
-    """`PoseTracker` as a Detectron2 tracker head (``TRACKER_HEADS.TRACKER_NAME:
-    PoseTrackerHead``), configured by the ``TRACKING`` keys of `add_tubes_config`."""
+    """`PoseTracker` for Detectron2 `Instances`, the one adapter between the two: a Detectron2
+    tracker head (``TRACKER_HEADS.TRACKER_NAME: PoseTrackerHead``, the ``TRACKING`` keys).
+
+    ``PoseTrackerHead(cfg)``, ``PoseTrackerHead(cost="iou", ...)`` (a new `PoseTracker`'s
+    arguments) or ``PoseTrackerHead(tracker=tracker)``.
+    """
 
     @configurable
-    def __init__(self, **kwargs):
+    def __init__(self, *, tracker: Optional[PoseTracker] = None, **kwargs):
         super().__init__()
-        self.tracker = PoseTracker(**kwargs)
+        self.tracker = tracker if tracker is not None else PoseTracker(**kwargs)
 
     @classmethod
     def from_config(cls, cfg):
-        t = cfg.TRACKING
-        ret = dict(
-            cost=parse_cost(t.COST),
-            matcher=t.MATCHER,
-            det_thresh=t.DET_THRESH,
-            min_area=t.MIN_AREA,
-            max_cost=t.MAX_COST if t.MAX_COST >= 0 else None,
-            memory=t.MEMORY,
-        )
-        if t.LSTM_WEIGHTS:
-            from .lstm import load_box_lstm
+        return {"tracker": PoseTracker(cfg)}
 
-            ret["lstm"] = load_box_lstm(t.LSTM_WEIGHTS)
-        if t.CNN_WEIGHTS:
-            ret["feature_extractor"] = CropFeatureExtractor(weights=t.CNN_WEIGHTS)
-        return ret
+    def reset(self) -> None:
+        self.tracker.reset()
 
-    def update(self, predictions: Instances) -> Instances:
-        return self.tracker.update(predictions)
+    def update(self, predictions: Instances, image: Optional[np.ndarray] = None) -> Instances:
+        """The kept instances (a new `Instances`; the given one is not modified) with
+        ``track_ids`` (int64 tensor) and ``ID`` (list of ints, what Detectron2's
+        `VideoVisualizer` reads)."""
+        tracked = self.tracker.update(Detections.from_instances(predictions), image=image)
+        if len(tracked) < len(predictions):
+            out = predictions[torch.as_tensor(tracked.indices, dtype=torch.long)]
+        else:  # all kept: a shallow copy is cheaper than indexing every field
+            out = Instances(predictions.image_size, **predictions.get_fields())
+        out.track_ids = torch.as_tensor(tracked.track_ids, dtype=torch.int64)
+        out.ID = tracked.track_ids.tolist()
+        return out
