@@ -125,7 +125,8 @@ def test_dense_and_strided_windows(checkpoint, batch_size):
     rec.recorded = []
     out = list(VideoPredictor(cfg, predictor=rec, mode="strided", batch_size=batch_size)(frames))
     assert [i for i, _, _ in out] == list(range(7))
-    assert rec.recorded == [[0, 1, 2], [3, 4, 5], [6, 6, 6]]  # each frame run once (the last repeated)
+    # Each frame run once (the last repeated).
+    assert rec.recorded == [[0, 1, 2], [3, 4, 5], [6, 6, 6]]
 
 
 @pytest.mark.parametrize("mode", ["dense", "strided"])
