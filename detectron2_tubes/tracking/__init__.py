@@ -10,6 +10,7 @@ from .costs import (
     pose_cost,
 )
 from .detections import Detections
+from .link_files import LinkError, link_mot, link_posetrack, read_mot
 from .lstm import BoxLSTM, LSTMCost, load_box_lstm, save_box_lstm, train_box_lstm
 from .matching import MATCHERS, greedy_match, hungarian_match
 from .tracker import (
