@@ -111,6 +111,10 @@ def test_table5_bench_smoke(tmp_path, tiny_synth):
     results = json.loads((out / "table5.json").read_text())["results"]
     assert [r["row"] for r in results] == [0, 1, 2, 3, 4]
     assert all(set(r) >= {"mAP", "MOTA", "seed", "model", "init", "subsets"} for r in results)
+    # Each row at the tried detection threshold with the best MOTA.
+    for r in results:
+        motas = [v["MOTA"] for v in r["by_thresh"].values()]
+        assert r["MOTA"] == max(motas) and f"{r['det_thresh']:g}" in r["by_thresh"]
     # The frame subsets split the evaluated frames (blur is known: it is a synthetic set).
     sub = results[0]["subsets"]
     blur = [f.blurred for f in next(iter(tiny_synth[1]["val"].values())) if f.people]
