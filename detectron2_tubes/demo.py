@@ -111,7 +111,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--schedule",
         default="short",
         choices=sorted(SCHEDULES),
-        help="short: make demo (about 13 minutes on 2 cores); long: make demo-long (about an hour)",
+        help="short: make demo (13 to 16 minutes on 2 cores); long: make demo-long (about an hour)",
     )
     parser.add_argument(
         "--pretrain-iters", type=int, help="2D iterations (default: the schedule's)"
