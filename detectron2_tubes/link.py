@@ -18,7 +18,13 @@ from typing import List, Optional
 
 from .data.posetrack_json import read_posetrack_file
 from .tracking import COST_NAMES, CropFeatureExtractor, PoseTracker, parse_cost
-from .tracking.link_files import LinkError, link_mot, link_posetrack, read_mot
+from .tracking.link_files import (  # noqa: F401  (link_posetrack: public here too)
+    LinkError,
+    link_mot,
+    link_posetrack,
+    link_posetrack_file,
+    read_mot,
+)
 from .utils.io import atomic_path, write_json_atomic
 
 __all__ = ["LinkError", "link_posetrack", "read_mot", "link_mot", "main"]
@@ -123,7 +129,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             else:
                 pairs = [(args.input, args.output)]
             for src, dst in pairs:
-                linked, k, d = link_posetrack(read_posetrack_file(src, "input").data, tracker, src)
+                pt = read_posetrack_file(src, "input", require_keypoints=False)
+                linked, k, d = link_posetrack_file(pt, tracker)
                 outputs.append((dst, linked))
                 kept, dropped = kept + k, dropped + d
     except (LinkError, ValueError, FileNotFoundError) as e:

@@ -11,11 +11,16 @@ import numpy as np
 
 from ..data.keypoints import NUM_KEYPOINTS
 from ..data.posetrack import keypoints_to_box
-from ..data.posetrack_json import PoseTrackFormatError, PoseTrackFrame, parse_posetrack
+from ..data.posetrack_json import (
+    PoseTrackFile,
+    PoseTrackFormatError,
+    PoseTrackFrame,
+    parse_posetrack,
+)
 from .detections import Detections
 from .tracker import PoseTracker
 
-__all__ = ["LinkError", "link_posetrack", "read_mot", "link_mot"]
+__all__ = ["LinkError", "link_posetrack", "link_posetrack_file", "read_mot", "link_mot"]
 
 # Problems in the input files are reported with the one PoseTrack error class (the old name
 # stays for users).
@@ -58,7 +63,13 @@ def link_posetrack(
     The output is a copy of ``data`` where each frame keeps only its tracked detections, each
     with a ``track_id`` (wrapped in a list for 2017 files, as that format does).
     """
-    pt = parse_posetrack(data, path, require_keypoints=False)
+    return link_posetrack_file(parse_posetrack(data, path, require_keypoints=False), tracker)
+
+
+def link_posetrack_file(pt: PoseTrackFile, tracker: PoseTracker) -> Tuple[dict, int, int]:
+    """`link_posetrack` on a file already read (``read_posetrack_file(path,
+    require_keypoints=False)``: detections with a box only are allowed)."""
+    path, data = pt.path, pt.data
     out = copy.deepcopy(data)
     tracker.reset()
     kept_anns, kept, dropped = [], 0, 0
