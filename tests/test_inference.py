@@ -97,11 +97,17 @@ class Recording(ClipPredictor):
     def __init__(self, cfg, frames):
         super().__init__(cfg)
         self.ids = {id(f): i for i, f in enumerate(frames)}
-        self.recorded = []
+        self.recorded, self.prepared, self.outputs = [], [], []
 
-    def predict_batch(self, clips):
+    def prepare(self, frame):
+        self.prepared.append(self.ids[id(frame)])
+        return super().prepare(frame)
+
+    def predict_batch(self, clips, prepared=None):
         self.recorded += [[self.ids[id(f)] for f in c] for c in clips]
-        return super().predict_batch(clips)
+        outputs = super().predict_batch(clips, prepared)
+        self.outputs += outputs
+        return outputs
 
 
 @pytest.mark.parametrize("batch_size", [1, 2])
@@ -127,6 +133,44 @@ def test_dense_and_strided_windows(checkpoint, batch_size):
     assert [i for i, _, _ in out] == list(range(7))
     # Each frame run once (the last repeated).
     assert rec.recorded == [[0, 1, 2], [3, 4, 5], [6, 6, 6]]
+
+
+def test_channels_last_clip_model_gives_the_contiguous_outputs(checkpoint):
+    cfg = _cfg(checkpoint, "TEST.DETECTIONS_PER_IMAGE", "20")
+    predictor = ClipPredictor(cfg)
+    conv = predictor.model.backbone.res3[0].conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
+    clip = _frames(3)
+    fast = predictor(clip)["frames"]
+    predictor.model.to(memory_format=torch.contiguous_format)
+    plain = predictor(clip)["frames"]
+    assert sum(len(f) for f in plain) > 0
+    for a, b in zip(fast, plain):
+        assert torch.equal(a.pred_classes, b.pred_classes)
+        assert torch.allclose(a.pred_boxes.tensor, b.pred_boxes.tensor, atol=1e-3)
+        assert torch.allclose(a.scores, b.scores, atol=1e-5)
+        assert torch.allclose(a.pred_keypoints, b.pred_keypoints, atol=1e-3)
+
+
+def test_dense_mode_resizes_each_frame_once_with_the_plain_outputs(checkpoint):
+    """Frames prepared once for the T clips sharing them, under inference_mode, give exactly
+    what the plain path gives: every clip resized from its frames, under no_grad."""
+    cfg = _cfg(checkpoint)
+    frames = _frames(6)
+    rec = Recording(cfg, frames)
+    list(VideoPredictor(cfg, predictor=rec, heads_on_tracked_only=False)(frames))
+    assert rec.prepared == list(range(6))  # once each, in order
+    plain = ClipPredictor(cfg)
+    checked = 0
+    for clip_ids, out in zip(rec.recorded, rec.outputs):
+        with torch.no_grad():
+            (ref,) = plain.model([plain._input([frames[i] for i in clip_ids])])
+        for a, b in zip(out["frames"], ref["frames"]):
+            assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor)
+            assert torch.equal(a.scores, b.scores)
+            assert torch.equal(a.pred_keypoints, b.pred_keypoints)
+            checked += len(a)
+    assert checked > 0
 
 
 @pytest.mark.parametrize("mode", ["dense", "strided"])

@@ -16,7 +16,7 @@ from torchvision.ops import nms
 
 from detectron2_tubes import InflatingCheckpointer, Tubes, add_tubes_config
 from detectron2_tubes.checkpoint import convert_torchvision_resnet, inflate_weight
-from detectron2_tubes.layers import FrozenBatchNorm3d, tube_nms
+from detectron2_tubes.layers import Conv3d, FrozenBatchNorm3d, conv3d, tube_nms
 from detectron2_tubes.modeling import pool_tubes, tubes_to_frames
 from detectron2_tubes.structures import pairwise_tube_iou
 
@@ -73,6 +73,50 @@ def test_frozen_bn_3d_matches_2d_per_frame():
     )
     assert torch.allclose(bn(x)[:, :, 1], ref, atol=1e-6)
     assert torch.allclose(bn(x.requires_grad_())[:, :, 1], ref, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "shape,kernel,stride,padding,groups",
+    [
+        ((1, 16, 3, 12, 14), (3, 3, 3), 1, (1, 1, 1), 1),
+        ((2, 8, 3, 11, 9), (1, 3, 3), (1, 2, 2), (0, 1, 1), 1),
+        ((1, 8, 1, 10, 10), (1, 1, 1), 1, 0, 2),
+    ],
+)
+def test_conv3d_equals_the_reference_kernel_forward_and_backward(
+    shape, kernel, stride, padding, groups
+):
+    torch.manual_seed(0)
+    c = shape[1]
+    x = torch.randn(shape, requires_grad=True)
+    w = torch.randn(c, c // groups, *kernel, requires_grad=True)
+    b = torch.randn(c, requires_grad=True)
+    out = conv3d(x, w, b, stride, padding, 1, groups)
+    grads = torch.autograd.grad((out * out.detach()).sum(), (x, w, b))
+    with torch.backends.mkldnn.flags(enabled=False):  # PyTorch's reference kernel
+        ref = torch.nn.functional.conv3d(x, w, b, stride, padding, 1, groups)
+        ref_grads = torch.autograd.grad((ref * ref.detach()).sum(), (x, w, b))
+    # float32 rounding of sums of up to 16 * 27 products of unit normals
+    assert out.shape == ref.shape
+    assert torch.allclose(out, ref, rtol=1e-4, atol=1e-4)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, rtol=1e-4, atol=1e-3 * r.abs().max().item())
+
+
+def test_one_clip_runs_every_conv_on_onednn():
+    """PyTorch's own rule would send a single clip's 3x3 convs to its slow reference kernel."""
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this PyTorch build has no oneDNN: the reference kernel is all there is")
+    from torch.profiler import ProfilerActivity, profile
+
+    layer = Conv3d(64, 64, (3, 3, 3), padding=1).eval()
+    x = torch.randn(1, 64, 3, 16, 20)  # N * C * T * H = 3072, under PyTorch's 20480
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        layer(x)
+        torch.nn.functional.conv3d(x, layer.weight, layer.bias, 1, 1)
+    calls = {e.key: e.count for e in prof.key_averages()}
+    assert calls.get("aten::mkldnn_convolution") == 1  # ours
+    assert calls.get("aten::slow_conv3d_forward") == 1  # PyTorch's choice for the same call
 
 
 def test_resnet3d_with_t1_is_detectron2_resnet():

@@ -85,29 +85,43 @@ class ClipPredictor:
             )
         self.reads_clips = uses_clips(cfg)
         self.num_frames = cfg.INPUT.CLIP.NUM_FRAMES if self.reads_clips else 1
+        if self.num_frames > 1 and cfg.MODEL.DEVICE == "cpu":
+            # oneDNN runs 3D convolutions in the channels-last layout when the weights are in
+            # it: 13% less time per clip for the demo's T = 3 model on 2 cores, 5% more for
+            # T = 1, so clips only; the outputs agree to 1e-4 px.
+            self.model.to(memory_format=torch.channels_last_3d)
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
         self.input_format = cfg.INPUT.FORMAT
 
-    def _input(self, frames: Sequence[np.ndarray]) -> dict:
+    def prepare(self, frame: np.ndarray) -> np.ndarray:
+        """One BGR frame as the model takes it: resized as the config says, in its channel
+        order (H, W, 3). The video predictor prepares each frame once for the clips sharing it."""
+        transform = self.aug.get_transform(frame)
+        return transform.apply_image(frame[:, :, ::-1] if self.input_format == "RGB" else frame)
+
+    def _input(self, frames: Sequence[np.ndarray], prepared=None) -> dict:
         if len(frames) != self.num_frames:
             raise ValueError(
                 f"the model takes clips of {self.num_frames} frames, got {len(frames)}"
             )
         h, w = frames[0].shape[:2]
-        transform = self.aug.get_transform(frames[0])
-        images = []
         for f in frames:
             if f.shape[:2] != (h, w):
                 raise ValueError(f"frames of one clip differ in size: {f.shape[:2]} vs {(h, w)}")
-            if self.input_format == "RGB":
-                f = f[:, :, ::-1]
-            images.append(transform.apply_image(f))
+        images = prepared if prepared is not None else [self.prepare(f) for f in frames]
         clip = torch.as_tensor(np.ascontiguousarray(np.stack(images).transpose(3, 0, 1, 2)))
         return {"image": clip if self.reads_clips else clip[:, 0], "height": h, "width": w}
 
-    @torch.no_grad()
-    def predict_batch(self, clips: Sequence[Sequence[np.ndarray]]) -> List[dict]:
-        outputs = self.model([self._input(c) for c in clips])
+    @torch.inference_mode()
+    def predict_batch(
+        self,
+        clips: Sequence[Sequence[np.ndarray]],
+        prepared: Optional[Sequence[Sequence[np.ndarray]]] = None,
+    ) -> List[dict]:
+        """Outputs of each clip; ``prepared`` optionally gives each clip's frames already
+        through `prepare` (the same outputs, without resizing a frame again)."""
+        prepared = prepared if prepared is not None else [None] * len(clips)
+        outputs = self.model([self._input(c, p) for c, p in zip(clips, prepared)])
         if not self.reads_clips:  # stock 2D model: a clip of one frame
             outputs = [{"instances": o["instances"], "frames": [o["instances"]]} for o in outputs]
         return outputs
@@ -188,13 +202,16 @@ class VideoPredictor:
         behind = key_frame_index(t) * s  # frames needed before the key frame
         ahead = (t - 1) * s - behind  # and after it
         it = iter(frames)
-        buffer: Dict[int, np.ndarray] = {}
+        # frame index -> (frame, frame as the model takes it): each frame is read and resized
+        # once for the T clips that share it
+        buffer: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
         read, ended, key = 0, False, 0
-        pending: List[Tuple[int, List[np.ndarray]]] = []
+        pending: List[Tuple[int, List[Tuple[np.ndarray, np.ndarray]]]] = []
         while True:
             while not ended and read <= key + ahead:
                 try:
-                    buffer[read] = next(it)
+                    frame = next(it)
+                    buffer[read] = (frame, self.predictor.prepare(frame))
                     read += 1
                 except StopIteration:
                     ended = True
@@ -207,16 +224,19 @@ class VideoPredictor:
                 del buffer[old]
             key += 1
             if len(pending) == self.batch_size:
-                yield from self._run_dense(pending, buffer)
+                yield from self._run_dense(pending)
                 pending = []
         if pending:
-            yield from self._run_dense(pending, buffer)
+            yield from self._run_dense(pending)
 
-    def _run_dense(self, pending, buffer):
-        outputs = self.predictor.predict_batch([clip for _, clip in pending])
+    def _run_dense(self, pending):
+        clips = [clip for _, clip in pending]
+        outputs = self.predictor.predict_batch(
+            [[f for f, _ in c] for c in clips], [[p for _, p in c] for c in clips]
+        )
         centre = key_frame_index(self.predictor.num_frames)
         for (key, clip), out in zip(pending, outputs):
-            yield key, clip[centre], out["frames"][centre]
+            yield key, clip[centre][0], out["frames"][centre]
 
     def _strided(self, frames):
         t = self.predictor.num_frames

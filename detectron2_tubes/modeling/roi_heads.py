@@ -25,7 +25,7 @@ from fvcore.nn import smooth_l1_loss
 from torch import nn
 from torch.nn import functional as F
 
-from ..layers import batched_tube_nms
+from ..layers import Conv3d, batched_tube_nms
 from ..structures import Tubes, pairwise_tube_iou
 from .backbone3d import build_res5_3d
 
@@ -292,7 +292,7 @@ class KRCNNConvDeconvUpsample3DHead(BaseKeypointRCNNHead, nn.Sequential):
         for idx, channels in enumerate(conv_dims, 1):
             self.add_module(
                 f"conv_fcn{idx}",
-                nn.Conv3d(in_channels, channels, (t, 3, 3), padding=(t // 2, 1, 1)),
+                Conv3d(in_channels, channels, (t, 3, 3), padding=(t // 2, 1, 1)),
             )
             self.add_module(f"conv_fcn_relu{idx}", nn.ReLU())
             in_channels = channels

@@ -45,8 +45,8 @@ class TubeRPNHead(nn.Module):
             padding=(t // 2, 1, 1),
             activation=nn.ReLU(),
         )
-        self.objectness_logits = nn.Conv3d(in_channels, num_anchors, kernel_size=1)
-        self.anchor_deltas = nn.Conv3d(in_channels, num_anchors * 4, kernel_size=1)
+        self.objectness_logits = Conv3d(in_channels, num_anchors, kernel_size=1)
+        self.anchor_deltas = Conv3d(in_channels, num_anchors * 4, kernel_size=1)
         for layer in self.modules():
             if isinstance(layer, nn.Conv3d):
                 nn.init.normal_(layer.weight, std=0.01)
