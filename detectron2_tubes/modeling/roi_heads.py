@@ -162,7 +162,8 @@ class TubeOutputLayers(FastRCNNOutputLayers):
         scores = self.cls_score(x).mean(dim=1)
         deltas = self.bbox_pred(x)  # R, T, K * 4
         r, t = deltas.shape[:2]
-        return scores, deltas.view(r, t, -1, 4).transpose(1, 2).reshape(r, -1)
+        k = deltas.shape[2] // 4  # explicit: no RoIs (r = 0) leaves -1 ambiguous
+        return scores, deltas.view(r, t, k, 4).transpose(1, 2).flatten(1)
 
     def _decode(self, deltas: torch.Tensor, proposal_tubes: torch.Tensor) -> torch.Tensor:
         """deltas (R, K*T*4), proposals (R, T, 4) -> tubes (R, K, T, 4)."""
@@ -188,7 +189,7 @@ class TubeOutputLayers(FastRCNNOutputLayers):
         """Smooth-L1 over the visible frames of foreground tubes, / T, / number of RoIs."""
         r, t = proposal_tubes.shape[:2]
         fg = ((gt_classes >= 0) & (gt_classes < self.num_classes)).nonzero().squeeze(1)
-        deltas = pred_deltas.view(r, -1, t, 4)
+        deltas = pred_deltas.view(r, pred_deltas.shape[1] // (4 * t), t, 4)
         fg_deltas = deltas[fg, 0] if deltas.shape[1] == 1 else deltas[fg, gt_classes[fg]]
         visible = gt_visible[fg]
         target = self.box2box_transform.get_deltas(
