@@ -12,52 +12,15 @@ pair of thresholds the videos are re-tracked, written and scored with the offici
 import argparse
 import pickle
 import sys
-import tempfile
 from typing import List, Optional
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import DatasetCatalog
 
-from .data.clips import group_by_video
-from .evaluation import PoseTrackEvalError, score_written, track_and_write
-from .tracking import PoseTracker, parse_cost
+from .evaluation import PoseTrackEvalError
+from .evaluation.sweep import sweep
+from .tracking import parse_cost
 
-
-def sweep(
-    raw,
-    dataset_name: str,
-    det_threshs,
-    kp_threshs,
-    *,
-    keypoint_thresh_on: str = "logit",
-    keypoint_score: str = "box",
-    **tracker_kwargs,
-) -> List[dict]:
-    videos = [
-        v for v in group_by_video(DatasetCatalog.get(dataset_name)) if v[0]["video_id"] in raw
-    ]
-    if not videos:
-        raise PoseTrackEvalError(f"the raw predictions have no video of {dataset_name}")
-    root = MetadataCatalog.get(dataset_name).get("image_root")
-    rows = []
-    for det in det_threshs:
-        tracker = PoseTracker(det_thresh=det, **tracker_kwargs)
-        for kp in kp_threshs:
-            with tempfile.TemporaryDirectory() as tmp:
-                paths = track_and_write(
-                    raw,
-                    videos,
-                    tmp,
-                    tracker,
-                    image_root=root,
-                    keypoint_thresh=kp,
-                    keypoint_thresh_on=keypoint_thresh_on,
-                    keypoint_score=keypoint_score,
-                )
-                r = score_written(videos, paths, warn=lambda m: None)
-            rows.append(
-                {"det_thresh": det, "keypoint_thresh": kp, "ap": r["ap"][-1], "mota": r["mota"][-1]}
-            )
-    return rows
+__all__ = ["sweep", "main"]
 
 
 def _kp_thresh(text: str) -> Optional[float]:

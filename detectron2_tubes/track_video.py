@@ -10,114 +10,14 @@ written unless the whole video was processed.
 """
 
 import argparse
-import contextlib
 import os
 import sys
-import time
 from typing import List, Optional
 
-import cv2
-import numpy as np
-from detectron2.data import MetadataCatalog
-from detectron2.utils.colormap import colormap
-from detectron2.utils.visualizer import Visualizer
-
-from .data.keypoints import posetrack_metadata
-from .engine import VideoPredictor, VideoReadError, missing_weights, read_frames, setup_cfg
-from .evaluation import write_posetrack_video, writer_options
-from .tracking import Detections
-from .utils.io import atomic_path
+from .engine import VideoReadError, missing_weights, setup_cfg
+from .engine.video import draw_tracks, track_video
 
 __all__ = ["track_video", "draw_tracks", "main"]
-
-_PALETTE = colormap(rgb=True, maximum=1)
-
-
-def draw_tracks(frame_bgr: np.ndarray, instances, metadata) -> np.ndarray:
-    """The frame with each track's box, skeleton and id, coloured by track id (BGR out)."""
-    vis = Visualizer(frame_bgr[:, :, ::-1], metadata)
-    if len(instances):
-        ids = [int(i) for i in instances.ID]
-        vis.overlay_instances(
-            boxes=instances.pred_boxes.tensor.numpy(),
-            keypoints=instances.pred_keypoints.numpy() if instances.has("pred_keypoints") else None,
-            labels=[f"id {i}" for i in ids],
-            assigned_colors=[_PALETTE[i % len(_PALETTE)] for i in ids],
-        )
-    return vis.get_output().get_image()[:, :, ::-1]
-
-
-def track_video(
-    cfg,
-    input_path: str,
-    output_dir: str,
-    *,
-    mode: str = "dense",
-    batch_size: int = 1,
-    write_video: bool = True,
-    progress: bool = True,
-) -> dict:
-    """Run the video predictor with tracking on a video file or frame folder; see the module doc.
-
-    Returns {"json": path, "video": path or None, "frames": n, "tracks": n, "seconds": s}.
-    """
-    frames, fps, names = read_frames(input_path)
-    name = os.path.splitext(os.path.basename(os.path.normpath(input_path)))[0]
-    os.makedirs(output_dir, exist_ok=True)
-    json_path = os.path.join(output_dir, f"{name}.json")
-    video_path = os.path.join(output_dir, f"{name}.mp4") if write_video else None
-    meta = MetadataCatalog.get(cfg.DATASETS.TEST[0]) if cfg.DATASETS.TEST else None
-    if meta is None or not meta.get("keypoint_names"):
-        meta = MetadataCatalog.get("__detectron2_tubes_posetrack")
-        if not meta.get("keypoint_names"):
-            meta.set(**posetrack_metadata())
-    predictor = VideoPredictor(cfg, mode=mode, batch_size=batch_size)
-    start = time.perf_counter()
-    records, predictions, writer, tracks = [], {}, None, set()
-    with contextlib.ExitStack() as stack:
-        # The video goes to a temporary file, renamed only if everything succeeds.
-        tmp_video = stack.enter_context(atomic_path(video_path, ".mp4")) if write_video else None
-        iterator = predictor(frames)
-        if progress:
-            from tqdm import tqdm
-
-            total = len(names) if os.path.isdir(input_path) else None
-            iterator = tqdm(iterator, desc=name, unit="frame", total=total)
-        for index, frame, inst in iterator:
-            frame_name = names[index] if index < len(names) else f"{index:06d}.jpg"
-            records.append(
-                {
-                    "file_name": f"{name}/{frame_name}",
-                    "image_id": index,
-                    "frame_id": index,
-                    "video_id": name,
-                }
-            )
-            predictions[index] = Detections.from_instances(inst)
-            predictions[index].track_ids = inst.track_ids.numpy()
-            tracks.update(int(i) for i in inst.ID)
-            if write_video:
-                if writer is None:
-                    h, w = frame.shape[:2]
-                    writer = cv2.VideoWriter(
-                        tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h)
-                    )
-                    stack.callback(writer.release)
-                    if not writer.isOpened():
-                        raise OSError(f"{video_path}: cannot open an mp4 writer")
-                writer.write(np.ascontiguousarray(draw_tracks(frame, inst, meta)))
-        if not records:
-            raise VideoReadError(f"{input_path}: no frames")
-        if writer is not None:
-            writer.release()
-        write_posetrack_video(json_path, records, predictions, **writer_options(cfg))
-    return {
-        "json": json_path,
-        "video": video_path,
-        "frames": len(records),
-        "tracks": len(tracks),
-        "seconds": time.perf_counter() - start,
-    }
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,5 +1,6 @@
 from .predictor import ClipPredictor, VideoPredictor, VideoReadError, read_frames
 from .trainer import TubeTrainer, missing_weights, setup_cfg, uses_clips
+from .video import draw_tracks, track_video
 
 __all__ = [
     "TubeTrainer",
@@ -10,4 +11,6 @@ __all__ = [
     "VideoPredictor",
     "read_frames",
     "VideoReadError",
+    "track_video",
+    "draw_tracks",
 ]
