@@ -19,6 +19,7 @@ from typing import List, Optional
 from .data import ensure_synthetic_dataset
 from .engine.recipe import schedule_opts, train
 from .model_zoo import get_config_file
+from .utils.cli import tool_parser
 
 __all__ = ["main", "train", "schedule_opts", "quick_config", "CONFIG_2D", "CONFIG_3D"]
 
@@ -42,11 +43,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from .evaluation import evaluate_posetrack, format_tables, grouped
     from .track_video import track_video
 
-    parser = argparse.ArgumentParser(
-        prog="python -m detectron2_tubes.demo",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = tool_parser("demo", __doc__)
     parser.add_argument("--output", default="output/demo", help="folder for everything written")
     parser.add_argument(
         "--schedule",

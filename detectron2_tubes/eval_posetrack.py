@@ -7,13 +7,13 @@ Prediction files are matched to ground-truth files by name; both may be PoseTrac
 ("annolist"), 2018 or 2021 JSON. Without either --eval flag both are computed.
 """
 
-import argparse
 import math
 import sys
 import time
 from typing import List, Optional
 
 from .evaluation import PoseTrackEvalError, evaluate_posetrack, format_tables, grouped
+from .utils.cli import tool_parser
 from .utils.io import write_json_atomic
 
 
@@ -45,11 +45,7 @@ def _no_nan(x):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m detectron2_tubes.eval_posetrack",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = tool_parser("eval_posetrack", __doc__)
     parser.add_argument("--groundTruth", required=True, help="folder of ground-truth .json files")
     parser.add_argument("--predictions", required=True, help="folder of prediction .json files")
     parser.add_argument("--evalPoseEstimation", action="store_true", help="per-joint AP")

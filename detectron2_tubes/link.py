@@ -11,21 +11,20 @@ below the thresholds are removed, the others get a ``track_id`` (0..999). mot: M
 convention) and the extra columns kept. Nothing is written unless every input is valid.
 """
 
-import argparse
 import os
 import sys
 from typing import List, Optional
 
-from .data.posetrack_json import read_posetrack_file
 from .tracking import COST_NAMES, CropFeatureExtractor, PoseTracker, parse_cost
 from .tracking.link_files import (  # noqa: F401  (link_posetrack: public here too)
     LinkError,
     link_mot,
+    link_path,
     link_posetrack,
-    link_posetrack_file,
     read_mot,
+    write_outputs,
 )
-from .utils.io import atomic_path, write_json_atomic
+from .utils.cli import tool_parser
 
 __all__ = ["LinkError", "link_posetrack", "read_mot", "link_mot", "main"]
 
@@ -39,11 +38,7 @@ def _infer_format(path: str) -> Optional[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m detectron2_tubes.link",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = tool_parser("link", __doc__)
     parser.add_argument("--input", required=True, help="PoseTrack JSON file or folder, or MOT .txt")
     parser.add_argument(
         "--output", required=True, help="where to write (a folder for a folder input)"
@@ -114,36 +109,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 CropFeatureExtractor(weights=args.cnn_weights) if args.cnn_weights else None
             ),
         )
-        outputs, kept, dropped = [], 0, 0
-        if fmt == "mot":
-            if os.path.isdir(args.input):
-                raise LinkError(f"{args.input}: the mot format takes one text file, not a folder")
-            lines, kept, dropped = link_mot(read_mot(args.input), tracker)
-            outputs.append((args.output, "\n".join(lines) + ("\n" if lines else "")))
-        else:
-            if os.path.isdir(args.input):
-                files = sorted(f for f in os.listdir(args.input) if f.endswith(".json"))
-                if not files:
-                    raise LinkError(f"{args.input}: no .json files in this folder")
-                pairs = [(os.path.join(args.input, f), os.path.join(args.output, f)) for f in files]
-            else:
-                pairs = [(args.input, args.output)]
-            for src, dst in pairs:
-                pt = read_posetrack_file(src, "input", require_keypoints=False)
-                linked, k, d = link_posetrack_file(pt, tracker)
-                outputs.append((dst, linked))
-                kept, dropped = kept + k, dropped + d
+        outputs, kept, dropped = link_path(args.input, args.output, fmt, tracker)
     except (LinkError, ValueError, FileNotFoundError) as e:
         print(f"link: error: {e}", file=sys.stderr)
         return 1
-    # Every input was valid: write everything, each file atomically.
-    for dst, content in outputs:
-        if isinstance(content, str):
-            with atomic_path(dst, ".txt") as tmp:
-                with open(tmp, "w") as f:
-                    f.write(content)
-        else:
-            write_json_atomic(content, dst)
+    write_outputs(outputs)  # every input was valid
     print(
         f"link: {kept} detections tracked, {dropped} dropped (score < {args.det_thresh} or area "
         f"< {args.min_area}); wrote {len(outputs)} file(s) to {args.output}"

@@ -9,7 +9,6 @@ The raw predictions are what `PoseTrackEvaluator` saves (train_net.py --eval-onl
 pair of thresholds the videos are re-tracked, written and scored with the official metrics.
 """
 
-import argparse
 import pickle
 import sys
 from typing import List, Optional
@@ -19,6 +18,7 @@ from detectron2.data import DatasetCatalog
 from .evaluation import PoseTrackEvalError
 from .evaluation.sweep import sweep
 from .tracking import parse_cost
+from .utils.cli import tool_parser
 
 __all__ = ["sweep", "main"]
 
@@ -30,11 +30,7 @@ def _kp_thresh(text: str) -> Optional[float]:
 def main(argv: Optional[List[str]] = None) -> int:
     import detectron2_tubes  # noqa: F401  (registers the datasets)
 
-    parser = argparse.ArgumentParser(
-        prog="python -m detectron2_tubes.sweep_thresholds",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = tool_parser("sweep_thresholds", __doc__)
     parser.add_argument(
         "--raw", required=True, help="posetrack_raw_predictions.pkl from an evaluation"
     )

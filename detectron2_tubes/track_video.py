@@ -16,16 +16,13 @@ from typing import List, Optional
 
 from .engine import VideoReadError, missing_weights, setup_cfg
 from .engine.video import draw_tracks, track_video
+from .utils.cli import tool_parser
 
 __all__ = ["track_video", "draw_tracks", "main"]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m detectron2_tubes.track_video",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = tool_parser("track_video", __doc__)
     parser.add_argument("--config-file", required=True)
     parser.add_argument(
         "--input", required=True, help="a video file (.mp4, .avi, ...) or a folder of frames"

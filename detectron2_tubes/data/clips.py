@@ -85,12 +85,7 @@ def build_clip_dicts(
 
 
 def get_clip_dataset_dicts(
-    names: Sequence[str],
-    num_frames: int,
-    stride: int = 1,
-    *,
-    is_train: bool = True,
-    filter_empty: bool = True,
+    names, num_frames: int, stride: int = 1, *, is_train: bool = True, filter_empty: bool = True
 ) -> List[dict]:
     """Clip dicts of registered per-frame datasets.
 

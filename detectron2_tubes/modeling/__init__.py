@@ -8,14 +8,16 @@ from .backbone3d import (
     build_res5_3d,
     build_resnet3d_backbone,
 )
-from .meta_arch import TubeRCNN, tube_postprocess, tubes_to_frames
-from .roi_heads import (
+from .keypoint_head import (
     KRCNNConvDeconvUpsample3DHead,
     KRCNNConvDeconvUpsampleLogitsHead,
+    keypoint_inference_with_logits,
+)
+from .meta_arch import TubeRCNN, tube_postprocess, tubes_to_frames
+from .roi_heads import (
     Res5BoxHead3D,
     TubeOutputLayers,
     TubeROIHeads,
-    keypoint_inference_with_logits,
     pool_tubes,
     tube_rcnn_inference,
 )

@@ -5,6 +5,7 @@ MOTChallenge text, frame by frame with a `PoseTracker`. The library behind
 
 import copy
 import math
+import os
 from typing import List, Tuple
 
 import numpy as np
@@ -16,11 +17,21 @@ from ..data.posetrack_json import (
     PoseTrackFormatError,
     PoseTrackFrame,
     parse_posetrack,
+    read_posetrack_file,
 )
+from ..utils.io import atomic_path, write_json_atomic
 from .detections import Detections
 from .tracker import PoseTracker
 
-__all__ = ["LinkError", "link_posetrack", "link_posetrack_file", "read_mot", "link_mot"]
+__all__ = [
+    "LinkError",
+    "link_posetrack",
+    "link_posetrack_file",
+    "read_mot",
+    "link_mot",
+    "link_path",
+    "write_outputs",
+]
 
 # Problems in the input files are reported with the one PoseTrack error class (the old name
 # stays for users).
@@ -143,3 +154,39 @@ def link_mot(rows: List[List[str]], tracker: PoseTracker) -> Tuple[List[str], in
             out.append(",".join(r))
             kept += 1
     return out, kept, len(rows) - kept
+
+
+def link_path(path: str, output: str, fmt: str, tracker: PoseTracker):
+    """Track every input of one `link` call: a MOT text file, or a PoseTrack file or folder of
+    per-video files. Returns ``(outputs, kept, dropped)``, ``outputs`` a list of ``(dst,
+    content)``; nothing is written, so that one bad input leaves no output at all."""
+    if fmt == "mot":
+        if os.path.isdir(path):
+            raise LinkError(f"{path}: the mot format takes one text file, not a folder")
+        lines, kept, dropped = link_mot(read_mot(path), tracker)
+        return [(output, "\n".join(lines) + ("\n" if lines else ""))], kept, dropped
+    if os.path.isdir(path):
+        files = sorted(f for f in os.listdir(path) if f.endswith(".json"))
+        if not files:
+            raise LinkError(f"{path}: no .json files in this folder")
+        pairs = [(os.path.join(path, f), os.path.join(output, f)) for f in files]
+    else:
+        pairs = [(path, output)]
+    outputs, kept, dropped = [], 0, 0
+    for src, dst in pairs:
+        pt = read_posetrack_file(src, "input", require_keypoints=False)
+        linked, k, d = link_posetrack_file(pt, tracker)
+        outputs.append((dst, linked))
+        kept, dropped = kept + k, dropped + d
+    return outputs, kept, dropped
+
+
+def write_outputs(outputs) -> None:
+    """Write `link_path`'s outputs, each file atomically (text for MOT, JSON for PoseTrack)."""
+    for dst, content in outputs:
+        if isinstance(content, str):
+            with atomic_path(dst, ".txt") as tmp:
+                with open(tmp, "w") as f:
+                    f.write(content)
+        else:
+            write_json_atomic(content, dst)
