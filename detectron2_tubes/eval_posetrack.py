@@ -1,10 +1,13 @@
 """PoseTrack evaluation with the official toolkit's flags and numbers.
 
     python -m detectron2_tubes.eval_posetrack --groundTruth GT_DIR/ --predictions PRED_DIR/
-        [--evalPoseEstimation] [--evalPoseTracking] [--output metrics.json]
+        [--benchmark posetrack18|posetrack21] [--evalPoseEstimation] [--evalPoseTracking]
+        [--output metrics.json]
 
-Prediction files are matched to ground-truth files by name; both may be PoseTrack 2017
-("annolist"), 2018 or 2021 JSON. Without either --eval flag both are computed.
+Prediction files are matched to ground-truth files by name. posetrack18 (the default): the
+official PoseTrack 2017/2018 toolkit's per-joint AP and MOTA; files may be 2017 ("annolist"),
+2018 or 2021 JSON, and without either --eval flag both are computed. posetrack21: the PoseTrack21
+evaluation kit's keypoint HOTA, DetA, AssA, LocA, ... per joint (2018/2021-style JSON).
 """
 
 import math
@@ -13,6 +16,7 @@ import time
 from typing import List, Optional
 
 from .evaluation import PoseTrackEvalError, evaluate_posetrack, format_tables, grouped
+from .evaluation.hota_pose import evaluate_posetrack21, format_hota_table
 from .utils.cli import tool_parser
 from .utils.io import write_json_atomic
 
@@ -48,6 +52,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = tool_parser("eval_posetrack", __doc__)
     parser.add_argument("--groundTruth", required=True, help="folder of ground-truth .json files")
     parser.add_argument("--predictions", required=True, help="folder of prediction .json files")
+    parser.add_argument(
+        "--benchmark",
+        default="posetrack18",
+        choices=["posetrack18", "posetrack21"],
+        help="posetrack18: AP and MOTA (default); posetrack21: the PoseTrack21 kit's HOTA",
+    )
     parser.add_argument("--evalPoseEstimation", action="store_true", help="per-joint AP")
     parser.add_argument("--evalPoseTracking", action="store_true", help="per-joint MOTA, MOTP, ...")
     parser.add_argument("--output", help="write the metrics as JSON here")
@@ -57,13 +67,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         pose = track = True
     start = time.perf_counter()
     try:
-        result = evaluate_posetrack(
-            args.groundTruth,
-            args.predictions,
-            pose,
-            track,
-            warn=lambda m: print(f"warning: {m}", file=sys.stderr),
-        )
+        if args.benchmark == "posetrack21":
+            result = evaluate_posetrack21(args.groundTruth, args.predictions)
+        else:
+            result = evaluate_posetrack(
+                args.groundTruth,
+                args.predictions,
+                pose,
+                track,
+                warn=lambda m: print(f"warning: {m}", file=sys.stderr),
+            )
     except PoseTrackEvalError as e:
         print(f"eval_posetrack: error: {e}", file=sys.stderr)
         return 1
@@ -71,9 +84,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"Evaluated {result['num_sequences']} sequences, {result['num_frames']} frames "
         f"in {time.perf_counter() - start:.1f} s"
     )
-    print(format_tables(result))
+    if args.benchmark == "posetrack21":
+        print(format_hota_table(result))
+    else:
+        print(format_tables(result))
     if args.output:
-        write_json_atomic(summary(result), args.output, indent=1)
+        out = _no_nan(result) if args.benchmark == "posetrack21" else summary(result)
+        write_json_atomic(out, args.output, indent=1)
         print(f"Metrics written to {args.output}")
     return 0
 

@@ -18,6 +18,7 @@ from detectron2_tubes.evaluation import (
     evaluate_posetrack,
     write_posetrack_video,
 )
+from detectron2_tubes.evaluation.hota_pose import evaluate_posetrack21
 from detectron2_tubes.tracking import Detections, PoseTracker
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -52,7 +53,7 @@ def _gt_predictions(frames):
     return preds
 
 
-@pytest.mark.parametrize("fmt", ["2018", "2017"])
+@pytest.mark.parametrize("fmt", ["2018", "2017", "2021"])
 def test_writer_round_trip_scores_100(tiny_val, tmp_path, fmt):
     name, root = tiny_val
     (frames,) = group_by_video(DatasetCatalog.get(name))
@@ -69,7 +70,7 @@ def test_writer_round_trip_scores_100(tiny_val, tmp_path, fmt):
         keypoint_thresh_on="prob",
     )
     data = json.loads(out.read_text())
-    if fmt == "2018":
+    if fmt in ("2018", "2021"):
         assert [im["file_name"] for im in data["images"]] == [
             os.path.relpath(d["file_name"], root) for d in frames
         ]  # every frame, in order
@@ -79,6 +80,9 @@ def test_writer_round_trip_scores_100(tiny_val, tmp_path, fmt):
     res = evaluate_posetrack(os.path.dirname(gt_file), str(tmp_path / "pred"))
     assert res["ap"][-1] == pytest.approx(100.0) and res["mota"][-1] == pytest.approx(100.0)
     assert os.listdir(tmp_path / "pred") == [os.path.basename(gt_file)]  # nothing half-written
+    if fmt == "2021":  # and the PoseTrack21 kit's metric reads it
+        hota = evaluate_posetrack21(os.path.dirname(gt_file), str(tmp_path / "pred"))
+        assert hota["HOTA"][-1] == pytest.approx(100.0)
 
 
 def test_writer_thresholds_and_id_rule(tiny_val, tmp_path):
@@ -365,3 +369,44 @@ def test_threshold_sweep_tool(tiny_val, tmp_path, capsys):
     (tmp_path / "bad.pkl").write_bytes(b"nope")
     with pytest.raises(SystemExit):
         sweep_main(["--raw", str(tmp_path / "bad.pkl"), "--dataset", name])
+
+
+def test_evaluator_reports_posetrack21_hota_for_posetrack21_files(tiny_val, tmp_path):
+    name, root = tiny_val
+    # The same ground truth as a PoseTrack21 file (its "person_id" and "has_labeled_person").
+    (frames,) = group_by_video(DatasetCatalog.get(name))
+    with open(frames[0]["annotation_file"]) as f:
+        data = json.load(f)
+    for a in data["annotations"]:
+        a["person_id"] = 1000 + a["track_id"]
+    for img in data["images"]:
+        img["has_labeled_person"] = img["is_labeled"]
+    ann_dir = tmp_path / "pt21"
+    ann_dir.mkdir()
+    (ann_dir / os.path.basename(frames[0]["annotation_file"])).write_text(json.dumps(data))
+    register_posetrack("tiny_synth_val_pt21", str(ann_dir), root)
+
+    def run(dataset, **kwargs):
+        ev = PoseTrackEvaluator(
+            dataset,
+            str(tmp_path / dataset),
+            tracker=PoseTracker(det_thresh=0.5),
+            keypoint_thresh=0.5,
+            keypoint_thresh_on="prob",
+            distributed=False,
+            **kwargs,
+        )
+        ev.reset()
+        for d in DatasetCatalog.get(dataset):
+            inst = _instances(d["annotations"], (d["height"], d["width"]))
+            ev.process(
+                [{"video_id": d["video_id"], "frame_id": d["frame_id"]}], [{"instances": inst}]
+            )
+        return ev.evaluate()["posetrack"]
+
+    res = run("tiny_synth_val_pt21")  # detected from the files
+    assert res["AP"] == pytest.approx(100.0) and res["MOTA"] == pytest.approx(100.0)
+    for k in ("HOTA", "DetA", "AssA", "LocA", "DetRe", "AssPr", "HOTA(0)", "HOTA-Nose", "HOTA-RA"):
+        assert res[k] == pytest.approx(100.0), k
+    assert "HOTA" not in run(name)  # a PoseTrack 2018 dataset: the 2018 metrics only
+    assert run(name, benchmark="posetrack21")["HOTA"] == pytest.approx(100.0)

@@ -14,8 +14,10 @@ from detectron2.utils import comm
 
 from ..data.clips import group_by_video, key_frame_index
 from ..data.keypoints import NUM_KEYPOINTS
+from ..data.posetrack_json import read_posetrack_file
 from ..tracking import Detections, PoseTracker
 from ..utils.io import atomic_path
+from .hota_pose import HOTA_METRICS, format_hota_table, score_posetrack21
 from .posetrack_eval import evaluate_sequences, format_tables, grouped, load_sequence_pair
 from .writer import write_posetrack_video
 
@@ -92,6 +94,10 @@ class PoseTrackEvaluator(DatasetEvaluator):
     all processes (and returns {} on the others), links each video with the tracker, writes the
     PoseTrack 2018 files under ``output_dir/posetrack_predictions`` (the raw detections too, for
     threshold sweeps) and returns the official metrics in Detectron2's format.
+
+    ``benchmark``: "posetrack18" (AP, MOTA, ... of the official 2017/2018 toolkit) or
+    "posetrack21" (those and the PoseTrack21 kit's keypoint HOTA, DetA, AssA, LocA, ...); by
+    default "posetrack21" when the dataset's ground-truth files are PoseTrack21 files.
     """
 
     def __init__(
@@ -101,8 +107,12 @@ class PoseTrackEvaluator(DatasetEvaluator):
         *,
         tracker: Optional[PoseTracker] = None,
         distributed: bool = True,
+        benchmark: Optional[str] = None,
         **write_options,
     ):
+        if benchmark not in (None, "posetrack18", "posetrack21"):
+            raise ValueError(f"unknown benchmark {benchmark!r}: use posetrack18 or posetrack21")
+        self.benchmark = benchmark
         self.dataset_name = dataset_name
         self.output_dir = output_dir
         self.tracker = tracker or PoseTracker()
@@ -181,11 +191,29 @@ class PoseTrackEvaluator(DatasetEvaluator):
             **self.write_options,
         )
         result = score_written(videos, paths)
+        table = format_tables(result)
+        metrics = self.to_detectron2(result)
+        gt_paths = [v[0]["annotation_file"] for v in videos]
+        benchmark = self.benchmark or (
+            "posetrack21" if read_posetrack_file(gt_paths[0]).format == "2021" else "posetrack18"
+        )
+        if benchmark == "posetrack21":
+            hota = score_posetrack21(list(zip(gt_paths, paths)))
+            table += "\nPoseTrack21 keypoint HOTA:\n" + format_hota_table(hota)
+            metrics.update(self.hota_to_detectron2(hota))
         logger.info(
             f"PoseTrack evaluation of {self.dataset_name} ({len(videos)} videos; predictions in "
-            f"{out_dir}):\n" + format_tables(result)
+            f"{out_dir}):\n" + table
         )
-        return OrderedDict(posetrack=self.to_detectron2(result))
+        return OrderedDict(posetrack=metrics)
+
+    @staticmethod
+    def hota_to_detectron2(result: dict) -> Dict[str, float]:
+        """{"HOTA": total, "DetA", "AssA", "LocA", ..., "HOTA-Nose", ...} (PoseTrack21's)."""
+        res = {k: result[k][-1] for k in HOTA_METRICS}
+        for name, v in zip(result["joints"][:-1], result["HOTA"]):
+            res[f"HOTA-{name}"] = v
+        return res
 
     @staticmethod
     def to_detectron2(result: dict) -> Dict[str, float]:

@@ -1,4 +1,4 @@
-"""Write tracked per-frame predictions as PoseTrack 2018 (or 2017) prediction files."""
+"""Write tracked per-frame predictions as PoseTrack 2018, 2021 or 2017 prediction files."""
 
 import os
 from typing import Dict, Optional, Sequence
@@ -91,10 +91,13 @@ def write_posetrack_video(
             probability, the third column of ``keypoints``).
         keypoint_score: each written joint's score, which ranks joints for AP: "box" (the box
             score, as the authors' release did) or "prob" (the joint's probability).
-        fmt: "2018" (COCO style, with ``categories``) or "2017" ("annolist").
+        fmt: "2018" (COCO style, with ``categories``), "2021" (PoseTrack21 keeps the 2018
+            layout; its kit reads joints by position and counts every written joint with
+            x > 0 and y > 0, so thresholded joints are written as zeros, as here) or "2017"
+            ("annolist").
     """
-    if fmt not in ("2018", "2017"):
-        raise ValueError(f"unknown PoseTrack format {fmt!r}; use 2018 or 2017")
+    if fmt not in ("2018", "2021", "2017"):
+        raise ValueError(f"unknown PoseTrack format {fmt!r}; use 2018, 2021 or 2017")
     if keypoint_thresh_on not in ("logit", "prob"):
         raise ValueError(
             f"keypoint_thresh_on must be 'logit' or 'prob', not {keypoint_thresh_on!r}"
@@ -113,7 +116,7 @@ def write_posetrack_video(
             keypoint_thresh_on,
             keypoint_score,
         )
-        if fmt == "2018":
+        if fmt != "2017":
             images.append(
                 {
                     "id": d["image_id"],
@@ -171,7 +174,7 @@ def write_posetrack_video(
             annolist.append({"image": [{"name": name}], "annorect": rects})
     data = (
         {"images": images, "annotations": annotations, "categories": posetrack_categories()}
-        if fmt == "2018"
+        if fmt != "2017"
         else {"annolist": annolist}
     )
     write_json_atomic(data, path)
