@@ -22,6 +22,8 @@ setup(
         "opencv-python<5",
         "scipy",
         "motmetrics==1.4.0",
+        # HOTA/IDF1 of box tracks; later releases need numpy>=2, and 1.0.0 Python < 3.12
+        "trackeval==1.0.0; python_version < '3.12'",
         "pycocotools",
         "fvcore",
         "iopath",

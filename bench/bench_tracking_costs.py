@@ -9,12 +9,14 @@ ground-truth person is dropped with probability 0.1 (a missed detection), its bo
 of its size, its labelled joints by 2% of its height (score 1; unlabelled joints placed at random
 in the box with score 0); about 0.3 spurious detections per frame at random places. All scores
 are 1 and no area filter applies, so only linking is compared. MOTA, IDF1 and ID switches are
-py-motmetrics' (boxes matched at IoU >= 0.5), over all videos.
+py-motmetrics' (boxes matched at IoU >= 0.5), HOTA and AssA TrackEval's (MOT15 rules, the same
+tracks written as MOT files), over all videos.
 """
 
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -30,6 +32,7 @@ from detectron2.data import DatasetCatalog  # noqa: E402
 
 from detectron2_tubes.data import generate_synthetic_posetrack, group_by_video  # noqa: E402
 from detectron2_tubes.data.posetrack import load_posetrack_split  # noqa: E402
+from detectron2_tubes.evaluation.box_metrics import evaluate_mot_many  # noqa: E402
 from detectron2_tubes.tracking import (  # noqa: E402
     CropFeatureExtractor,
     Detections,
@@ -78,28 +81,47 @@ def xywh(boxes):
     return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
 
 
+def _mot_line(frame, tid, box):
+    x, y, w, h = xywh([box])[0]
+    return f"{frame},{tid + 1},{x:.2f},{y:.2f},{w:.2f},{h:.2f},1,-1,-1,-1"
+
+
 def evaluate(videos, detections, images, make_tracker):
-    accs, names = [], []
+    """MOTA, IDF1, ID switches (py-motmetrics) and HOTA (TrackEval, from MOT files of the same
+    tracks) over all videos."""
+    accs, names, pairs = [], [], []
+    tmp = tempfile.mkdtemp(prefix="tracking_costs_mot_")
     for vid, (frames, dets) in enumerate(zip(videos, detections)):
         tracker = make_tracker()
         acc = mm.MOTAccumulator(auto_id=True)
+        gt_lines, pred_lines = [], []
         for i, (f, d) in enumerate(zip(frames, dets)):
             out = tracker.update(d, images[vid][i] if images else None)
             gt_ids = [a["track_id"] for a in f["annotations"]]
             gt_boxes = xywh([a["bbox"] for a in f["annotations"]])
             dist = mm.distances.iou_matrix(gt_boxes, xywh(out.boxes), max_iou=0.5)
             acc.update(gt_ids, out.track_ids.tolist(), dist)
+            gt_lines += [_mot_line(i + 1, a["track_id"], a["bbox"]) for a in f["annotations"]]
+            pred_lines += [_mot_line(i + 1, t, b) for t, b in zip(out.track_ids, out.boxes)]
         accs.append(acc)
         names.append(str(vid))
+        for kind, lines in (("gt", gt_lines), ("pred", pred_lines)):
+            with open(os.path.join(tmp, f"{kind}_{vid}.txt"), "w") as fh:
+                fh.write("\n".join(lines) + "\n")
+        pairs.append(tuple(os.path.join(tmp, f"{k}_{vid}.txt") for k in ("gt", "pred")))
     mh = mm.metrics.create()
     summary = mh.compute_many(
         accs, names=names, metrics=["mota", "idf1", "num_switches"], generate_overall=True
     )
     overall = summary.loc["OVERALL"]
+    hota = evaluate_mot_many(pairs, benchmark="MOT15")
+    shutil.rmtree(tmp)
     return {
         "mota": 100 * float(overall["mota"]),
         "idf1": 100 * float(overall["idf1"]),
         "switches": int(overall["num_switches"]),
+        "hota": hota["HOTA"],
+        "assa": hota["AssA"],
     }
 
 
@@ -176,24 +198,29 @@ def main():
                 )
             )
     best = max(sweep, key=lambda r: (r["mota"], r["idf1"]))
-    print("| cost | matcher | gate (max cost) | memory (frames) | MOTA | IDF1 | ID switches |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| cost | matcher | gate (max cost) | memory (frames) | MOTA | IDF1 | HOTA | AssA "
+        "| ID switches |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows + [best]:
         print(
             f"| {r['cost']} | {r['matcher']} | {r['gate']} | {r['memory']} | {r['mota']:.1f} | "
-            f"{r['idf1']:.1f} | {r['switches']} |"
+            f"{r['idf1']:.1f} | {r['hota']:.1f} | {r['assa']:.1f} | {r['switches']} |"
         )
     print("\nGate and memory sweep (IoU, Hungarian):")
     print("| gate | " + " | ".join(f"memory {m}" for m in (0, 2, 4, 8, 12)) + " |")
     print("|---|---|---|---|---|---|")
     for gate in ("-", 0.95, 0.9, 0.8, 0.7, 0.5):
         cells = [
-            f"{r['mota']:.1f} / {r['idf1']:.1f} / {r['switches']}"
+            f"{r['mota']:.1f} / {r['idf1']:.1f} / {r['hota']:.1f} / {r['switches']}"
             for r in sweep
             if r["gate"] == gate
         ]
         print(f"| {gate} | " + " | ".join(cells) + " |")
-    print(f"(MOTA / IDF1 / ID switches). Best MOTA: gate {best['gate']}, memory {best['memory']}")
+    print(
+        f"(MOTA / IDF1 / HOTA / ID switches). Best MOTA: gate {best['gate']}, memory {best['memory']}"
+    )
     if args.output:
         with open(args.output, "w") as f:
             json.dump(

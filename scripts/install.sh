@@ -11,6 +11,8 @@ check() {
   (cd / && "$PY" - "$ROOT" <<'PYCHECK'
 import os, sys
 import numpy, cv2, scipy, motmetrics, pycocotools, fvcore, pytest, pkg_resources  # noqa
+if sys.version_info < (3, 12):
+    import trackeval  # noqa
 import torch, torchvision
 from torchvision.ops import nms  # fails when torchvision does not match torch
 import detectron2
@@ -29,7 +31,10 @@ if check; then
   exit 0
 fi
 
-deps=("numpy<2" "setuptools<80" "opencv-python<5" scipy "motmetrics==1.4.0" pytest
+# trackeval 1.0.0 (box HOTA/IDF1): its later releases need numpy>=2, Detectron2 numpy<2; 1.0.0
+# declares Python < 3.12, so pip leaves it out there (eval_mot then says it is missing).
+deps=("numpy<2" "setuptools<80" "opencv-python<5" scipy "motmetrics==1.4.0"
+      "trackeval==1.0.0; python_version < '3.12'" pytest
       fvcore iopath pycocotools "omegaconf>=2.1,<2.4" hydra-core yacs termcolor tabulate
       cloudpickle tqdm matplotlib tensorboard)
 # Keep a working torch/torchvision pair if there is one; otherwise install the tested pair.

@@ -15,14 +15,17 @@ from detectron2_tubes.data.posetrack import load_posetrack_split
 from detectron2_tubes.data.synthetic import generate_synthetic_posetrack
 
 
-def test_cli_writes_what_the_loader_reads_back(tmp_path):
+@pytest.mark.parametrize(
+    "module", ["detectron2_tubes.synthetic", "detectron2_tubes.data.synthetic"]
+)
+def test_cli_writes_what_the_loader_reads_back(tmp_path, module):
     out = tmp_path / "synth"
     start = time.perf_counter()
     proc = subprocess.run(
         [
             sys.executable,
             "-m",
-            "detectron2_tubes.synthetic",
+            module,
             "--out",
             str(out),
             "--videos",

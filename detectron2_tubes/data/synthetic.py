@@ -407,3 +407,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"{tracks} tracks -> {os.path.join(args.out, 'annotations', split)}"
         )
     print(f"done in {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
