@@ -6,7 +6,8 @@
 3. inflate it to T = 3 (centre inflation, the paper's) and fine-tune it on clips;
 4. run the video predictor (a clip centred on every frame) with tracking on every validation
    video, writing PoseTrack JSON and an overlay video per video;
-5. score the JSON with the PoseTrack metrics and print the tables.
+5. score the JSON with the PoseTrack metrics (2017/2018's AP and MOTA, PoseTrack21's keypoint
+   HOTA) and print the tables.
 
 Training is seeded (``--seed``): the same seed gives the same numbers.
 """
@@ -41,6 +42,7 @@ def quick_config(name: str) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     from .engine import setup_cfg
     from .evaluation import evaluate_posetrack, format_tables, grouped
+    from .evaluation.hota_pose import evaluate_posetrack21
     from .track_video import track_video
 
     parser = tool_parser("demo", __doc__)
@@ -124,9 +126,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         os.path.join(root, "annotations", "val"), pred_dir, warn=lambda m: None
     )
     print(format_tables(result))
+    hota = evaluate_posetrack21(os.path.join(root, "annotations", "val"), pred_dir)
     print(
-        f"\nmAP {grouped(result['ap'])['total']:.1f}, MOTA {result['mota'][-1]:.1f} "
-        f"(done in {time.perf_counter() - start:.0f} s)"
+        f"\nmAP {grouped(result['ap'])['total']:.1f}, MOTA {result['mota'][-1]:.1f}; "
+        f"PoseTrack21 HOTA {hota['HOTA'][-1]:.1f} (DetA {hota['DetA'][-1]:.1f}, AssA "
+        f"{hota['AssA'][-1]:.1f}) (done in {time.perf_counter() - start:.0f} s)"
     )
     print(f"PoseTrack JSON and overlay videos: {pred_dir}/<video>.json, <video>.mp4")
 

@@ -52,6 +52,7 @@ def test_demo_end_to_end(tmp_path):
         "[5/5]",
         "Average Precision (AP) metric:",
         "MOTA Total",
+        "PoseTrack21 HOTA",
     ):
         assert step in p.stdout
     preds = sorted(os.listdir(out / "predictions"))
