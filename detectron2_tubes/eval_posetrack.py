@@ -58,6 +58,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         choices=["posetrack18", "posetrack21"],
         help="posetrack18: AP and MOTA (default); posetrack21: the PoseTrack21 kit's HOTA",
     )
+    parser.add_argument(
+        "--ignore-image-ids",
+        action="store_true",
+        help="posetrack21: pair frames by position only (prediction files of track_video "
+        "number their frames from 0)",
+    )
     parser.add_argument("--evalPoseEstimation", action="store_true", help="per-joint AP")
     parser.add_argument("--evalPoseTracking", action="store_true", help="per-joint MOTA, MOTP, ...")
     parser.add_argument("--output", help="write the metrics as JSON here")
@@ -68,7 +74,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.perf_counter()
     try:
         if args.benchmark == "posetrack21":
-            result = evaluate_posetrack21(args.groundTruth, args.predictions)
+            result = evaluate_posetrack21(
+                args.groundTruth, args.predictions, check_image_ids=not args.ignore_image_ids
+            )
         else:
             result = evaluate_posetrack(
                 args.groundTruth,

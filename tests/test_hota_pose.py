@@ -35,11 +35,11 @@ def _person(image_id, track_id, dx=0.0, dy=0.0, joints=None):
     }
 
 
-def _write(path, people_per_frame, ignore=None, labeled=None):
+def _write(path, people_per_frame, ignore=None, labeled=None, first_id=100):
     images, anns = [], []
     for t, people in enumerate(people_per_frame):
         img = {
-            "id": 100 + t,
+            "id": first_id + t,
             "file_name": f"images/val/seq/{t:06d}.jpg",
             "is_labeled": True,
             "ignore_regions_x": [],
@@ -52,7 +52,7 @@ def _write(path, people_per_frame, ignore=None, labeled=None):
             img["ignore_regions_x"], img["ignore_regions_y"] = [list(xs)], [list(ys)]
         images.append(img)
         for p in people:
-            anns.append({**p, "image_id": 100 + t, "id": len(anns)})
+            anns.append({**p, "image_id": first_id + t, "id": len(anns)})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"images": images, "annotations": anns}))
 
@@ -164,6 +164,12 @@ def test_input_checks_name_the_file_and_frame(tmp_path):
     _write(tmp_path / "pred" / "seq.json", [gt[0], [_person(0, 3), _person(0, 3, dx=300)]])
     with pytest.raises(PoseTrackFormatError, match=r"seq.json: frame 1: .*track id 3 more than"):
         evaluate_posetrack21(str(tmp_path / "gt"), str(tmp_path / "pred"))
+    # Frames numbered from 0 (track_video's files): the kit's image-id check, or position only.
+    _write(tmp_path / "pred" / "seq.json", gt, first_id=0)
+    with pytest.raises(PoseTrackFormatError, match=r"seq.json: frame 0 has image id 0, .* 100"):
+        evaluate_posetrack21(str(tmp_path / "gt"), str(tmp_path / "pred"))
+    res = evaluate_posetrack21(str(tmp_path / "gt"), str(tmp_path / "pred"), check_image_ids=False)
+    assert res["HOTA"][-1] == pytest.approx(100.0)
     (tmp_path / "pred" / "seq.json").write_text('{"images": [')
     with pytest.raises(PoseTrackFormatError, match=r"pred/seq.json: .*JSON"):
         evaluate_posetrack21(str(tmp_path / "gt"), str(tmp_path / "pred"))

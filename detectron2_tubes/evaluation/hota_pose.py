@@ -123,8 +123,13 @@ def _apply_ignore(points, ids, heads, polygons):
     return points[keep], ids[keep], heads[keep] if len(heads) else heads
 
 
-def load_posetrack21_pair(gt_path: str, pred_path: str) -> List[KitFrame]:
-    """A sequence's evaluated frames, read as the kit reads them (see the module doc)."""
+def load_posetrack21_pair(
+    gt_path: str, pred_path: str, check_image_ids: bool = True
+) -> List[KitFrame]:
+    """A sequence's evaluated frames, read as the kit reads them (see the module doc).
+
+    ``check_image_ids=False`` pairs frames by position without the kit's image-id check, for
+    prediction files that number their frames from 0 (``track_video``'s)."""
     gt = read_posetrack_file(gt_path, "ground-truth", require_categories=False)
     if not os.path.isfile(pred_path):
         raise PoseTrackFormatError(f"{pred_path}: prediction file missing (for {gt_path})")
@@ -139,10 +144,11 @@ def load_posetrack21_pair(gt_path: str, pred_path: str) -> List[KitFrame]:
         labeled = g.is_labeled if g.is_labeled is not None else bool(g.people)
         if not labeled:
             continue
-        if g.image_id != p.image_id:
+        if check_image_ids and g.image_id != p.image_id:
             raise PoseTrackFormatError(
                 f"{pred_path}: frame {p.index} has image id {p.image_id!r}, the ground truth's "
-                f"frame {g.index} {g.image_id!r}"
+                f"frame {g.index} {g.image_id!r} (the kit pairs frames by position and checks "
+                "their ids; --ignore-image-ids pairs by position only)"
             )
         gp, gi, gh = _apply_ignore(*_frame_people(g, gt_path, True), g.ignore_regions)
         pp, pi, _ = _apply_ignore(*_frame_people(p, pred_path, False), g.ignore_regions)
@@ -274,7 +280,7 @@ def _report(res) -> Dict[str, List[float]]:
     return out
 
 
-def score_posetrack21(pairs) -> dict:
+def score_posetrack21(pairs, check_image_ids: bool = True) -> dict:
     """The kit's metrics over (ground-truth path, prediction path) pairs, one per sequence.
 
     Returns {"joints": KIT_JOINT_NAMES + ("Total",), metric: 16 values in percent, ...,
@@ -282,7 +288,7 @@ def score_posetrack21(pairs) -> dict:
     """
     per_seq, results, num_frames = {}, [], 0
     for gt_path, pred_path in pairs:
-        frames = load_posetrack21_pair(gt_path, pred_path)
+        frames = load_posetrack21_pair(gt_path, pred_path, check_image_ids)
         num_frames += len(frames)
         res = hota_sequence(frames)
         results.append(res)
@@ -297,7 +303,12 @@ def score_posetrack21(pairs) -> dict:
     return out
 
 
-def evaluate_posetrack21(gt_dir: str, pred_dir: str, sequences: Optional[List[str]] = None):
+def evaluate_posetrack21(
+    gt_dir: str,
+    pred_dir: str,
+    sequences: Optional[List[str]] = None,
+    check_image_ids: bool = True,
+):
     """`score_posetrack21` over every ``.json`` ground-truth file of ``gt_dir`` (or the named
     ones) and the prediction files of the same names in ``pred_dir``."""
     if not os.path.isdir(gt_dir):
@@ -307,7 +318,8 @@ def evaluate_posetrack21(gt_dir: str, pred_dir: str, sequences: Optional[List[st
     names = sequences or sorted(f for f in os.listdir(gt_dir) if f.endswith(".json"))
     if not names:
         raise PoseTrackFormatError(f"{gt_dir}: no .json ground-truth files")
-    return score_posetrack21([(os.path.join(gt_dir, n), os.path.join(pred_dir, n)) for n in names])
+    pairs = [(os.path.join(gt_dir, n), os.path.join(pred_dir, n)) for n in names]
+    return score_posetrack21(pairs, check_image_ids)
 
 
 def format_hota_table(result: dict) -> str:
