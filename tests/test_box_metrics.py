@@ -107,5 +107,8 @@ def test_cli_files_and_mot_folders(tmp_path, capsys):
     (tmp_path / "pred" / "TUD-Campus.txt").write_text("1,2,3\n")
     assert eval_mot(argv) == 1
     assert "TUD-Campus.txt: 3 columns" in capsys.readouterr().err
+    (tmp_path / "nan.txt").write_text("1,1,10,10,5,5,1\n2,1,nan,10,5,5,1\n")
+    with pytest.raises(MOTEvalError, match="nan.txt: line 2: NaN or infinite value"):
+        evaluate_mot(str(seq / "gt" / "gt.txt"), str(tmp_path / "nan.txt"))
     with pytest.raises(MOTEvalError, match="nope.txt: file does not exist"):
         evaluate_mot(str(seq / "gt" / "gt.txt"), str(tmp_path / "nope.txt"))

@@ -38,6 +38,9 @@ def _rows(path: str) -> np.ndarray:
         raise MOTEvalError(f"{path}: not a MOTChallenge text file (frame,id,x,y,w,h,...): {e}")
     if data.size and data.shape[1] < 6:
         raise MOTEvalError(f"{path}: {data.shape[1]} columns, expected frame,id,x,y,w,h,...")
+    if not np.isfinite(data).all():
+        line = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0]) + 1
+        raise MOTEvalError(f"{path}: line {line}: NaN or infinite value")
     if data.size and (data[:, 0] < 1).any():
         raise MOTEvalError(f"{path}: frame numbers start at 1")
     return data
