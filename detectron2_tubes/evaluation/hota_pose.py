@@ -156,13 +156,12 @@ def load_posetrack21_pair(
     return frames
 
 
-def _similarity(f: KitFrame) -> np.ndarray:
-    """(G, P, 15) keypoint similarity of one frame."""
+def _similarity(f: KitFrame, valid_gt: np.ndarray, valid_pred: np.ndarray) -> np.ndarray:
+    """(G, P, 15) keypoint similarity of one frame, given its (G, 15) and (P, 15) valid joints."""
     g, p = f.gt_points[:, None], f.pred_points[None]
-    valid = ((g > 0).all(-1)) & ((p > 0).all(-1))
     with np.errstate(divide="ignore", invalid="ignore"):
         dist = np.sqrt(((g - p) ** 2).sum(-1)) / f.head_sizes[:, None, None]
-    dist = np.where(valid, dist, np.inf)
+    dist = np.where(valid_gt[:, None] & valid_pred[None], dist, np.inf)
     return np.maximum(1 - dist / 0.5001, 0)
 
 
@@ -182,13 +181,14 @@ def hota_sequence(frames: List[KitFrame]) -> Dict[str, np.ndarray]:
     valid_pr = [(f.pred_points > 0).all(-1) for f in frames]
     num_gt_joints = sum((v.sum(0) for v in valid_gt), np.zeros(NUM_JOINTS))
     num_pr_joints = sum((v.sum(0) for v in valid_pr), np.zeros(NUM_JOINTS))
-    if sum(len(i) for i in pr_ids) == 0 or sum(len(i) for i in gt_ids) == 0:
-        no_pred = sum(len(i) for i in pr_ids) == 0
-        res["HOTA_FN" if no_pred else "HOTA_FP"][:] = num_gt_joints if no_pred else num_pr_joints
+    if n_pr == 0 or n_gt == 0:  # the kit checks predictions first
+        res["HOTA_FN" if n_pr == 0 else "HOTA_FP"][:] = (
+            num_gt_joints if n_pr == 0 else num_pr_joints
+        )
         res["LocA"][:] = 1.0
         return _with_totals(res)
 
-    sims = [_similarity(f) for f in frames]
+    sims = [_similarity(f, vg, vp) for f, vg, vp in zip(frames, valid_gt, valid_pr)]
     # Joints each id has over the sequence (the kit's global alignment score, computed from
     # them, is not used by its metric: it matches on similarity alone).
     gt_count = np.zeros((n_gt, 1, NUM_JOINTS))
