@@ -15,6 +15,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from detectron2_tubes import InflatingCheckpointer
+from detectron2_tubes.checkpoint import CheckpointError
 from detectron2_tubes.engine import TubeTrainer, missing_weights, setup_cfg
 
 
@@ -47,14 +48,17 @@ def cli():
     error = missing_weights(setup_cfg(args.config_file, args.opts))
     if error:
         parser.error(error)
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    try:
+        launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
+    except CheckpointError as e:  # MODEL.WEIGHTS this model cannot use: one line, no traceback
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
 
 
 if __name__ == "__main__":

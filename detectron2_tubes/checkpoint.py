@@ -1,19 +1,73 @@
-"""`InflatingCheckpointer`: load 2D checkpoints into 3D models (the paper's initialisation)."""
+"""`InflatingCheckpointer`: load 2D checkpoints into 3D models (the paper's initialisation).
+
+What it reads, and how each is mapped onto the model (one renaming table, `RENAME_RULES`):
+
+- a Detectron2 checkpoint of the same model (resuming): loaded as it is;
+- a stock Detectron2 keypoint R-CNN, FPN (``backbone.bottom_up.*``) or C4 (``roi_heads.res5.*``),
+  like the COCO-trained R-18-FPN the authors' release started from: the ResNet into the
+  backbone, res5 into the C4 box head, RPN, box predictor and keypoint head where shapes match;
+- a Detectron (Caffe2) ``.pkl`` (``res2_0_branch2a_w``, ``conv_fcn1_w``...), renamed with
+  Detectron2's own `convert_c2_detectron_names`, then as above;
+- ImageNet ResNets: Detectron2/MSRA ``.pkl`` (``res2.0.conv1.weight``) and torchvision state dicts
+  (``layer1.0.conv1.weight``), each checked against the input convention it was trained with.
+"""
 
 import logging
 import re
-from typing import Dict
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.checkpoint.c2_model_loading import align_and_update_state_dicts
+from detectron2.checkpoint.c2_model_loading import convert_c2_detectron_names
 
-__all__ = ["InflatingCheckpointer", "inflate_weight", "convert_torchvision_resnet"]
+__all__ = [
+    "InflatingCheckpointer",
+    "CheckpointError",
+    "inflate_weight",
+    "convert_torchvision_resnet",
+    "rename_to_model",
+    "INPUT_CONVENTIONS",
+]
 
 logger = logging.getLogger(__name__)
 INFLATION_MODES = ("center", "mean")
 # Buffers a checkpoint may lack or carry without meaning anything about the architecture.
-_IGNORED = ("pixel_mean", "pixel_std", "anchor_generator.cell_anchors")
+_IGNORED = ("pixel_mean", "pixel_std", "anchor_generator.cell_anchors", "num_batches_tracked")
+
+# A checkpoint key prefix -> the model prefixes it may stand for, tried in order; the first that
+# names a tensor of the model wins. Keys the model has under their own name are never renamed.
+# Together these read Detectron2 FPN and C4 detectors, ImageNet ResNets (Detectron2/MSRA and
+# torchvision, once renamed) and Caffe2 Detectron checkpoints (once renamed by Detectron2) into a
+# C4 Tube R-CNN, and ImageNet or C4 backbones into a stock FPN model.
+_STAGES = ("stem", "res2", "res3", "res4")
+RENAME_RULES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
+    # res5 is the C4 box head of Tube R-CNN (and of Detectron2's Res5ROIHeads).
+    ("backbone.bottom_up.res5.", ("roi_heads.box_head.res5.", "roi_heads.res5.")),
+    ("roi_heads.res5.", ("roi_heads.box_head.res5.", "backbone.bottom_up.res5.")),
+    ("res5.", ("roi_heads.box_head.res5.", "roi_heads.res5.", "backbone.bottom_up.res5.")),
+    ("backbone.bottom_up.", ("backbone.",)),
+    *((f"{s}.", (f"backbone.{s}.", f"backbone.bottom_up.{s}.")) for s in _STAGES),
+    ("backbone.", ("backbone.bottom_up.",)),
+    # Caffe2 Detectron's head names, as Detectron2's converter leaves them.
+    ("cls_score.", ("roi_heads.box_predictor.cls_score.",)),
+    ("bbox_pred.", ("roi_heads.box_predictor.bbox_pred.",)),
+    ("box_head.", ("roi_heads.box_head.",)),
+    ("fpn_", ("backbone.fpn_",)),
+)
+
+# The input each family of ImageNet weights was trained on: channel order, mean and std of the
+# pixels (0-255, in that order) and, for bottleneck ResNets, whether the stride sits in the 1x1
+# conv (MSRA's original nets) or in the 3x3 (torchvision's).
+INPUT_CONVENTIONS = {
+    "torchvision": dict(
+        format="RGB", mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), stride_in_1x1=False
+    ),
+    "caffe2": dict(format="BGR", mean=(103.53, 116.28, 123.675), std=(1.0, 1.0, 1.0), stride_in_1x1=True),
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint this model cannot use, or cannot use with this config (one line)."""
 
 
 def inflate_weight(weight: torch.Tensor, extent: int, mode: str = "center") -> torch.Tensor:
@@ -65,18 +119,45 @@ def _is_torchvision_resnet(state: dict) -> bool:
     return "conv1.weight" in state and any(k.startswith("layer1.0.") for k in state)
 
 
+def rename_to_model(state: Dict[str, torch.Tensor], model_keys) -> Dict[str, torch.Tensor]:
+    """Checkpoint names -> the model's, by `RENAME_RULES`; keys no rule maps keep their name."""
+    model_keys = set(model_keys)
+    out = {}
+    for key, value in state.items():
+        new = key
+        if key not in model_keys:
+            for prefix, targets in RENAME_RULES:
+                if key.startswith(prefix):
+                    for target in targets:
+                        if target + key[len(prefix) :] in model_keys:
+                            new = target + key[len(prefix) :]
+                            break
+                    break
+        if new in out:
+            logger.warning(f"[InflatingCheckpointer] {key} and another key both map to {new}")
+            continue
+        out[new] = value
+    return out
+
+
+def _shorten(keys: List[str], limit: int = 4) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
 class InflatingCheckpointer(DetectionCheckpointer):
     """A `DetectionCheckpointer` that loads 2D checkpoints into 3D models.
 
+    Checkpoint names are mapped onto the model's (see the module docstring and `RENAME_RULES`).
     Every convolution whose checkpoint weight has one dimension fewer than the model's (or a
     temporal extent of 1 where the model's is larger) is inflated along time (``inflation`` =
-    "center", the paper's and the default, or "mean"). The box predictor regresses each frame's
-    box with the 2D layer's shapes, so it loads unchanged. It reads
-    what Detectron2's checkpointer reads (Detectron2 .pth/.pkl, Caffe2 .pkl) and torchvision ResNet
-    state dicts. Names are matched exactly, or by Detectron2's suffix heuristics when the
-    checkpoint asks for it or has keys the model lacks (e.g. an ImageNet backbone). Every
-    inflated key is logged. Checkpoints of the same 3D model load unchanged, so
-    `resume_or_load` works as usual.
+    "center", the paper's and the default, or "mean"); the box predictor regresses each frame's
+    box with the 2D layer's shapes, so it loads unchanged. Tensors whose shapes differ stay at
+    their initialisation. One summary line says what was loaded, inflated, left at
+    initialisation and unused; a checkpoint from which no backbone weight loads raises a
+    `CheckpointError`, as does ImageNet weights whose input convention (pixel order, mean, std,
+    stride placement) differs from the model's. Checkpoints of the same 3D model load unchanged,
+    so `resume_or_load` works as usual.
 
     Use it as Detectron2's: ``InflatingCheckpointer(model).load(path)``.
     """
@@ -86,44 +167,51 @@ class InflatingCheckpointer(DetectionCheckpointer):
             raise ValueError(f"Unknown inflation mode {inflation!r}; use one of {INFLATION_MODES}")
         super().__init__(model, save_dir, **kwargs)
         self.inflation = inflation
+        self._path = ""
 
     def _load_file(self, filename: str) -> dict:
+        self._path = filename
         loaded = super()._load_file(filename)
         if _is_torchvision_resnet(loaded["model"]):
             loaded["model"] = convert_torchvision_resnet(loaded["model"])
-            loaded["matching_heuristics"] = True
+            loaded["__author__"] = "torchvision"
         return loaded
 
     def _load_model(self, checkpoint: dict):
         state = checkpoint["model"]
         self._convert_ndarray_to_tensor(state)
+        author = checkpoint.get("__author__")
+        if author == "Caffe2":
+            state, _ = convert_c2_detectron_names(state)
+        convention = {"Caffe2": "caffe2", "torchvision": "torchvision"}.get(author)
+        if convention:
+            self._check_input_convention(convention)
         model_state = self.model.state_dict()
-        unknown = [k for k in state if k not in model_state and not k.endswith(_IGNORED)]
-        if checkpoint.get("matching_heuristics", False) or unknown:
-            # Detectron2's suffix matching, shown the shapes a 2D checkpoint would have.
-            view = {
-                k: torch.empty(self._shape_2d(v), device="meta") for k, v in model_state.items()
-            }
-            state = align_and_update_state_dicts(
-                view, state, c2_conversion=checkpoint.get("__author__") == "Caffe2"
-            )
-            checkpoint["matching_heuristics"] = False
-        checkpoint["model"] = self._inflate(state, model_state)
+        state = rename_to_model(state, model_state)
+        state, report = self._inflate(state, model_state)
+        checkpoint["model"] = state
+        # Names are already the model's: Detectron2's suffix heuristics must not run again.
+        checkpoint["matching_heuristics"] = False
+        self._summarise(report, model_state)
         return super()._load_model(checkpoint)
 
-    @staticmethod
-    def _shape_2d(value: torch.Tensor) -> tuple:
-        """The shape a 2D checkpoint has for a model tensor (a 3D conv loses its time axis)."""
-        if value.dim() == 5:
-            return tuple(value.shape[:2]) + tuple(value.shape[3:])
-        return tuple(value.shape)
-
     def _inflate(self, state: Dict[str, torch.Tensor], model_state: Dict[str, torch.Tensor]):
-        out = dict(state)
-        inflated = []
+        """Keep tensors of the model's shape, inflate 2D convs, drop other shapes.
+
+        Returns the state to load and a report {"loaded", "inflated", "mismatched", "unused"}.
+        """
+        out: Dict[str, torch.Tensor] = {}
+        report: Dict[str, List[str]] = {"loaded": [], "inflated": [], "mismatched": [], "unused": []}
         for key, value in state.items():
             target = model_state.get(key)
-            if target is None or not isinstance(value, torch.Tensor) or value.shape == target.shape:
+            if target is None or not isinstance(value, torch.Tensor):
+                if not key.endswith(_IGNORED):
+                    report["unused"].append(key)
+                out[key] = value
+                continue
+            if value.shape == target.shape:
+                out[key] = value
+                report["loaded"].append(key)
                 continue
             if value.dim() == 5 and value.shape[2] == 1 and target.dim() == 5:
                 value = value[:, :, 0]  # a 2D model built in 3D (T = 1, temporal extent 1)
@@ -133,11 +221,88 @@ class InflatingCheckpointer(DetectionCheckpointer):
                 and value.shape[:2] + value.shape[2:] == target.shape[:2] + target.shape[3:]
             ):
                 out[key] = inflate_weight(value, target.shape[2], self.inflation).to(target.dtype)
-                inflated.append(
-                    f"{key}: {tuple(value.shape)} -> {tuple(target.shape)} ({self.inflation})"
+                report["inflated"].append(key)
+                self.logger.debug(
+                    f"[InflatingCheckpointer] inflated {key}: {tuple(value.shape)} -> "
+                    f"{tuple(target.shape)} ({self.inflation})"
                 )
-        for line in inflated:
-            self.logger.info(f"[InflatingCheckpointer] inflated {line}")
-        if inflated:
-            self.logger.info(f"[InflatingCheckpointer] {len(inflated)} keys inflated from 2D")
-        return out
+            else:
+                report["mismatched"].append(
+                    f"{key} {tuple(state[key].shape)} vs {tuple(target.shape)}"
+                )
+        return out, report
+
+    def _summarise(self, report: Dict[str, List[str]], model_state: Dict[str, torch.Tensor]):
+        """One summary line; a `CheckpointError` when no backbone weight loads."""
+        given = set(report["loaded"]) | set(report["inflated"])
+        absent = [
+            k
+            for k in model_state
+            if k not in given
+            and not k.endswith(_IGNORED)
+            and not any(m.startswith(k + " ") for m in report["mismatched"])
+            # Affine-only norms (Caffe2's AffineChannel): the statistics stay 0 and 1.
+            and not (k.endswith(("running_mean", "running_var")) and k.rsplit(".", 1)[0] + ".weight" in given)
+        ]
+        backbone = [k for k in model_state if k.startswith("backbone.")]
+        if backbone and not any(k.startswith("backbone.") for k in given):
+            raise CheckpointError(
+                f"{self._path}: no backbone weight of this model is in the checkpoint (its keys "
+                f"look like {_shorten(sorted(report['unused']), 3)}); it is not a ResNet or a "
+                f"keypoint R-CNN of this depth and width"
+            )
+        loaded_backbone = sum(k.startswith("backbone.") for k in given)
+        if loaded_backbone < len(backbone) / 2:
+            self.logger.warning(
+                f"[InflatingCheckpointer] only {loaded_backbone} of the backbone's {len(backbone)} "
+                f"tensors are in {self._path}: is it the right depth and width?"
+            )
+        left = report["mismatched"] + absent
+        self.logger.info(
+            f"[InflatingCheckpointer] {self._path}: {len(report['loaded'])} tensors loaded, "
+            f"{len(report['inflated'])} inflated to 3D ({self.inflation}), {len(left)} left at "
+            f"their initialisation"
+            + (f" ({_shorten(left)})" if left else "")
+            + f", {len(report['unused'])} checkpoint tensors unused"
+            + (f" ({_shorten(sorted(report['unused']))})" if report["unused"] else "")
+        )
+
+    def _check_input_convention(self, family: str) -> None:
+        """ImageNet weights only work on the input they were trained with: refuse otherwise."""
+        want = INPUT_CONVENTIONS[family]
+        model = self.model
+        problems = []
+        fmt = getattr(model, "input_format", None)
+        if fmt is not None and fmt != want["format"]:
+            problems.append(f"INPUT.FORMAT {want['format']} (is {fmt})")
+        for name in ("mean", "std"):
+            buf: Optional[torch.Tensor] = getattr(model, f"pixel_{name}", None)
+            if buf is None:
+                continue
+            have = [round(float(v), 3) for v in buf.flatten()]
+            tol = 1.0 if name == "mean" else 0.05
+            if len(have) != 3 or any(abs(a - b) > tol for a, b in zip(have, want[name])):
+                problems.append(f"MODEL.PIXEL_{name.upper()} {list(want[name])} (is {have})")
+        stride_in_1x1 = _stride_in_1x1(model)
+        if stride_in_1x1 is not None and stride_in_1x1 != want["stride_in_1x1"]:
+            problems.append(f"MODEL.RESNETS.STRIDE_IN_1X1 {want['stride_in_1x1']}")
+        if problems:
+            source = {"torchvision": "torchvision", "caffe2": "Caffe2/MSRA"}[family]
+            raise CheckpointError(
+                f"{self._path} holds {source} weights, trained on {want['format']} input with "
+                f"pixel mean {list(want['mean'])} and std {list(want['std'])}; this model's "
+                f"input differs: set {', '.join(problems)}"
+            )
+
+
+def _stride_in_1x1(model) -> Optional[bool]:
+    """Whether the model's strided bottleneck blocks stride in their 1x1 conv (None: no
+    bottleneck blocks, as in ResNet-18/34)."""
+    for module in model.modules():
+        conv1, conv2 = getattr(module, "conv1", None), getattr(module, "conv2", None)
+        if conv1 is None or conv2 is None or not hasattr(module, "conv3"):
+            continue
+        s1, s2 = max(conv1.stride[-2:]), max(conv2.stride[-2:])
+        if s1 > 1 or s2 > 1:
+            return s1 > 1
+    return None

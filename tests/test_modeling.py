@@ -338,7 +338,10 @@ def test_torchvision_resnet_state_dict_loads(tmp_path):
     assert not any(k.startswith("fc.") for k in renamed)
     path = str(tmp_path / "resnet18.pth")
     torch.save(tv, path)
-    model = build_model(_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml")))
+    # With the input torchvision's nets were trained on (tests/test_checkpoint.py: refused otherwise)
+    rgb = ["INPUT.FORMAT", "RGB", "MODEL.PIXEL_MEAN", [123.675, 116.28, 103.53]]
+    rgb += ["MODEL.PIXEL_STD", [58.395, 57.12, 57.375]]
+    model = build_model(_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml"), *rgb))
     InflatingCheckpointer(model).load(path)
     sd = model.state_dict()
     # The release's layout: 1x7x7 stem, 3-tap res3 (centre slice), 2D box-head res5.

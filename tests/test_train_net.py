@@ -167,3 +167,32 @@ def test_optimizer_choice():
     assert isinstance(sgd, torch.optim.SGD)
     with pytest.raises(ValueError, match="SOLVER.OPTIMIZER must be SGD or ADAMW"):
         TubeTrainer.build_optimizer(setup_cfg(QUICK_T3, [*tiny, "SOLVER.OPTIMIZER", "LAMB"]), model)
+
+
+def test_weights_without_a_backbone_are_a_one_line_error(tmp_path):
+    import torch
+
+    ckpt = str(tmp_path / "lstm.pth")
+    torch.save({"model": {"lstm.weight_ih_l0": torch.zeros(8, 4)}}, ckpt)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "train_net.py"),
+            "--config-file",
+            QUICK_T3,
+            "MODEL.WEIGHTS",
+            ckpt,
+            "OUTPUT_DIR",
+            str(tmp_path / "out"),
+            "DATASETS.TEST",
+            "()",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("train_net.py: error: " + ckpt + ": no backbone weight"), last
