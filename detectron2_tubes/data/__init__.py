@@ -7,7 +7,14 @@ from .clips import (
     clip_frame_indices,
     get_clip_dataset_dicts,
     group_by_video,
+    is_image_set,
     key_frame_index,
+)
+from .coco import (
+    export_coco_keypoints,
+    flip_map_from_names,
+    keypoint_hflip_indices,
+    register_coco_keypoints,
 )
 from .keypoints import (
     KEYPOINT_CONNECTION_RULES,

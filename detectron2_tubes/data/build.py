@@ -16,6 +16,9 @@ def build_clip_train_loader(cfg, mapper=None):
         cfg.INPUT.CLIP.FRAME_STRIDE,
         is_train=True,
         filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
+        min_keypoints=(
+            cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE if cfg.MODEL.KEYPOINT_ON else 0
+        ),
     )
     return build_detection_train_loader(
         cfg, dataset=dataset, mapper=mapper or ClipDatasetMapper(cfg, True)

@@ -13,6 +13,7 @@ from detectron2.structures import Instances
 
 from ..structures import Tubes
 from .clips import key_frame_index
+from .coco import keypoint_hflip_indices
 from .keypoints import NUM_KEYPOINTS
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,9 @@ class ClipDatasetMapper:
             "use_keypoint": cfg.MODEL.KEYPOINT_ON,
         }
         if cfg.MODEL.KEYPOINT_ON and is_train:
-            ret["keypoint_hflip_indices"] = utils.create_keypoint_hflip_indices(cfg.DATASETS.TRAIN)
+            ret["keypoint_hflip_indices"] = keypoint_hflip_indices(
+                cfg.DATASETS.TRAIN, cfg.MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS
+            )
         return ret
 
     def __call__(self, dataset_dict: dict) -> dict:
@@ -143,8 +146,10 @@ class ClipDatasetMapper:
             for j, ann in enumerate(f.get("annotations") or []):
                 if ann.get("iscrowd", 0):
                     continue
+                # Without track ids (COCO), a person is one annotation of one image: the same
+                # in every repeat of that image (static clips, video edges).
                 track = ann.get("track_id")
-                key = ("track", track) if track is not None else ("untracked", t, j)
+                key = ("track", track) if track is not None else ("untracked", f["file_name"], j)
                 if key not in rows:
                     rows[key] = [None] * num_t
                     order.append(key)

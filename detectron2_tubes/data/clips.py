@@ -4,6 +4,10 @@ import logging
 from typing import Dict, List, Sequence, Tuple
 
 from detectron2.data import DatasetCatalog
+from detectron2.data.build import (
+    filter_images_with_few_keypoints,
+    filter_images_with_only_crowd_annotations,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -11,6 +15,7 @@ __all__ = [
     "key_frame_index",
     "clip_frame_indices",
     "group_by_video",
+    "is_image_set",
     "build_clip_dicts",
     "get_clip_dataset_dicts",
 ]
@@ -39,15 +44,25 @@ def clip_frame_indices(key: int, num_frames: int, stride: int, video_length: int
 
 
 def group_by_video(frame_dicts: Sequence[dict]) -> List[List[dict]]:
-    """Split per-frame dicts into videos (consecutive runs of one video), each sorted by frame_id."""
+    """Split per-frame dicts into videos, each sorted by frame_id.
+
+    A dict without ``video_id`` (an image of a COCO-format set) is a one-frame video of its own:
+    its clips repeat it T times (static clips; with T = 1, the image itself).
+    """
     videos: Dict[Tuple, List[dict]] = {}
-    for d in frame_dicts:
-        if "video_id" not in d or "frame_id" not in d:
-            raise ValueError(
-                f"{d.get('file_name')}: a frame dict needs 'video_id' and 'frame_id' to make clips"
-            )
+    for i, d in enumerate(frame_dicts):
+        if "video_id" not in d:
+            videos[("image", i)] = [d]
+            continue
+        if "frame_id" not in d:
+            raise ValueError(f"{d.get('file_name')}: a video frame dict needs a 'frame_id'")
         videos.setdefault((d["video_id"], d.get("annotation_file")), []).append(d)
-    return [sorted(v, key=lambda d: d["frame_id"]) for v in videos.values()]
+    return [sorted(v, key=lambda d: d.get("frame_id", 0)) for v in videos.values()]
+
+
+def is_image_set(frame_dicts: Sequence[dict]) -> bool:
+    """A dataset of images (no ``video_id`` anywhere), such as COCO."""
+    return not any("video_id" in d for d in frame_dicts)
 
 
 def build_clip_dicts(
@@ -85,12 +100,21 @@ def build_clip_dicts(
 
 
 def get_clip_dataset_dicts(
-    names, num_frames: int, stride: int = 1, *, is_train: bool = True, filter_empty: bool = True
+    names,
+    num_frames: int,
+    stride: int = 1,
+    *,
+    is_train: bool = True,
+    filter_empty: bool = True,
+    min_keypoints: int = 0,
 ) -> List[dict]:
     """Clip dicts of registered per-frame datasets.
 
     Training: one clip per key frame whose clip is labelled in every frame (clips without people
-    dropped if ``filter_empty``). Testing: one clip per frame, every frame of every video.
+    dropped if ``filter_empty``). An image set (COCO format: no ``video_id``) is filtered first as
+    Detectron2's `get_detection_dataset_dicts` filters it (images with only crowd annotations if
+    ``filter_empty``, images with fewer than ``min_keypoints`` visible keypoints), then each
+    image is a one-frame video. Testing: one clip per frame, every frame of every video.
     """
     if isinstance(names, str):
         names = [names]
@@ -99,6 +123,16 @@ def get_clip_dataset_dicts(
         frames = DatasetCatalog.get(name)
         if len(frames) == 0:
             raise ValueError(f"Dataset '{name}' is empty")
+        if is_train and is_image_set(frames):
+            if filter_empty:
+                frames = filter_images_with_only_crowd_annotations(frames)
+            if min_keypoints > 0:
+                frames = filter_images_with_few_keypoints(frames, min_keypoints)
+            if num_frames > 1:
+                logger.info(
+                    f"Dataset '{name}' holds images, not videos: each trains as a static clip "
+                    f"of {num_frames} identical frames"
+                )
         c = build_clip_dicts(
             frames,
             num_frames,
