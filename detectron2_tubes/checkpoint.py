@@ -222,7 +222,7 @@ class InflatingCheckpointer(DetectionCheckpointer):
             ):
                 out[key] = inflate_weight(value, target.shape[2], self.inflation).to(target.dtype)
                 report["inflated"].append(key)
-                self.logger.debug(
+                logger.debug(
                     f"[InflatingCheckpointer] inflated {key}: {tuple(value.shape)} -> "
                     f"{tuple(target.shape)} ({self.inflation})"
                 )
@@ -253,12 +253,12 @@ class InflatingCheckpointer(DetectionCheckpointer):
             )
         loaded_backbone = sum(k.startswith("backbone.") for k in given)
         if loaded_backbone < len(backbone) / 2:
-            self.logger.warning(
+            logger.warning(
                 f"[InflatingCheckpointer] only {loaded_backbone} of the backbone's {len(backbone)} "
                 f"tensors are in {self._path}: is it the right depth and width?"
             )
         left = report["mismatched"] + absent
-        self.logger.info(
+        logger.info(
             f"[InflatingCheckpointer] {self._path}: {len(report['loaded'])} tensors loaded, "
             f"{len(report['inflated'])} inflated to 3D ({self.inflation}), {len(left)} left at "
             f"their initialisation"

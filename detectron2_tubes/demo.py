@@ -18,7 +18,7 @@ import time
 from typing import List, Optional
 
 from .data import ensure_synthetic_dataset
-from .engine.recipe import schedule_opts, train
+from .engine.recipe import FINETUNE_OPTS, schedule_opts, train
 from .model_zoo import get_config_file
 from .utils.cli import tool_parser
 
@@ -28,10 +28,6 @@ CONFIG_2D = "tube_rcnn_R18_T1_synth.yaml"
 CONFIG_3D = "tube_rcnn_R18_T3_synth.yaml"
 # Iterations of (2D pretraining, 3D fine-tuning): "short" is `make demo`, "long" `make demo-long`.
 SCHEDULES = {"short": (800, 30), "long": (3500, 400)}
-# Fine-tuning a pretrained model, as the release fine-tuned from COCO: the stem and res2 frozen
-# (FREEZE_AT 2) and a quarter of the pretraining learning rate (the full rate, with AdamW's
-# fresh moments, undoes the pretraining: 48.6 -> 35.1 mAP in 30 iterations, against 45.3 here).
-FINETUNE_OPTS = ("MODEL.BACKBONE.FREEZE_AT", "2", "SOLVER.BASE_LR", "0.0005")
 
 
 def quick_config(name: str) -> str:

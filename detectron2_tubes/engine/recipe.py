@@ -5,7 +5,12 @@ import logging
 import os
 from typing import List, Sequence
 
-__all__ = ["schedule_opts", "train"]
+__all__ = ["schedule_opts", "train", "FINETUNE_OPTS"]
+
+# Fine-tuning a pretrained model, as the release fine-tuned from COCO: the stem and res2 frozen
+# (FREEZE_AT 2) and a quarter of the pretraining learning rate (the full rate, with AdamW's
+# fresh moments, undoes the pretraining: 48.6 -> 35.1 mAP in 30 iterations, against 45.3 here).
+FINETUNE_OPTS = ("MODEL.BACKBONE.FREEZE_AT", "2", "SOLVER.BASE_LR", "0.0005")
 
 
 def schedule_opts(iters: int) -> List[str]:

@@ -1,0 +1,137 @@
+"""The paper's recipe rehearsed end to end on a CPU, along the path a researcher takes on real
+data, with the synthetic set standing in for COCO and PoseTrack:
+
+1. 2D pretraining data as a COCO keypoint JSON of single images (here: the synthetic training
+   frames, written by `export_coco_keypoints`), registered with `register_coco_keypoints`;
+2. a stock Detectron2 keypoint R-CNN R-18-FPN trained on it by Detectron2's own `DefaultTrainer`
+   (the release started from such a model, trained on COCO) and saved as Detectron2 saves it;
+3. that checkpoint inflated into Tube R-CNN T = 3 by the `InflatingCheckpointer` (the FPN's
+   bottom-up into the backbone, its res5 into the box head, the keypoint head) and fine-tuned on
+   PoseTrack-format clips by `TubeTrainer`;
+4. both models scored with the PoseTrack metrics on the validation videos.
+
+Each stage is a function, so that a test can look between them.
+"""
+
+import logging
+import os
+from typing import Dict, Sequence
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from ..data.coco import export_coco_keypoints, register_coco_keypoints
+from ..model_zoo import get_config_file
+from .recipe import FINETUNE_OPTS, schedule_opts
+from .trainer import TubeTrainer, setup_cfg
+
+__all__ = ["export_images", "pretrain_2d", "finetune_3d", "evaluate"]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_2D = "quick_schedules/keypoint_rcnn_R18_FPN_synth.yaml"
+CONFIG_3D = "quick_schedules/tube_rcnn_R18_T3_synth.yaml"
+# Stock Detectron2 builds R-18 only at its full width (64 channels after the stem), so the 3D
+# model takes that width too; both keypoint heads have the quick config's 4 convs of 128.
+WIDTH_3D = ["MODEL.RESNETS.STEM_OUT_CHANNELS", "64", "MODEL.RESNETS.RES2_OUT_CHANNELS", "64"]
+STOCK_2D = [
+    "MODEL.ROI_KEYPOINT_HEAD.NAME",
+    "KRCNNConvDeconvUpsampleHead",
+    "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS",
+    "[128, 128, 128, 128]",
+]
+
+
+def export_images(train_name: str, out_dir: str) -> str:
+    """Write ``train_name``'s labelled frames as a COCO keypoint JSON of single images and
+    register it; returns the image set's dataset name."""
+    name = f"{train_name}_images"
+    frames = DatasetCatalog.get(train_name)
+    root = os.path.commonpath([f["file_name"] for f in frames])
+    json_file = os.path.join(out_dir, "coco", f"{name}.json")
+    export_coco_keypoints(frames, json_file, root, MetadataCatalog.get(train_name).keypoint_names)
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    register_coco_keypoints(name, json_file, root)
+    return name
+
+
+def pretrain_2d(images_name: str, out_dir: str, iters: int, opts: Sequence[str] = ()) -> str:
+    """Train the stock keypoint R-CNN R-18-FPN with Detectron2's `DefaultTrainer`; returns the
+    final checkpoint (Detectron2's format)."""
+    from detectron2.engine import DefaultTrainer
+    from detectron2.utils.env import seed_all_rng
+
+    cfg = setup_cfg(
+        get_config_file(CONFIG_2D),
+        [
+            *STOCK_2D,
+            *schedule_opts(iters),
+            "DATASETS.TRAIN",
+            f"('{images_name}',)",
+            "DATASETS.TEST",
+            "()",
+            "OUTPUT_DIR",
+            os.path.join(out_dir, "model_2d"),
+            *opts,
+        ],
+    )
+    seed_all_rng(cfg.SEED if cfg.SEED >= 0 else None)
+    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+    trainer = DefaultTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    return os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
+
+
+def finetune_3d(
+    weights: str, train_name: str, out_dir: str, iters: int, opts: Sequence[str] = ()
+) -> TubeTrainer:
+    """A `TubeTrainer` for the quick T = 3 config at R-18's full width, ``weights`` inflated into
+    its model (centre inflation); call ``.train()`` on it to fine-tune."""
+    from detectron2.utils.env import seed_all_rng
+
+    cfg = setup_cfg(
+        get_config_file(CONFIG_3D),
+        [
+            *WIDTH_3D,
+            *schedule_opts(iters),
+            *FINETUNE_OPTS,
+            "MODEL.WEIGHTS",
+            weights,
+            "DATASETS.TRAIN",
+            f"('{train_name}',)",
+            "DATASETS.TEST",
+            "()",
+            "OUTPUT_DIR",
+            os.path.join(out_dir, "model_3d"),
+            *opts,
+        ],
+    )
+    seed_all_rng(cfg.SEED if cfg.SEED >= 0 else None)
+    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+    trainer = TubeTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    return trainer
+
+
+def evaluate(config: str, weights: str, val_name: str, opts: Sequence[str] = ()) -> Dict:
+    """PoseTrack metrics of a trained model on ``val_name`` (Tube R-CNN or stock Detectron2);
+    predictions are written beside the checkpoint (``inference/<val_name>/``)."""
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    cfg = setup_cfg(
+        get_config_file(config),
+        [
+            *opts,
+            "MODEL.WEIGHTS",
+            weights,
+            "DATASETS.TEST",
+            f"('{val_name}',)",
+            "OUTPUT_DIR",
+            os.path.dirname(os.path.abspath(weights)),
+        ],
+    )
+    model = TubeTrainer.build_model(cfg)
+    DetectionCheckpointer(model).load(weights)
+    return TubeTrainer.test(cfg, model)["posetrack"]
