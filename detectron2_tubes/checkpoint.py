@@ -13,6 +13,7 @@ What it reads, and how each is mapped onto the model (one renaming table, `RENAM
 """
 
 import logging
+import os
 import re
 from typing import Dict, List, Optional, Tuple
 
@@ -60,9 +61,14 @@ RENAME_RULES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
 # conv (MSRA's original nets) or in the 3x3 (torchvision's).
 INPUT_CONVENTIONS = {
     "torchvision": dict(
-        format="RGB", mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), stride_in_1x1=False
+        format="RGB",
+        mean=(123.675, 116.28, 103.53),
+        std=(58.395, 57.12, 57.375),
+        stride_in_1x1=False,
     ),
-    "caffe2": dict(format="BGR", mean=(103.53, 116.28, 123.675), std=(1.0, 1.0, 1.0), stride_in_1x1=True),
+    "caffe2": dict(
+        format="BGR", mean=(103.53, 116.28, 123.675), std=(1.0, 1.0, 1.0), stride_in_1x1=True
+    ),
 }
 
 
@@ -175,6 +181,7 @@ class InflatingCheckpointer(DetectionCheckpointer):
         if _is_torchvision_resnet(loaded["model"]):
             loaded["model"] = convert_torchvision_resnet(loaded["model"])
             loaded["__author__"] = "torchvision"
+        loaded["__input__"] = _trained_input(filename)
         return loaded
 
     def _load_model(self, checkpoint: dict):
@@ -183,9 +190,14 @@ class InflatingCheckpointer(DetectionCheckpointer):
         author = checkpoint.get("__author__")
         if author == "Caffe2":
             state, _ = convert_c2_detectron_names(state)
-        convention = {"Caffe2": "caffe2", "torchvision": "torchvision"}.get(author)
-        if convention:
-            self._check_input_convention(convention)
+        family = {"Caffe2": "caffe2", "torchvision": "torchvision"}.get(author)
+        if family:
+            source = {"torchvision": "torchvision", "caffe2": "Caffe2/MSRA"}[family]
+            self._check_input_convention(INPUT_CONVENTIONS[family], f"{source} weights, trained")
+        elif checkpoint.get("__input__"):
+            self._check_input_convention(
+                checkpoint["__input__"], "a model trained (says the config.yaml beside it)"
+            )
         model_state = self.model.state_dict()
         state = rename_to_model(state, model_state)
         state, report = self._inflate(state, model_state)
@@ -201,7 +213,12 @@ class InflatingCheckpointer(DetectionCheckpointer):
         Returns the state to load and a report {"loaded", "inflated", "mismatched", "unused"}.
         """
         out: Dict[str, torch.Tensor] = {}
-        report: Dict[str, List[str]] = {"loaded": [], "inflated": [], "mismatched": [], "unused": []}
+        report: Dict[str, List[str]] = {
+            "loaded": [],
+            "inflated": [],
+            "mismatched": [],
+            "unused": [],
+        }
         for key, value in state.items():
             target = model_state.get(key)
             if target is None or not isinstance(value, torch.Tensor):
@@ -242,7 +259,10 @@ class InflatingCheckpointer(DetectionCheckpointer):
             and not k.endswith(_IGNORED)
             and not any(m.startswith(k + " ") for m in report["mismatched"])
             # Affine-only norms (Caffe2's AffineChannel): the statistics stay 0 and 1.
-            and not (k.endswith(("running_mean", "running_var")) and k.rsplit(".", 1)[0] + ".weight" in given)
+            and not (
+                k.endswith(("running_mean", "running_var"))
+                and k.rsplit(".", 1)[0] + ".weight" in given
+            )
         ]
         backbone = [k for k in model_state if k.startswith("backbone.")]
         if backbone and not any(k.startswith("backbone.") for k in given):
@@ -267,9 +287,8 @@ class InflatingCheckpointer(DetectionCheckpointer):
             + (f" ({_shorten(sorted(report['unused']))})" if report["unused"] else "")
         )
 
-    def _check_input_convention(self, family: str) -> None:
-        """ImageNet weights only work on the input they were trained with: refuse otherwise."""
-        want = INPUT_CONVENTIONS[family]
+    def _check_input_convention(self, want: dict, source: str) -> None:
+        """Weights only work on the input they were trained with: refuse any other."""
         model = self.model
         problems = []
         fmt = getattr(model, "input_format", None)
@@ -287,12 +306,30 @@ class InflatingCheckpointer(DetectionCheckpointer):
         if stride_in_1x1 is not None and stride_in_1x1 != want["stride_in_1x1"]:
             problems.append(f"MODEL.RESNETS.STRIDE_IN_1X1 {want['stride_in_1x1']}")
         if problems:
-            source = {"torchvision": "torchvision", "caffe2": "Caffe2/MSRA"}[family]
             raise CheckpointError(
-                f"{self._path} holds {source} weights, trained on {want['format']} input with "
+                f"{self._path} holds {source} on {want['format']} input with "
                 f"pixel mean {list(want['mean'])} and std {list(want['std'])}; this model's "
                 f"input differs: set {', '.join(problems)}"
             )
+
+
+def _trained_input(filename: str) -> Optional[dict]:
+    """The input convention of the training that wrote ``filename``, from the config.yaml that
+    Detectron2's trainers write beside their checkpoints (None when there is none)."""
+    import yaml
+
+    path = os.path.join(os.path.dirname(os.path.abspath(filename)), "config.yaml")
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f)
+        return dict(
+            format=cfg["INPUT"]["FORMAT"],
+            mean=tuple(float(v) for v in cfg["MODEL"]["PIXEL_MEAN"]),
+            std=tuple(float(v) for v in cfg["MODEL"]["PIXEL_STD"]),
+            stride_in_1x1=bool(cfg["MODEL"]["RESNETS"]["STRIDE_IN_1X1"]),
+        )
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return None
 
 
 def _stride_in_1x1(model) -> Optional[bool]:

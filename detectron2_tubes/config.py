@@ -15,6 +15,10 @@ def add_tubes_config(cfg: CN) -> CN:
     _C.INPUT.CLIP.setdefault("NUM_FRAMES", 3)
     # Distance in frames between consecutive frames of a clip (1 = adjacent frames).
     _C.INPUT.CLIP.setdefault("FRAME_STRIDE", 1)
+    # Training clips: "labeled" (every frame labelled; video edges repeat the nearest frame) or
+    # "release" (the authors' release: also every frame present, none repeated, each with a
+    # person whose keypoints are visible; clips at video edges dropped).
+    _C.INPUT.CLIP.setdefault("TRAIN_FILTER", "labeled")
 
     # Temporal extent of every k x k (k > 1) conv of the 3D ResNet, per stage (stem, res2, res3,
     # res4, res5 = the C4 box head); 1x1 convs stay 1x1x1. The authors' release (which produced

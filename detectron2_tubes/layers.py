@@ -98,6 +98,9 @@ def _triple(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v, v)
 
 
+_ONEDNN = torch.backends.mkldnn.is_available()
+
+
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """`torch.nn.functional.conv3d`, on a CPU always through oneDNN (MKL-DNN).
 
@@ -107,13 +110,19 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     inference (one clip at a time) ran on the reference kernel, 2x to 5x slower than oneDNN on
     the same convolution, while training (4 clips a batch) already ran on oneDNN. The two
     kernels agree to float32 rounding, and oneDNN has a backward.
+
+    The shortcut steps aside for ``torch.compile`` (whose tracer may not call into
+    ``torch.backends.mkldnn``, and which picks its own kernels) and under CPU autocast (the
+    direct oneDNN call is not an autocast op, so it would stay in float32).
     """
     if (
-        x.device.type == "cpu"
+        not torch.compiler.is_compiling()
+        and x.device.type == "cpu"
         and x.dtype == torch.float32
         and x.numel() > 0
         and not isinstance(padding, str)
-        and torch.backends.mkldnn.is_available()
+        and not torch.is_autocast_enabled("cpu")
+        and _ONEDNN
         and torch.backends.mkldnn.enabled
     ):
         return torch.ops.aten.mkldnn_convolution(

@@ -230,7 +230,7 @@ def test_torchvision_resnet_gives_torchvision_res4_features(tmp_path, depth):
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (3, 96, 128), dtype=np.uint8)
     with torch.no_grad():
-        x = (torch.as_tensor(rgb).float() / 255 - torch.tensor([0.485, 0.456, 0.406])[:, None, None])
+        x = torch.as_tensor(rgb).float() / 255 - torch.tensor([0.485, 0.456, 0.406])[:, None, None]
         x = x / torch.tensor([0.229, 0.224, 0.225])[:, None, None]
         t = net.layer3(net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(x[None])))))))
         images = model.preprocess_image([{"image": torch.as_tensor(rgb)[:, None]}])
@@ -271,3 +271,52 @@ def test_imagenet_weights_refused_with_another_input_convention(tmp_path):
     torchvision_like = build_model(_tube_cfg("tube_rcnn_R18_T1.yaml", *TORCHVISION_INPUT))
     with pytest.raises(CheckpointError, match="Caffe2/MSRA weights, trained on BGR input"):
         InflatingCheckpointer(torchvision_like).load(msra)
+
+
+def test_checkpoint_beside_its_config_yaml_must_match_its_input(tmp_path):
+    """Detectron2's trainers write config.yaml beside their checkpoints: a model that reads its
+    pixels differently is refused (here: the 2D model trained on RGB, the 3D one reading BGR)."""
+    cfg2d = _tube_cfg("quick_schedules/tube_rcnn_R18_T1_synth.yaml")
+    path = str(tmp_path / "model_final.pth")
+    torch.save({"model": build_model(cfg2d).state_dict()}, path)
+    (tmp_path / "config.yaml").write_text(cfg2d.dump())
+    model3d = build_model(_tube_cfg("quick_schedules/tube_rcnn_R18_T3_synth.yaml"))
+    InflatingCheckpointer(model3d).load(path)  # the same input: loads
+    cfg2d.INPUT.FORMAT = "RGB"
+    (tmp_path / "config.yaml").write_text(cfg2d.dump())
+    with pytest.raises(CheckpointError) as err:
+        InflatingCheckpointer(model3d).load(path)
+    msg = str(err.value)
+    assert "says the config.yaml beside it" in msg and msg.endswith("set INPUT.FORMAT RGB (is BGR)")
+
+
+def test_stock_detectron2_c4_checkpoint_loads(tmp_path):
+    """A Detectron2 C4 detector (R-50, res5 in Res5ROIHeads) into the R-50 Tube R-CNN: backbone
+    as it is (centre slices), its res5 into the box head."""
+    cfg = get_cfg()
+    cfg.merge_from_file(model_zoo.get_config_file("COCO-Detection/faster_rcnn_R_50_C4_1x.yaml"))
+    cfg.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.ROI_HEADS.NUM_CLASSES", 1])
+    c4 = _randomise(build_model(cfg), 5)
+    state = {k: v.clone() for k, v in c4.state_dict().items()}
+    assert "roi_heads.res5.0.conv1.weight" in state
+    DetectionCheckpointer(c4, str(tmp_path)).save("c4")
+    tube = build_model(_tube_cfg("tube_rcnn_R50_T3.yaml"))
+    InflatingCheckpointer(tube).load(str(tmp_path / "c4.pth"))
+    checked = 0
+    for key, value in tube.state_dict().items():
+        if key.startswith("backbone."):
+            src = key
+        elif key.startswith("roi_heads.box_head.res5."):
+            src = "roi_heads." + key[len("roi_heads.box_head.") :]
+        else:
+            continue
+        want = state[src]
+        got = value[:, :, value.shape[2] // 2] if value.dim() == 5 and want.dim() == 4 else value
+        assert torch.equal(got, want), key
+        checked += 1
+    assert checked > 250
+    # The 2-class predictor on res5's 2048 features: the same shapes, loaded as they are.
+    assert torch.equal(
+        tube.state_dict()["roi_heads.box_predictor.cls_score.weight"],
+        state["roi_heads.box_predictor.cls_score.weight"],
+    )

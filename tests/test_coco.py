@@ -54,7 +54,9 @@ def coco_sets(tiny_synth, tmp_path_factory):
             a["num_keypoints"] = 0
     with open(path, "w") as f:
         json.dump(data, f)
-    coco_layout = dict(data, categories=[dict(data["categories"][0], keypoints=COCO_PERSON_KEYPOINT_NAMES)])
+    coco_layout = dict(
+        data, categories=[dict(data["categories"][0], keypoints=COCO_PERSON_KEYPOINT_NAMES)]
+    )
     coco_path = str(out / "synth_coco_layout.json")
     with open(coco_path, "w") as f:
         json.dump(coco_layout, f)
@@ -163,8 +165,9 @@ def test_image_sets_train_t3_on_static_clips(coco_sets):
 
 def test_train_net_trains_t1_on_a_coco_keypoint_json(coco_sets, tmp_path):
     """Through train_net.py's main: the quick-width 2D Tube R-CNN on the COCO-format images."""
-    import train_net
     from detectron2.engine import default_argument_parser
+
+    import train_net
 
     out = str(tmp_path / "coco_t1")
     args = default_argument_parser().parse_args(

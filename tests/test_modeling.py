@@ -119,6 +119,25 @@ def test_one_clip_runs_every_conv_on_onednn():
     assert calls.get("aten::slow_conv3d_forward") == 1  # PyTorch's choice for the same call
 
 
+def test_conv3d_works_under_cpu_autocast_and_torch_compile():
+    """The oneDNN shortcut steps aside: autocast gets its bfloat16 convolution, and
+    torch.compile traces a 3D block without a graph break (the shortcut's oneDNN query is not
+    traceable)."""
+    from detectron2_tubes.modeling.backbone3d import BasicBlock3D
+
+    torch.manual_seed(0)
+    block = BasicBlock3D(32, 64, stride=2, norm="GN", temporal_kernel=3).eval()
+    x = torch.randn(2, 32, 3, 20, 24)
+    with torch.no_grad():
+        ref = block(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = block.conv1(x)
+        assert low.dtype == torch.bfloat16
+        assert torch.allclose(low.float(), block.conv1(x), atol=0.05, rtol=0.05)
+        compiled = torch.compile(block, backend="aot_eager", fullgraph=True)
+        assert torch.allclose(compiled(x), ref, atol=1e-5)
+
+
 def test_resnet3d_with_t1_is_detectron2_resnet():
     """T = 1, temporal extents 1: the 3D ResNet equals Detectron2's 2D ResNet, weights shared."""
     cfg2d = get_cfg()

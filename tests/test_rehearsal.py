@@ -41,9 +41,7 @@ def test_paper_recipe_rehearsal(tiny_synth, tmp_path):
     root, _ = tiny_synth
     for split in ("train", "val"):
         if f"rehearsal_{split}" not in DatasetCatalog.list():
-            register_posetrack(
-                f"rehearsal_{split}", os.path.join(root, "annotations", split), root
-            )
+            register_posetrack(f"rehearsal_{split}", os.path.join(root, "annotations", split), root)
     out = str(tmp_path)
     images = rehearsal.export_images("rehearsal_train", out)
     assert os.path.isfile(os.path.join(out, "coco", f"{images}.json"))

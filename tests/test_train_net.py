@@ -93,6 +93,8 @@ def test_trains_from_scratch_losses_fall_then_resumes(tmp_path):
 def test_two_process_training_on_cpu_with_launch(tmp_path):
     out = str(tmp_path / "ddp")
     log = _train_net(
+        "--dist-url",
+        "auto",
         "--num-gpus",
         "2",
         "--config-file",
@@ -196,3 +198,69 @@ def test_weights_without_a_backbone_are_a_one_line_error(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("train_net.py: error: " + ckpt + ": no backbone weight"), last
+
+
+@pytest.mark.slow
+def test_two_process_evaluation_equals_one_process(tmp_path):
+    """--eval-only with 2 processes (Gloo on CPU; the test set sharded, the evaluator gathering
+    its frames with comm.gather) scores exactly as 1 process. The data is a tiny synthetic set in
+    PoseTrack 2018's layout under $DETECTRON2_DATASETS, read through the built-in posetrack18_val.
+    """
+    import torch
+    from detectron2.modeling import build_model
+
+    from detectron2_tubes.data.synthetic import generate_synthetic_posetrack
+    from detectron2_tubes.engine import setup_cfg
+
+    generate_synthetic_posetrack(
+        str(tmp_path / "datasets" / "posetrack18"),
+        num_videos=1,
+        num_frames=12,
+        seed=5,
+        num_val_videos=1,  # one video, split between the two processes
+    )
+    torch.manual_seed(0)
+    opts = TINY[:-2] + ["DATASETS.TEST", "('posetrack18_val',)"]
+    model = build_model(setup_cfg(QUICK_T3, opts))
+    with torch.no_grad():  # spread the random scores so that the tracker keeps some
+        model.roi_heads.box_predictor.cls_score.weight.normal_(0, 0.05)
+    ckpt = str(tmp_path / "random.pth")
+    torch.save({"model": model.state_dict()}, ckpt)
+    os.environ["DETECTRON2_DATASETS"] = str(tmp_path / "datasets")
+    results = []
+    try:
+        for n in (1, 2):
+            out = tmp_path / f"eval_{n}"
+            log = _train_net(
+                "--dist-url",
+                "auto",  # a free port: never the fixed default one another run may hold
+                "--num-gpus",
+                str(n),
+                "--config-file",
+                QUICK_T3,
+                "--eval-only",
+                *opts,
+                "MODEL.WEIGHTS",
+                ckpt,
+                "TRACKING.DET_THRESH",
+                "0.3",
+                "TEST.POSETRACK.KEYPOINT_THRESH",
+                "-1e9",
+                "OUTPUT_DIR",
+                str(out),
+            )
+            folder = out / "inference" / "posetrack18_val"
+            with open(folder / "posetrack_metrics.json") as f:
+                metrics = json.load(f)
+            files = {
+                name: (folder / "posetrack_predictions" / name).read_text()
+                for name in sorted(os.listdir(folder / "posetrack_predictions"))
+            }
+            results.append((metrics, files))
+            assert f"World size: {n}" in log
+    finally:
+        del os.environ["DETECTRON2_DATASETS"]
+    (m1, f1), (m2, f2) = results
+    assert len(f1) == 1 and m1["Precision"] > 0 and m1["Recall"] > 0, m1
+    assert m2 == m1  # every metric, to the last digit
+    assert f2 == f1  # and the same PoseTrack files

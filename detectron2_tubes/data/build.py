@@ -19,6 +19,7 @@ def build_clip_train_loader(cfg, mapper=None):
         min_keypoints=(
             cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE if cfg.MODEL.KEYPOINT_ON else 0
         ),
+        train_filter=cfg.INPUT.CLIP.TRAIN_FILTER,
     )
     return build_detection_train_loader(
         cfg, dataset=dataset, mapper=mapper or ClipDatasetMapper(cfg, True)

@@ -65,6 +65,17 @@ def is_image_set(frame_dicts: Sequence[dict]) -> bool:
     return not any("video_id" in d for d in frame_dicts)
 
 
+def _has_visible_keypoints(frame: dict, min_keypoints: int) -> bool:
+    """A labelled frame whose (non-crowd) people show ``min_keypoints`` visible joints in all
+    (Detectron2's MIN_KEYPOINTS_PER_IMAGE rule; the release's with 1)."""
+    visible = sum(
+        sum(v > 0 for v in a.get("keypoints", [])[2::3])
+        for a in frame.get("annotations") or []
+        if not a.get("iscrowd", 0)
+    )
+    return frame.get("is_labeled", True) and visible >= min_keypoints
+
+
 def build_clip_dicts(
     frame_dicts: Sequence[dict],
     num_frames: int,
@@ -72,6 +83,8 @@ def build_clip_dicts(
     *,
     labeled_only: bool = False,
     filter_empty: bool = False,
+    complete_only: bool = False,
+    min_keypoints: int = 1,
 ) -> List[dict]:
     """One clip dict per key frame: the key frame's dict plus ``clip_frames``, its T frames.
 
@@ -82,14 +95,27 @@ def build_clip_dicts(
             release did): in an unlabelled frame a person present in the image would count as
             absent, and the tube's IoU with a detected tube would be capped.
         filter_empty: skip clips with no annotated person in any frame (training).
+        complete_only: the release's training clips: every frame of the clip exists in the
+            video (no repeated edge frames; a clip whose neighbour frame id is missing is
+            dropped) and shows people with ``min_keypoints`` visible joints. One-frame videos
+            (images) keep their static clips.
     """
     clips = []
     for video in group_by_video(frame_dicts):
         labeled = [f.get("is_labeled", True) for f in video]
+        usable = {f.get("frame_id", 0): _has_visible_keypoints(f, min_keypoints) for f in video}
+        centre = key_frame_index(num_frames)
         for key, d in enumerate(video):
             idx = clip_frame_indices(key, num_frames, stride, len(video))
             if labeled_only and not all(labeled[i] for i in idx):
                 continue
+            if complete_only and len(video) > 1:
+                wanted = [d["frame_id"] + (i - centre) * stride for i in range(num_frames)]
+                if not all(usable.get(f, False) for f in wanted):
+                    continue
+                idx = [key + (i - centre) * stride for i in range(num_frames)]
+                if any(video[i]["frame_id"] != f for i, f in zip(idx, wanted)):
+                    continue  # frame ids with gaps: positions do not match ids
             frames = [{k: video[i][k] for k in _FRAME_KEYS if k in video[i]} for i in idx]
             if filter_empty and not any(f.get("annotations") for f in frames):
                 continue
@@ -107,6 +133,7 @@ def get_clip_dataset_dicts(
     is_train: bool = True,
     filter_empty: bool = True,
     min_keypoints: int = 0,
+    train_filter: str = "labeled",
 ) -> List[dict]:
     """Clip dicts of registered per-frame datasets.
 
@@ -114,8 +141,14 @@ def get_clip_dataset_dicts(
     dropped if ``filter_empty``). An image set (COCO format: no ``video_id``) is filtered first as
     Detectron2's `get_detection_dataset_dicts` filters it (images with only crowd annotations if
     ``filter_empty``, images with fewer than ``min_keypoints`` visible keypoints), then each
-    image is a one-frame video. Testing: one clip per frame, every frame of every video.
+    image is a one-frame video. ``train_filter`` "release" keeps only the authors' release's
+    training clips (see ``complete_only`` of `build_clip_dicts`). Testing: one clip per frame,
+    every frame of every video.
     """
+    if train_filter not in ("labeled", "release"):
+        raise ValueError(
+            f"INPUT.CLIP.TRAIN_FILTER must be labeled or release, not {train_filter!r}"
+        )
     if isinstance(names, str):
         names = [names]
     clips = []
@@ -139,6 +172,8 @@ def get_clip_dataset_dicts(
             stride,
             labeled_only=is_train,
             filter_empty=is_train and filter_empty,
+            complete_only=is_train and train_filter == "release",
+            min_keypoints=max(min_keypoints, 1),
         )
         logger.info(f"Dataset '{name}': {len(c)} clips of {num_frames} frames (stride {stride})")
         clips.extend(c)

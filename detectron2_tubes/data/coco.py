@@ -13,7 +13,6 @@ import os
 from typing import List, Optional, Sequence
 
 import numpy as np
-
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data.datasets import register_coco_instances
@@ -34,7 +33,9 @@ logger = logging.getLogger(__name__)
 def flip_map_from_names(names: Sequence[str]) -> List[tuple]:
     """Left/right pairs by name (``left_x`` with ``right_x``): COCO's eyes and ears swap,
     PoseTrack's ``head_bottom`` and ``head_top`` (in COCO's eye slots) stay in place."""
-    return [(n, "right_" + n[5:]) for n in names if n.startswith("left_") and "right_" + n[5:] in names]
+    return [
+        (n, "right_" + n[5:]) for n in names if n.startswith("left_") and "right_" + n[5:] in names
+    ]
 
 
 def register_coco_keypoints(name: str, json_file: str, image_root: str) -> None:
@@ -160,8 +161,9 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", required=True, help="a registered dataset name")
     parser.add_argument("--output", required=True, help="the JSON file to write")
     parser.add_argument(
-        "--image-root", default="", help="file names are written relative to it (default: "
-        "the folder all the frames share)"
+        "--image-root",
+        default="",
+        help="file names are written relative to it (default: " "the folder all the frames share)",
     )
     args = parser.parse_args(argv)
     if args.dataset not in DatasetCatalog.list():

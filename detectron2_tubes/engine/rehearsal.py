@@ -56,32 +56,32 @@ def export_images(train_name: str, out_dir: str) -> str:
     return name
 
 
+def _trainer(trainer_class, config: str, dataset: str, out_dir: str, opts: Sequence[str]):
+    """``trainer_class`` on ``config`` trained on ``dataset`` into ``out_dir``, seeded by its
+    SEED, its MODEL.WEIGHTS loaded."""
+    from detectron2.utils.env import seed_all_rng
+
+    cfg = setup_cfg(
+        get_config_file(config),
+        [*opts, "DATASETS.TRAIN", f"('{dataset}',)", "DATASETS.TEST", "()", "OUTPUT_DIR", out_dir],
+    )
+    seed_all_rng(cfg.SEED if cfg.SEED >= 0 else None)
+    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+    trainer = trainer_class(cfg)
+    trainer.resume_or_load(resume=False)
+    return trainer
+
+
 def pretrain_2d(images_name: str, out_dir: str, iters: int, opts: Sequence[str] = ()) -> str:
     """Train the stock keypoint R-CNN R-18-FPN with Detectron2's `DefaultTrainer`; returns the
     final checkpoint (Detectron2's format)."""
     from detectron2.engine import DefaultTrainer
-    from detectron2.utils.env import seed_all_rng
 
-    cfg = setup_cfg(
-        get_config_file(CONFIG_2D),
-        [
-            *STOCK_2D,
-            *schedule_opts(iters),
-            "DATASETS.TRAIN",
-            f"('{images_name}',)",
-            "DATASETS.TEST",
-            "()",
-            "OUTPUT_DIR",
-            os.path.join(out_dir, "model_2d"),
-            *opts,
-        ],
-    )
-    seed_all_rng(cfg.SEED if cfg.SEED >= 0 else None)
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    trainer = DefaultTrainer(cfg)
-    trainer.resume_or_load(resume=False)
-    trainer.train()
-    return os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
+    out = os.path.join(out_dir, "model_2d")
+    _trainer(
+        DefaultTrainer, CONFIG_2D, images_name, out, [*STOCK_2D, *schedule_opts(iters), *opts]
+    ).train()
+    return os.path.join(out, "model_final.pth")
 
 
 def finetune_3d(
@@ -89,30 +89,8 @@ def finetune_3d(
 ) -> TubeTrainer:
     """A `TubeTrainer` for the quick T = 3 config at R-18's full width, ``weights`` inflated into
     its model (centre inflation); call ``.train()`` on it to fine-tune."""
-    from detectron2.utils.env import seed_all_rng
-
-    cfg = setup_cfg(
-        get_config_file(CONFIG_3D),
-        [
-            *WIDTH_3D,
-            *schedule_opts(iters),
-            *FINETUNE_OPTS,
-            "MODEL.WEIGHTS",
-            weights,
-            "DATASETS.TRAIN",
-            f"('{train_name}',)",
-            "DATASETS.TEST",
-            "()",
-            "OUTPUT_DIR",
-            os.path.join(out_dir, "model_3d"),
-            *opts,
-        ],
-    )
-    seed_all_rng(cfg.SEED if cfg.SEED >= 0 else None)
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    trainer = TubeTrainer(cfg)
-    trainer.resume_or_load(resume=False)
-    return trainer
+    opts = [*WIDTH_3D, *schedule_opts(iters), *FINETUNE_OPTS, "MODEL.WEIGHTS", weights, *opts]
+    return _trainer(TubeTrainer, CONFIG_3D, train_name, os.path.join(out_dir, "model_3d"), opts)
 
 
 def evaluate(config: str, weights: str, val_name: str, opts: Sequence[str] = ()) -> Dict:

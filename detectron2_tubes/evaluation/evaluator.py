@@ -16,7 +16,7 @@ from ..data.clips import group_by_video, key_frame_index
 from ..data.keypoints import NUM_KEYPOINTS
 from ..data.posetrack_json import read_posetrack_file
 from ..tracking import Detections, PoseTracker
-from ..utils.io import atomic_path
+from ..utils.io import atomic_path, write_json_atomic
 from .hota_pose import HOTA_METRICS, format_hota_table, score_posetrack21
 from .posetrack_eval import evaluate_sequences, format_tables, grouped, load_sequence_pair
 from .writer import write_posetrack_video
@@ -205,6 +205,13 @@ class PoseTrackEvaluator(DatasetEvaluator):
             f"PoseTrack evaluation of {self.dataset_name} ({len(videos)} videos; predictions in "
             f"{out_dir}):\n" + table
         )
+        if self.output_dir:
+            # NaN (no prediction of a joint) as null, as eval_posetrack --output writes it.
+            write_json_atomic(
+                {k: None if np.isnan(v) else float(v) for k, v in metrics.items()},
+                os.path.join(self.output_dir, "posetrack_metrics.json"),
+                indent=1,
+            )
         return OrderedDict(posetrack=metrics)
 
     @staticmethod

@@ -181,7 +181,8 @@ class TubeRPN(RPN):
 
     @torch.no_grad()
     def label_and_sample_anchors(self, anchors: List[Boxes], gt_instances: List[Instances]):
-        """Label anchor tubes by the mean-over-T IoU with the ground-truth tubes, then sample.
+        """Label anchor tubes by the mean-over-T IoU with the ground-truth tubes, ignore those
+        crossing the image border if MODEL.RPN.BOUNDARY_THRESH >= 0, then sample.
 
         Returns:
             labels: N tensors (R,) in {-1, 0, 1}.
@@ -195,7 +196,13 @@ class TubeRPN(RPN):
             anchor_tubes = Tubes(anchors[:, None, :].expand(-1, num_frames, -1))
             quality = pairwise_tube_iou(gt.gt_tubes, anchor_tubes)
             matched_idxs, labels = self.anchor_matcher(quality)
-            labels = self._subsample_labels(labels.to(device=anchors.device))
+            labels = labels.to(device=anchors.device)
+            if self.anchor_boundary_thresh >= 0:
+                # The release's training (RPN_STRADDLE_THRESH 0): anchors crossing the image
+                # border by more than the threshold are neither positive nor negative.
+                inside = Boxes(anchors).inside_box(gt.image_size, self.anchor_boundary_thresh)
+                labels[~inside] = -1
+            labels = self._subsample_labels(labels)
             if len(gt) == 0:
                 matched = torch.zeros_like(anchor_tubes.tensor)
                 visible = torch.zeros(matched.shape[:2], dtype=torch.bool, device=anchors.device)

@@ -1,0 +1,202 @@
+#!/usr/bin/env python
+"""GPU check for a session with a lent GPU (never needed by tests or CI), in under 8 minutes:
+
+1. paper-size training speed: configs/tube_rcnn_R18_T1.yaml and tube_rcnn_R18_T3.yaml (R-18 at
+   full width, 8 x 512 keypoint convs, 512 RoIs per clip), 2 clips per GPU as the release ran
+   them, at the release's scales (128/196/256, longer side <= 333), on the synthetic training
+   videos: iterations per second and peak GPU memory, and the share of an iteration spent in
+   tube NMS (which reads its overlap matrix on the host once per image, as torchvision's CUDA
+   NMS does);
+2. video inference: 100 frames at 1280x720 (synthetic frames scaled up) through the dense video
+   predictor with tracking, R-18 T = 3: frames per second and peak GPU memory.
+
+Weights are random (seeded; the learning rate is 0 so that they stay as they are while the
+timing runs): speed, not accuracy. Run it on the device machine, e.g.
+
+    python bench/gpu_check.py --output gpu_check.json          # MODEL.DEVICE cuda
+    python bench/gpu_check.py --device cpu --smoke              # a 1-minute check of the script
+
+On the lent machine Detectron2 and its pure-Python dependencies travel as wheels (see the device
+tool's README): sal-detectron2 (installed with --no-deps), fvcore, iopath, yacs, termcolor,
+tabulate, portalocker, omegaconf, antlr4-python3-runtime, hydra-core, pycocotools,
+motmetrics, scipy if missing.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+
+from detectron2_tubes import layers  # noqa: E402
+from detectron2_tubes.data import build_clip_train_loader  # noqa: E402
+from detectron2_tubes.data.synthetic import generate_synthetic_posetrack  # noqa: E402
+from detectron2_tubes.engine import TubeTrainer, VideoPredictor, setup_cfg  # noqa: E402
+
+
+def _sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+class _NmsTimer:
+    """Wall time inside tube_nms (synchronised before and after each call)."""
+
+    def __init__(self, device):
+        self.device, self.seconds, self.calls = device, 0.0, 0
+        self.original = layers.tube_nms
+
+    def __enter__(self):
+        def timed(*args, **kwargs):
+            _sync(self.device)
+            start = time.perf_counter()
+            out = self.original(*args, **kwargs)
+            _sync(self.device)
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+            return out
+
+        layers.tube_nms = timed
+        return self
+
+    def __exit__(self, *exc):
+        layers.tube_nms = self.original
+
+
+def train_speed(config, dataset, device, iters, warmup, smoke):
+    opts = [
+        "MODEL.DEVICE",
+        device,
+        "DATASETS.TRAIN",
+        f"('{dataset}',)",
+        "SOLVER.IMS_PER_BATCH",
+        "2",
+        "SOLVER.BASE_LR",
+        "0.0",
+        "DATALOADER.NUM_WORKERS",
+        "4",
+        "INPUT.CLIP.TRAIN_FILTER",
+        "labeled",
+    ]
+    if smoke:
+        opts += ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[64]", "INPUT.MIN_SIZE_TRAIN", "(128,)"]
+    cfg = setup_cfg(os.path.join(ROOT, "configs", config), opts)
+    torch.manual_seed(0)
+    model = TubeTrainer.build_model(cfg)
+    model.train()
+    optimizer = TubeTrainer.build_optimizer(cfg, model)
+    data = iter(build_clip_train_loader(cfg))
+    from detectron2.utils.events import EventStorage
+
+    times = []
+    with EventStorage(), _NmsTimer(device) as nms:
+        for i in range(warmup + iters):
+            batch = next(data)
+            if i == warmup:
+                nms.seconds, nms.calls = 0.0, 0
+                if device.startswith("cuda"):
+                    torch.cuda.reset_peak_memory_stats()
+            _sync(device)
+            start = time.perf_counter()
+            losses = model(batch)
+            loss = sum(losses.values())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            _sync(device)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    total = sum(times)
+    return {
+        "config": config,
+        "iterations_per_second": len(times) / total,
+        "seconds_per_iteration_median": float(np.median(times)),
+        "tube_nms_share": nms.seconds / total,
+        "tube_nms_calls_per_iteration": nms.calls / len(times),
+        "peak_memory_gib": (
+            torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+        ),
+    }
+
+
+def video_speed(root, device, num_frames, smoke):
+    import cv2
+
+    opts = ["MODEL.DEVICE", device, "DATASETS.TEST", "()"]
+    if smoke:
+        opts += ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[64]", "INPUT.MIN_SIZE_TEST", "128"]
+    cfg = setup_cfg(os.path.join(ROOT, "configs", "tube_rcnn_R18_T3.yaml"), opts)
+    seq_dir = os.path.join(root, "images", "val")
+    seq = sorted(os.listdir(seq_dir))[0]
+    files = sorted(os.listdir(os.path.join(seq_dir, seq)))
+    size = (320, 180) if smoke else (1280, 720)
+    frames = [
+        cv2.resize(cv2.imread(os.path.join(seq_dir, seq, files[i % len(files)])), size)
+        for i in range(num_frames)
+    ]
+    torch.manual_seed(0)
+    predictor = VideoPredictor(cfg)
+    for _ in predictor(frames[:4]):  # warm-up
+        pass
+    predictor.tracker.reset()
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    _sync(device)
+    start = time.perf_counter()
+    detections = sum(len(inst) for _, _, inst in predictor(frames))
+    _sync(device)
+    seconds = time.perf_counter() - start
+    return {
+        "frames": num_frames,
+        "size": f"{size[0]}x{size[1]}",
+        "frames_per_second": num_frames / seconds,
+        "seconds": seconds,
+        "tracked_detections_per_frame": detections / num_frames,
+        "peak_memory_gib": (
+            torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+        ),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--iters", type=int, default=40, help="timed training iterations")
+    parser.add_argument("--frames", type=int, default=100, help="video frames")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script")
+    parser.add_argument("--output", help="write the results as JSON here")
+    args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("no CUDA device here (use --device cpu --smoke to check the script)")
+    from detectron2_tubes.data import register_posetrack
+
+    root = os.path.join(os.environ.get("TMPDIR", "/tmp"), "gpu_check_synth")
+    generate_synthetic_posetrack(root, num_videos=4, num_frames=30, seed=0, num_val_videos=1)
+    register_posetrack("gpu_check_train", os.path.join(root, "annotations", "train"), root)
+    report = {
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+        "torch": torch.__version__,
+        "train": [
+            train_speed(c, "gpu_check_train", args.device, args.iters, 5, args.smoke)
+            for c in ("tube_rcnn_R18_T1.yaml", "tube_rcnn_R18_T3.yaml")
+        ],
+        "video": video_speed(root, args.device, args.frames, args.smoke),
+    }
+    t1, t3 = report["train"]
+    report["train_T3_over_T1_time"] = t1["iterations_per_second"] / t3["iterations_per_second"]
+    print(json.dumps(report, indent=1))
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
