@@ -3,13 +3,14 @@
 1. generate the synthetic PoseTrack set (cached);
 2. train a 2D model (Tube R-CNN with T = 1: R-18 at half width) from scratch on single frames,
    the stand-in for the paper's COCO pretraining;
-3. inflate it to T = 3 (centre inflation, the paper's) and fine-tune it on clips;
+3. fine-tune it on clips twice, the same iterations each: as the 2D model it is (T = 1) and
+   inflated to T = 3 (centre inflation, the paper's 3D model);
 4. run the video predictor (a clip centred on every frame) with tracking on every validation
-   video, writing PoseTrack JSON and an overlay video per video;
+   video with both, writing PoseTrack JSON (and, for the 3D model, an overlay video);
 5. score the JSON with the PoseTrack metrics (2017/2018's AP and MOTA, PoseTrack21's keypoint
-   HOTA) and print the tables.
+   HOTA), print the 3D model's tables and both models side by side.
 
-Training is seeded (``--seed``): the same seed gives the same numbers.
+Training is seeded (``--seed``): on one machine the same seed gives the same numbers.
 """
 
 import argparse
@@ -91,47 +92,73 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(f"      ({time.perf_counter() - start:.0f} s)", flush=True)
 
     print(
-        f"[3/5] 3D fine-tuning ({CONFIG_3D}, {ft_iters} iterations on clips, centre-inflated "
-        f"from the 2D model) ...",
+        f"[3/5] fine-tuning on clips, {ft_iters} iterations each: the 2D model ({CONFIG_2D}) "
+        f"and the 3D model ({CONFIG_3D}, centre-inflated from it) ...",
         flush=True,
     )
-    model_3d = train(
-        quick_config(CONFIG_3D),
-        os.path.join(out, "model_3d"),
-        [*schedule_opts(ft_iters), *seed, *FINETUNE_OPTS, "MODEL.WEIGHTS", model_2d, *args.opts],
-        retrain=args.retrain,
-    )
-    print(f"      ({time.perf_counter() - start:.0f} s)", flush=True)
+    finetune = [*schedule_opts(ft_iters), *seed, *FINETUNE_OPTS, "MODEL.WEIGHTS", model_2d]
+    models = {}
+    for name, config in (("2D", CONFIG_2D), ("3D", CONFIG_3D)):
+        folder = "model_3d" if name == "3D" else "model_2d_finetuned"
+        t0 = time.perf_counter()
+        weights = train(
+            quick_config(config),
+            os.path.join(out, folder),
+            [*finetune, *args.opts],
+            retrain=args.retrain,
+        )
+        models[name] = (config, weights)
+        print(f"      {name}: {time.perf_counter() - t0:.0f} s", flush=True)
 
-    cfg = setup_cfg(quick_config(CONFIG_3D), ["MODEL.WEIGHTS", model_3d, *args.opts])
     val_images = os.path.join(root, "images", "val")
-    pred_dir = os.path.join(out, "predictions")
+    gt_dir = os.path.join(root, "annotations", "val")
     videos = sorted(os.listdir(val_images))
-    print(f"[4/5] tracking {len(videos)} validation videos ({args.mode} clips) ...", flush=True)
-    for seq in videos:
-        r = track_video(
-            cfg, os.path.join(val_images, seq), pred_dir, mode=args.mode, progress=False
-        )
-        print(
-            f"      {seq}: {r['frames']} frames, {r['tracks']} tracks, {r['seconds']:.0f} s",
-            flush=True,
-        )
-
-    print("[5/5] PoseTrack evaluation on posetrack_synth_val:", flush=True)
-    result = evaluate_posetrack(
-        os.path.join(root, "annotations", "val"), pred_dir, warn=lambda m: None
-    )
-    print(format_tables(result))
-    # track_video numbers its frames from 0; they are the ground truth's frames, in order.
-    hota = evaluate_posetrack21(
-        os.path.join(root, "annotations", "val"), pred_dir, check_image_ids=False
-    )
     print(
-        f"\nmAP {grouped(result['ap'])['total']:.1f}, MOTA {result['mota'][-1]:.1f}; "
-        f"PoseTrack21 HOTA {hota['HOTA'][-1]:.1f} (DetA {hota['DetA'][-1]:.1f}, AssA "
-        f"{hota['AssA'][-1]:.1f}) (done in {time.perf_counter() - start:.0f} s)"
+        f"[4/5] tracking {len(videos)} validation videos ({args.mode} clips) with both models ...",
+        flush=True,
     )
-    print(f"PoseTrack JSON and overlay videos: {pred_dir}/<video>.json, <video>.mp4")
+    pred_dirs = {}
+    for name, (config, weights) in models.items():
+        cfg = setup_cfg(quick_config(config), ["MODEL.WEIGHTS", weights, *args.opts])
+        pred_dirs[name] = os.path.join(out, "predictions" if name == "3D" else "predictions_2d")
+        t0 = time.perf_counter()
+        for seq in videos:
+            track_video(
+                cfg,
+                os.path.join(val_images, seq),
+                pred_dirs[name],
+                mode=args.mode,
+                progress=False,
+                write_video=name == "3D",
+            )
+        print(f"      {name}: {len(videos)} videos in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    print("[5/5] PoseTrack evaluation on posetrack_synth_val, the 3D model:", flush=True)
+    scores = {}
+    for name in ("3D", "2D"):
+        result = evaluate_posetrack(gt_dir, pred_dirs[name], warn=lambda m: None)
+        if name == "3D":
+            print(format_tables(result))
+        # track_video numbers its frames from 0; they are the ground truth's frames, in order.
+        hota = evaluate_posetrack21(gt_dir, pred_dirs[name], check_image_ids=False)
+        scores[name] = (grouped(result["ap"])["total"], result["mota"][-1], hota)
+    print(
+        f"\n2D and 3D, each fine-tuned {ft_iters} iterations from the same 2D model (seed "
+        f"{args.seed}):\n\n| model | mAP | MOTA | PoseTrack21 HOTA | DetA | AssA |\n|---|---|---|---|---|---|"
+    )
+    for name, (ap, mota, hota) in scores.items():
+        label = "3D (T = 3, centre-inflated)" if name == "3D" else "2D (T = 1)"
+        print(
+            f"| {label} | {ap:.1f} | {mota:.1f} | {hota['HOTA'][-1]:.1f} | "
+            f"{hota['DetA'][-1]:.1f} | {hota['AssA'][-1]:.1f} |"
+        )
+    ap, mota, hota = scores["3D"]
+    print(
+        f"\nmAP {ap:.1f}, MOTA {mota:.1f}; PoseTrack21 HOTA {hota['HOTA'][-1]:.1f} (DetA "
+        f"{hota['DetA'][-1]:.1f}, AssA {hota['AssA'][-1]:.1f}) for the 3D model (done in "
+        f"{time.perf_counter() - start:.0f} s)"
+    )
+    print(f"PoseTrack JSON and overlay videos: {pred_dirs['3D']}/<video>.json, <video>.mp4")
 
 
 if __name__ == "__main__":

@@ -63,13 +63,16 @@ def test_demo_end_to_end(tmp_path):
         "Average Precision (AP) metric:",
         "MOTA Total",
         "PoseTrack21 HOTA",
+        "| 2D (T = 1) |",
+        "| 3D (T = 3, centre-inflated) |",
     ):
         assert step in p.stdout
     preds = sorted(os.listdir(out / "predictions"))
     assert len(preds) == 10 and {f.rsplit(".", 1)[1] for f in preds} == {"json", "mp4"}
+    assert sorted(os.listdir(out / "predictions_2d")) == [f for f in preds if f.endswith(".json")]
     data = json.loads((out / "predictions" / preds[0]).read_text())
     assert len(data["images"]) == 60
-    for stage, iters in (("model_2d", 4), ("model_3d", 2)):
+    for stage, iters in (("model_2d", 4), ("model_2d_finetuned", 2), ("model_3d", 2)):
         assert (out / stage / "model_final.pth").exists() and (out / stage / "log.txt").exists()
         with open(out / stage / "metrics.json") as f:
             assert max(json.loads(line)["iteration"] for line in f if line.strip()) == iters - 1
@@ -77,7 +80,7 @@ def test_demo_end_to_end(tmp_path):
     assert _inflated(out / "model_3d" / "log.txt") > 0
     # A second run reuses the trained models.
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-    assert p.returncode == 0 and p.stdout.count("using the trained model") == 2
+    assert p.returncode == 0 and p.stdout.count("using the trained model") == 3
 
 
 @pytest.mark.slow
@@ -99,7 +102,8 @@ def test_seeded_training_is_reproducible(tmp_path):
 @pytest.mark.slow
 def test_table5_bench_smoke(tmp_path, tiny_synth):
     """bench/bench_table5.py end to end on a tiny schedule and a tiny synthetic set (one 12-frame
-    validation video): every row trained, scored, tabled."""
+    validation video): every row trained, scored, tabled with intervals; a rerun reuses every
+    finished row."""
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = tmp_path / "table5"
     cmd = [
@@ -111,6 +115,10 @@ def test_table5_bench_smoke(tmp_path, tiny_synth):
         "2",
         "--iters",
         "1",
+        "--scratch-iters",
+        "1",
+        "--bootstrap",
+        "3",
         "--output",
         str(out),
         "--dataset-root",
@@ -119,22 +127,36 @@ def test_table5_bench_smoke(tmp_path, tiny_synth):
     ]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    results = json.loads((out / "table5.json").read_text())["results"]
-    assert [r["row"] for r in results] == [0, 1, 2, 3, 4]
-    assert all(set(r) >= {"mAP", "MOTA", "seed", "model", "init", "subsets"} for r in results)
+    data = json.loads((out / "table5.json").read_text())
+    results = data["results"]
+    assert [(r["stage"], r["row"]) for r in results] == [("scratch_1", 0), ("scratch_1", 1)] + [
+        ("finetune_1", i) for i in (2, 3, 4)
+    ]
+    assert all(set(r) >= {"mAP", "MOTA", "seed", "model", "init", "iters"} for r in results)
     # Each row at the tried detection threshold with the best MOTA.
     for r in results:
         motas = [v["MOTA"] for v in r["by_thresh"].values()]
         assert r["MOTA"] == max(motas) and f"{r['det_thresh']:g}" in r["by_thresh"]
     # The frame subsets split the evaluated frames (blur is known: it is a synthetic set).
-    sub = results[0]["subsets"]
+    frames = data["frames"]
     blur = [f.blurred for f in next(iter(tiny_synth[1]["val"].values())) if f.people]
-    assert sub["blurred"]["frames"] == sum(blur) and sub["sharp"]["frames"] == len(blur) - sum(blur)
-    assert sub["crowded"]["frames"] + sub["uncrowded"]["frames"] == len(blur)
+    assert frames["blurred"] == sum(blur) and frames["sharp"] == len(blur) - sum(blur)
+    assert frames["crowded"] + frames["uncrowded"] == len(blur)
+    # Point estimates with intervals, and the 3D - 2D differences of each stage.
+    a = data["analysis"]["finetune_1 3 minus 2D"]["mAP"]
+    assert a["value"] == pytest.approx(
+        data["analysis"]["finetune_1 3"]["mAP"]["value"]
+        - data["analysis"]["finetune_1 2"]["mAP"]["value"],
+        nan_ok=True,
+    )
+    assert len(a["ci"]) == 2
     table = (out / "table5.md").read_text()
-    assert "3D (T = 3), centre inflation | 2D-pretrained" in table and table.count("\n| ") == 6
+    assert "| 3D (T = 3), centre inflation | 2D-pretrained | 1 |" in table
+    assert table.count("\n| ") == 9  # header, 5 rows, 3 differences
     # The inflated rows started from the pretrained 2D model.
-    assert _inflated(out / "seed0" / "row3" / "log.txt") > 0
+    assert _inflated(out / "finetune_1" / "seed0" / "row3" / "log.txt") > 0
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert p.returncode == 0 and "[table5]" not in p.stdout  # every row from its cache
 
 
 def test_installed_package_finds_its_configs_outside_a_checkout(tmp_path):

@@ -17,7 +17,10 @@ from detectron2_tubes.evaluation import (
     MotmetricsCounter,
     PoseTrackEvalError,
     evaluate_posetrack,
+    evaluate_sequences,
     grouped,
+    load_sequence_pair,
+    pooled_metrics,
 )
 
 SLOT = {n: i for i, n in enumerate(KEYPOINT_NAMES)}
@@ -320,11 +323,10 @@ def test_clear_mot_counter_equals_motmetrics_on_random_sequences():
         assert fast.sum_d == pytest.approx(ref.sum_d, abs=1e-9)
 
 
-def test_fast_backend_equals_motmetrics_backend_on_perturbed_synthetic(tiny_synth, tmp_path):
-    root, _ = tiny_synth
-    gt_dir = os.path.join(root, "annotations", "val")
-    rng = np.random.default_rng(1)
-    os.makedirs(tmp_path / "pred")
+def _perturbed_predictions(gt_dir, pred_dir, seed=1):
+    """The ground truth with people missed, joints moved, random scores and identity switches."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(pred_dir)
     for name in os.listdir(gt_dir):
         with open(os.path.join(gt_dir, name)) as f:
             data = json.load(f)
@@ -345,8 +347,14 @@ def test_fast_backend_equals_motmetrics_backend_on_perturbed_synthetic(tiny_synt
             if (a["image_id"], a["track_id"]) not in seen
             and not seen.add((a["image_id"], a["track_id"]))
         ]
-        with open(tmp_path / "pred" / name, "w") as f:
+        with open(os.path.join(pred_dir, name), "w") as f:
             json.dump(data, f)
+
+
+def test_fast_backend_equals_motmetrics_backend_on_perturbed_synthetic(tiny_synth, tmp_path):
+    root, _ = tiny_synth
+    gt_dir = os.path.join(root, "annotations", "val")
+    _perturbed_predictions(gt_dir, str(tmp_path / "pred"))
     fast = evaluate_posetrack(gt_dir, str(tmp_path / "pred"))
     ref = evaluate_posetrack(gt_dir, str(tmp_path / "pred"), mot_backend="motmetrics")
     for key in ("misses", "switches", "fps", "objects", "dets"):
@@ -355,6 +363,26 @@ def test_fast_backend_equals_motmetrics_backend_on_perturbed_synthetic(tiny_synt
     assert np.allclose(fast["motp"], ref["motp"]) and np.allclose(fast["mota"], ref["mota"])
     assert 0 < fast["ap"][-1] < 100 and 0 < fast["mota"][-1] < 100
     assert sum(fast["counts"]["switches"]) > 0
+
+
+def test_pooled_per_sequence_parts_equal_one_evaluation(tiny_synth, tmp_path):
+    """What a bootstrap over videos pools: per-sequence parts give, for any multiset of
+    sequences, the AP and MOTA of evaluating those sequences together."""
+    root, _ = tiny_synth
+    gt_dir = os.path.join(root, "annotations", "train")
+    _perturbed_predictions(gt_dir, str(tmp_path / "pred"), seed=4)
+    names = sorted(os.listdir(gt_dir))
+    seqs = [
+        load_sequence_pair(os.path.join(gt_dir, n), str(tmp_path / "pred" / n), i)[0]
+        for i, n in enumerate(names)
+    ]
+    parts = [evaluate_sequences([s], return_parts=True) for s in seqs]
+    for pick in ([0, 1], [1, 1, 0], [0]):
+        want = evaluate_sequences([seqs[i] for i in pick])
+        got = pooled_metrics([parts[i] for i in pick])
+        assert np.array_equal(got["ap"], want["ap"], equal_nan=True), pick
+        assert np.array_equal(got["mota"], want["mota"], equal_nan=True), pick
+    assert 0 < want["ap"][-1] < 100 and want["mota"][-1] < 100
 
 
 def test_cli_tables_and_json(tmp_path, capsys):

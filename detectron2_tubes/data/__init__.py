@@ -1,6 +1,11 @@
 from . import builtin  # noqa: F401  (registers the built-in datasets)
 from .build import build_clip_test_loader, build_clip_train_loader
-from .builtin import ensure_synthetic_dataset, synthetic_root
+from .builtin import (
+    degraded_root,
+    ensure_degraded_dataset,
+    ensure_synthetic_dataset,
+    synthetic_root,
+)
 from .clip_mapper import ClipDatasetMapper, read_frame
 from .clips import (
     build_clip_dicts,

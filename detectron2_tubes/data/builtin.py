@@ -8,7 +8,9 @@ official folder layouts::
     posetrack21/posetrack_data/{train,val}/*.json + posetrack21/images/{train,val}/...
 
 The synthetic splits ``posetrack_synth_train`` / ``posetrack_synth_val`` are generated on first
-use into ``$DETECTRON2_TUBES_CACHE`` (default ``~/.cache/detectron2_tubes``).
+use into ``$DETECTRON2_TUBES_CACHE`` (default ``~/.cache/detectron2_tubes``), and so is their
+degraded variant ``posetrack_synth_degraded_train`` / ``_val`` (`synthetic_degraded`: single
+frames degraded, neighbours intact, labels unchanged).
 """
 
 import json
@@ -20,6 +22,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from .keypoints import posetrack_metadata
 from .posetrack import load_posetrack_split, register_posetrack
 from .synthetic import GENERATOR_VERSION, generate_synthetic_posetrack
+from .synthetic_degraded import DEGRADED_VERSION, generate_degraded_variant
 
 logger = logging.getLogger(__name__)
 
@@ -28,39 +31,75 @@ _POSETRACK_SPLITS = {
     "posetrack18_{}": ("posetrack18", "annotations/{}"),
     "posetrack21_{}": ("posetrack21", "posetrack_data/{}"),
 }
-# The synthetic set every default (demo, tests, quick configs) uses.
+# The synthetic set every default (demo, tests, quick configs) uses: the benchmark.
 SYNTHETIC_PARAMS = dict(num_videos=10, num_frames=60, seed=0, num_val_videos=5)
+# A held-out split for bench/bench_table5.py: the same generator and settings with its own seed,
+# 24 videos labelled as the validation split is; never used to choose settings. (Generated with
+# one training video, unused: the generator writes both splits.)
+HELDOUT_PARAMS = dict(num_videos=1, num_frames=60, seed=7, num_val_videos=24)
+_SETS = {"benchmark": ("", SYNTHETIC_PARAMS), "heldout": ("_heldout", HELDOUT_PARAMS)}
 
 
 def datasets_root() -> str:
     return os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
 
 
-def synthetic_root() -> str:
-    """Folder of the cached built-in synthetic dataset."""
+def synthetic_root(which: str = "benchmark") -> str:
+    """Folder of a cached built-in synthetic set ("benchmark" or "heldout")."""
     cache = os.path.expanduser(os.getenv("DETECTRON2_TUBES_CACHE", "~/.cache/detectron2_tubes"))
-    return os.path.join(cache, f"posetrack_synth_v{GENERATOR_VERSION}")
+    return os.path.join(cache, f"posetrack_synth_v{GENERATOR_VERSION}{_SETS[which][0]}")
 
 
-def ensure_synthetic_dataset() -> str:
-    """Generate the built-in synthetic dataset unless a complete copy is cached; return its root."""
-    root = synthetic_root()
+def ensure_synthetic_dataset(which: str = "benchmark") -> str:
+    """Generate a built-in synthetic set unless a complete copy is cached; return its root."""
+    root, params = synthetic_root(which), _SETS[which][1]
     marker = os.path.join(root, "synthetic.json")
     try:
         with open(marker) as f:
-            params = json.load(f)
-        if params == dict(version=GENERATOR_VERSION, **SYNTHETIC_PARAMS):
+            cached = json.load(f)
+        if cached == dict(version=GENERATOR_VERSION, **params):
             return root
     except (OSError, ValueError):
         pass
     logger.info(f"Generating the synthetic PoseTrack dataset into {root} ...")
-    generate_synthetic_posetrack(root, **SYNTHETIC_PARAMS)
+    generate_synthetic_posetrack(root, **params)
     return root
 
 
-def _load_synthetic(split: str):
-    root = ensure_synthetic_dataset()
-    return load_posetrack_split(os.path.join(root, "annotations", split), root)
+def degraded_root(which: str = "benchmark") -> str:
+    """Folder of the cached degraded variant of a built-in synthetic set."""
+    return synthetic_root(which) + f"_degraded_v{DEGRADED_VERSION}"
+
+
+def ensure_degraded_dataset(which: str = "benchmark") -> str:
+    """Make the degraded variant (`synthetic_degraded`) of a built-in synthetic set unless a
+    complete copy is cached; return its root."""
+    source = ensure_synthetic_dataset(which)
+    root = degraded_root(which)
+    if os.path.isfile(os.path.join(root, "degraded.json")):
+        return root
+    logger.info(f"Making the degraded variant of the synthetic dataset in {root} ...")
+    generate_degraded_variant(source, root)
+    return root
+
+
+def _loader(ensure, which: str, split: str):
+    def load():
+        root = ensure(which)
+        return load_posetrack_split(os.path.join(root, "annotations", split), root)
+
+    return load
+
+
+# Registered name -> (which set, its split, degraded or not).
+_SYNTHETIC_NAMES = {
+    "posetrack_synth_train": ("benchmark", "train", False),
+    "posetrack_synth_val": ("benchmark", "val", False),
+    "posetrack_synth_degraded_train": ("benchmark", "train", True),
+    "posetrack_synth_degraded_val": ("benchmark", "val", True),
+    "posetrack_synth_test": ("heldout", "val", False),
+    "posetrack_synth_degraded_test": ("heldout", "val", True),
+}
 
 
 def register_all() -> None:
@@ -71,12 +110,14 @@ def register_all() -> None:
                 continue
             root = os.path.join(datasets_root(), folder)
             register_posetrack(name, os.path.join(root, ann_fmt.format(split)), root)
-        name = f"posetrack_synth_{split}"
-        if name not in DatasetCatalog.list():
-            DatasetCatalog.register(name, lambda s=split: _load_synthetic(s))
-            root = synthetic_root()
-            MetadataCatalog.get(name).set(
-                annotation_dir=os.path.join(root, "annotations", split),
-                image_root=root,
-                **posetrack_metadata(),
-            )
+    for name, (which, split, degraded) in _SYNTHETIC_NAMES.items():
+        if name in DatasetCatalog.list():
+            continue
+        ensure = ensure_degraded_dataset if degraded else ensure_synthetic_dataset
+        root = (degraded_root if degraded else synthetic_root)(which)
+        DatasetCatalog.register(name, _loader(ensure, which, split))
+        MetadataCatalog.get(name).set(
+            annotation_dir=os.path.join(root, "annotations", split),
+            image_root=root,
+            **posetrack_metadata(),
+        )

@@ -9,5 +9,6 @@ from .posetrack_eval import (
     format_tables,
     grouped,
     load_sequence_pair,
+    pooled_metrics,
 )
 from .writer import KEYPOINT_SCORES, write_posetrack_video

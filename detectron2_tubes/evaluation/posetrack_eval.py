@@ -25,6 +25,7 @@ __all__ = [
     "SequenceData",
     "load_sequence_pair",
     "evaluate_sequences",
+    "pooled_metrics",
     "evaluate_posetrack",
     "JOINT_NAMES",
     "GROUPS",
@@ -84,11 +85,14 @@ def evaluate_sequences(
     eval_track: bool = True,
     warn=logger.warning,
     mot_backend: str = "fast",
+    return_parts: bool = False,
 ) -> dict:
     """Metrics over sequences: per-joint AP (by PCKh@0.5) and per-joint CLEAR MOT, as percents.
 
     ``mot_backend``: "fast" (`ClearMOTCounter`) or "motmetrics" (py-motmetrics accumulators, as
-    the toolkit runs them; same numbers, slower).
+    the toolkit runs them; same numbers, slower). ``return_parts``: also return what AP is
+    computed from ("parts": each prediction's score and hit per joint, the ground-truth counts),
+    for `pooled_metrics`.
 
     Returns {"ap": [15 + total], "ap_precision", "ap_recall", "mota", "motp", "precision",
     "recall" (each [15 + total]), "counts": per joint dicts}.
@@ -148,29 +152,18 @@ def evaluate_sequences(
 
     out: dict = {}
     if eval_pose:
-        ap, pre, rec = (
-            np.full(NUM_JOINTS, np.nan),
-            np.full(NUM_JOINTS, np.nan),
-            np.full(NUM_JOINTS, np.nan),
-        )
-        for j in range(NUM_JOINTS):
-            s, lab = np.array(scores[j], float), np.array(labels[j], float)
-            order = s.argsort()[::-1]  # the toolkit's order (ties included)
-            tp = np.cumsum(lab[order] == 1)
-            if len(tp) == 0:
-                continue
-            with np.errstate(divide="ignore", invalid="ignore"):
-                recall = tp / n_gt[j]
-            precision = tp / np.arange(1, len(tp) + 1)
-            ap[j] = _voc_ap(recall, precision) * 100
-            pre[j], rec[j] = precision[-1] * 100, recall[-1] * 100
+        ap, pre, rec = _ap(scores, labels, n_gt)
         out["ap"] = _with_total(ap)
         out["ap_precision"], out["ap_recall"] = _with_total(pre), _with_total(rec)
+        if return_parts:
+            out["parts"] = {
+                "scores": [np.asarray(v, float) for v in scores],
+                "labels": [np.asarray(v, bool) for v in labels],
+                "n_gt": n_gt,
+            }
     if eval_track:
         with np.errstate(divide="ignore", invalid="ignore"):
-            mota = 100 * (
-                1 - (totals["misses"] + totals["switches"] + totals["fps"]) / totals["objects"]
-            )
+            mota = _mota(totals)
             motp = np.where(
                 totals["dets"] > 0, 100 * (1 - totals["sum_d"] / np.maximum(totals["dets"], 1)), 0.0
             )
@@ -183,6 +176,46 @@ def evaluate_sequences(
             recall=_with_total(recall),
         )
         out["counts"] = {k: v.tolist() for k, v in totals.items()}
+    return out
+
+
+def _ap(scores, labels, n_gt) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-joint AP, final precision and recall (percent) from every prediction's score and hit."""
+    ap, pre, rec = (np.full(NUM_JOINTS, np.nan) for _ in range(3))
+    for j in range(NUM_JOINTS):
+        s, lab = np.array(scores[j], float), np.array(labels[j], float)
+        order = s.argsort()[::-1]  # the toolkit's order (ties included)
+        tp = np.cumsum(lab[order] == 1)
+        if len(tp) == 0:
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            recall = tp / n_gt[j]
+        precision = tp / np.arange(1, len(tp) + 1)
+        ap[j] = _voc_ap(recall, precision) * 100
+        pre[j], rec[j] = precision[-1] * 100, recall[-1] * 100
+    return ap, pre, rec
+
+
+def _mota(totals) -> np.ndarray:
+    return 100 * (1 - (totals["misses"] + totals["switches"] + totals["fps"]) / totals["objects"])
+
+
+def pooled_metrics(results: Sequence[dict]) -> dict:
+    """{"ap": [15 + total], "mota": [15 + total] (None without tracking)} of several
+    `evaluate_sequences` results (each with ``return_parts=True``) taken together, as one
+    evaluation of all their sequences gives them: for resampling sequences (a bootstrap) without
+    evaluating again."""
+    scores = [np.concatenate([r["parts"]["scores"][j] for r in results]) for j in range(NUM_JOINTS)]
+    labels = [np.concatenate([r["parts"]["labels"][j] for r in results]) for j in range(NUM_JOINTS)]
+    n_gt = np.sum([r["parts"]["n_gt"] for r in results], axis=0)
+    out = {"ap": _with_total(_ap(scores, labels, n_gt)[0]), "mota": None}
+    if all("counts" in r for r in results):
+        totals = {
+            k: np.sum([r["counts"][k] for r in results], axis=0)
+            for k in ("misses", "switches", "fps", "objects")
+        }
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["mota"] = _with_total(_mota(totals))
     return out
 
 
