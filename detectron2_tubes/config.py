@@ -41,8 +41,8 @@ def add_tubes_config(cfg: CN) -> CN:
 
     if "TRACKING" not in _C:
         _C.TRACKING = CN()
-    # Cost between detections of adjacent frames: "iou", "pose", "cnn", "lstm", or a
-    # "name:weight,name:weight" weighted sum (e.g. "iou:1,pose:1").
+    # Cost between detections of adjacent frames: "iou", "pose" (PCKh), "oks", "cnn", "lstm", or
+    # a "name:weight,name:weight" weighted sum (e.g. "iou:1,pose:1").
     _C.TRACKING.setdefault("COST", "iou")
     # "hungarian" (optimal) or "greedy" matching.
     _C.TRACKING.setdefault("MATCHER", "hungarian")
@@ -54,6 +54,16 @@ def add_tubes_config(cfg: CN) -> CN:
     _C.TRACKING.setdefault("MAX_COST", -1.0)
     # Frames a track may go unmatched and still be continued; 0 = the paper (previous frame only).
     _C.TRACKING.setdefault("MEMORY", 0)
+    # How a track's box is carried into the next frame before matching: "none" (its last box,
+    # the paper's; with MEMORY, moved on by its recent velocity) or "kalman" (a constant-velocity
+    # Kalman filter, as SORT and ByteTrack).
+    _C.TRACKING.setdefault("MOTION", "none")
+    # ByteTrack's second association: detections scoring in [LOW_THRESH, DET_THRESH) are matched
+    # to tracks seen in the previous frame that the first association left unmatched (never
+    # starting a track); -1 = off (the paper: detections below DET_THRESH are dropped).
+    _C.TRACKING.setdefault("LOW_THRESH", -1.0)
+    # The most 1 - IoU a pair of the second association may have (ByteTrack's 0.5).
+    _C.TRACKING.setdefault("SECOND_MAX_COST", 0.5)
     # Weights of the learned LSTM cost (from python -m detectron2_tubes.tracking.lstm).
     _C.TRACKING.setdefault("LSTM_WEIGHTS", "")
     # torchvision ResNet-18 weights for the CNN cost ("" = random init; nothing is downloaded).

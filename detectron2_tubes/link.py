@@ -1,8 +1,9 @@
 """Add track ids to per-frame detections read from files.
 
     python -m detectron2_tubes.link --input PATH --output PATH [--format posetrack|mot]
-        [--cost iou|pose|cnn|lstm|name:weight,...] [--matcher hungarian|greedy]
+        [--cost iou|pose|oks|cnn|lstm|name:weight,...] [--matcher hungarian|greedy]
         [--det-thresh 0.95] [--min-area 50] [--max-cost X] [--memory K]
+        [--motion none|kalman] [--low-thresh X]
 
 posetrack: PoseTrack 2018/2021 (``images`` + ``annotations``) or 2017 ("annolist") prediction
 files, one file or a folder of per-video files; every frame is tracked in file order, detections
@@ -69,6 +70,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="frames a track may be unmatched and still continue (default 0)",
     )
     parser.add_argument(
+        "--motion",
+        default="none",
+        choices=["none", "kalman"],
+        help="kalman: predict each track's box into the frame before matching (default none)",
+    )
+    parser.add_argument(
+        "--low-thresh",
+        type=float,
+        default=None,
+        help="ByteTrack's second association for detections scoring in [this, --det-thresh)",
+    )
+    parser.add_argument(
         "--keypoint-thresh",
         type=float,
         default=None,
@@ -103,6 +116,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             min_area=args.min_area,
             max_cost=args.max_cost,
             memory=args.memory,
+            motion=args.motion,
+            low_thresh=args.low_thresh,
             keypoint_thresh=args.keypoint_thresh,
             lstm=lstm,
             feature_extractor=(
@@ -115,8 +130,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     write_outputs(outputs)  # every input was valid
     print(
-        f"link: {kept} detections tracked, {dropped} dropped (score < {args.det_thresh} or area "
-        f"< {args.min_area}); wrote {len(outputs)} file(s) to {args.output}"
+        f"link: {kept} detections tracked, {dropped} dropped (score < {args.det_thresh}"
+        + ("" if args.low_thresh is None else " and unmatched, or score < " + str(args.low_thresh))
+        + f", or area < {args.min_area}); wrote {len(outputs)} file(s) to {args.output}"
     )
     return 0
 

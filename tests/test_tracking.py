@@ -18,10 +18,13 @@ from detectron2_tubes.tracking import (
     hungarian_match,
     iou_cost,
     link_video,
+    oks,
+    oks_cost,
     parse_cost,
     pckh,
     pose_cost,
 )
+from detectron2_tubes.tracking.motion import BoxKalman, xyah_to_xyxy, xyxy_to_xyah
 
 
 def frame(*boxes, scores=None, keypoints=None, size=(480, 640)):
@@ -273,3 +276,77 @@ def test_detectron2_tracker_head():
         pred_keypoints=torch.ones(1, 17, 3),
     )
     assert head.update(i).ID == [0]
+
+
+def test_kalman_carries_a_track_across_a_three_frame_gap():
+    """A person walking 12 px a frame is missed for 3 frames: the last box is 48 px behind when
+    it reappears (IoU 0 with its last box), the Kalman prediction is on it."""
+    boxes = [[12 * t, 0, 12 * t + 30, 60] for t in range(10)]
+    frames = [frame(b) for b in boxes[:5]] + [frame(), frame(), frame()] + [frame(boxes[8])]
+    frames.append(frame(boxes[9]))
+    assert box_iou(np.array([boxes[4]], float), np.array([boxes[8]], float))[0, 0] == 0
+    kalman = link_video(frames, det_thresh=0.5, min_area=0, memory=3, max_cost=0.7, motion="kalman")
+    assert ids(kalman) == [[0]] * 5 + [[], [], []] + [[0], [0]]
+    # Without motion and without memory (the paper), the person comes back as a new track.
+    paper = link_video(frames, det_thresh=0.5, min_area=0)
+    assert ids(paper)[-2:] == [[1], [1]]
+    # The filter's own prediction 4 frames on from the last box (48 px of motion): most of the
+    # way there (it learns the velocity from 4 boxes, starting at rest), the height kept.
+    kf = BoxKalman()
+    mean, cov = kf.initiate(np.array([boxes[0]], float))
+    for b in boxes[1:5]:
+        mean, cov = kf.predict(mean, cov)
+        mean, cov = kf.update(mean, cov, np.array([b], float))
+    for _ in range(4):
+        mean, cov = kf.predict(mean, cov)
+    predicted = xyah_to_xyxy(mean)[0]
+    assert 0.6 * 48 < predicted[0] - boxes[4][0] <= 48 + 6 and abs(predicted[3] - 60) < 2
+    assert np.allclose(xyah_to_xyxy(xyxy_to_xyah(np.array(boxes, float))), boxes)
+
+
+def test_low_score_detection_continues_a_track_but_never_starts_one():
+    a, b = [0, 0, 30, 60], [100, 0, 130, 60]
+    frames = [
+        frame(a, scores=[0.99]),
+        frame([2, 0, 32, 60], b, scores=[0.6, 0.6]),  # A occluded: low score; B new but low
+        frame([4, 0, 34, 60], [102, 0, 132, 60], scores=[0.99, 0.99]),
+    ]
+    byte = link_video(frames, det_thresh=0.9, min_area=0, low_thresh=0.5)
+    assert ids(byte) == [[0], [0], [0, 1]]
+    assert byte[1].indices.tolist() == [0]  # B's low-score detection is not returned
+    assert byte[1].scores.tolist() == [0.6]
+    paper = link_video(frames, det_thresh=0.9, min_area=0)
+    assert ids(paper) == [[0], [], [1, 2]]
+    with pytest.raises(ValueError, match="low_thresh 0.95 is above det_thresh 0.9"):
+        PoseTracker(det_thresh=0.9, low_thresh=0.95)
+
+
+def test_oks_of_a_pose_with_itself_is_one():
+    rng = np.random.default_rng(0)
+    pose = np.concatenate([rng.uniform(0, 100, (2, 17, 2)), np.ones((2, 17, 1))], axis=2)
+    sim = oks(pose, pose, np.array([100.0 * 100.0, 100.0 * 100.0]))
+    assert np.allclose(np.diag(sim), 1.0) and (sim[0, 1] < 1)
+    # A joint 10 px off at area 10^4: exp(-100 / (2 * 10^4 * (2 sigma)^2)) for that joint.
+    moved = pose[:1].copy()
+    moved[0, 5, 0] += 10  # left shoulder, sigma 0.079
+    want = (14 + np.exp(-100 / (2 * 1e4 * (2 * 0.079) ** 2))) / 15
+    assert oks(pose[:1], moved, np.array([1e4]))[0, 0] == pytest.approx(want)
+    # As a tracking cost: 0 for the same pose, larger for a moved one, joints below the
+    # keypoint threshold left out.
+    d = Detections(np.array([[0, 0, 100, 100.0]]), np.ones(1), pose[:1])
+    assert oks_cost(d, d)[0, 0] == pytest.approx(0.0)
+    far = Detections(np.array([[0, 0, 100, 100.0]]), np.ones(1), moved)
+    assert 0 < oks_cost(d, far)[0, 0] < 0.1
+    moved[0, 5, 2] = 0.0
+    assert oks_cost(d, far, keypoint_thresh=0.5)[0, 0] == pytest.approx(0.0)
+    assert PoseTracker(cost="oks", det_thresh=0.5).update(d).track_ids.tolist() == [0]
+
+
+def test_tracking_config_keys_build_the_new_parts():
+    cfg = add_tubes_config(get_cfg())
+    assert (cfg.TRACKING.MOTION, cfg.TRACKING.LOW_THRESH) == ("none", -1.0)
+    paper = PoseTracker(cfg)
+    assert paper.kalman is None and paper.low_thresh is None
+    cfg.merge_from_list(["TRACKING.MOTION", "kalman", "TRACKING.LOW_THRESH", "0.3"])
+    t = PoseTracker(cfg)
+    assert t.kalman is not None and t.low_thresh == 0.3 and t.second_max_cost == 0.5

@@ -6,6 +6,8 @@ from .costs import (
     box_iou,
     cosine_cost,
     iou_cost,
+    oks,
+    oks_cost,
     pckh,
     pose_cost,
 )
@@ -13,6 +15,7 @@ from .detections import Detections
 from .link_files import LinkError, link_mot, link_posetrack, read_mot
 from .lstm import BoxLSTM, LSTMCost, load_box_lstm, save_box_lstm, train_box_lstm
 from .matching import MATCHERS, greedy_match, hungarian_match
+from .motion import BoxKalman
 from .tracker import (
     COST_NAMES,
     PoseTracker,

@@ -1,6 +1,6 @@
 """Costs between the detections of two frames, each an (M, N) matrix in [0, 1] (lower = same
-person): box IoU, pose PCKh, CNN feature cosine, their weighted sum, and (in `lstm.py`) a
-learned score. All vectorised over the M x N pairs."""
+person): box IoU, pose PCKh, pose OKS, CNN feature cosine, their weighted sum, and (in
+`lstm.py`) a learned score. All vectorised over the M x N pairs."""
 
 import logging
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -17,6 +17,9 @@ __all__ = [
     "iou_cost",
     "pckh",
     "pose_cost",
+    "oks",
+    "oks_cost",
+    "COCO_SIGMAS",
     "cosine_cost",
     "CropFeatureExtractor",
     "resnet18_res3",
@@ -85,6 +88,56 @@ def pose_cost(
     if prev.keypoints is None or cur.keypoints is None:
         raise ValueError("the pose cost needs keypoints on the detections")
     return 1.0 - pckh(prev.keypoints, cur.keypoints, keypoint_thresh)
+
+
+# COCO's per-keypoint OKS constants (sigmas), in the 17 slots. PoseTrack's head_bottom and
+# head_top sit in the eye slots and take their (tight) constants.
+COCO_SIGMAS = (
+    np.array(
+        [26, 25, 25, 35, 35, 79, 79, 72, 72, 62, 62, 107, 107, 87, 87, 89, 89], dtype=np.float64
+    )
+    / 1000
+)
+
+
+def oks(
+    ref: np.ndarray,
+    other: np.ndarray,
+    areas: np.ndarray,
+    keypoint_thresh: Optional[float] = None,
+    joints: Sequence[int] = EVALUATED_SLOTS,
+) -> np.ndarray:
+    """COCO's object keypoint similarity of every pose pair: the mean over joints present in
+    both of exp(-d^2 / (2 s^2 k^2)), with s^2 the reference person's area (``areas``, its box
+    area, as COCO uses the segment area) and k = 2 sigma per joint.
+
+    Args:
+        ref: (M, K, 3) reference poses (the previous frame's); other: (N, K, 3).
+        areas: (M,) area of each reference person.
+        keypoint_thresh: a joint is present when its score is >= this; None: all joints.
+    Returns:
+        (M, N) in [0, 1]; 0 when two poses share no present joint.
+    """
+    joints = list(joints)
+    r, o = ref[:, joints], other[:, joints]
+    d2 = ((r[:, None, :, :2] - o[None, :, :, :2]) ** 2).sum(-1)  # M, N, J
+    k2 = (2 * COCO_SIGMAS[joints]) ** 2
+    e = d2 / (2 * np.maximum(areas, 1e-6)[:, None, None] * k2)
+    if keypoint_thresh is None:
+        present = np.ones(d2.shape, dtype=bool)
+    else:
+        present = (r[:, None, :, 2] >= keypoint_thresh) & (o[None, :, :, 2] >= keypoint_thresh)
+    return (np.exp(-e) * present).sum(-1) / np.maximum(present.sum(-1), 1)
+
+
+def oks_cost(
+    prev: Detections, cur: Detections, keypoint_thresh: Optional[float] = None
+) -> np.ndarray:
+    """1 - OKS between the poses, scaled by the previous detection's box area."""
+    if prev.keypoints is None or cur.keypoints is None:
+        raise ValueError("the OKS cost needs keypoints on the detections")
+    size = np.maximum(prev.boxes[:, 2:] - prev.boxes[:, :2], 0.0)
+    return 1.0 - oks(prev.keypoints, cur.keypoints, size[:, 0] * size[:, 1], keypoint_thresh)
 
 
 def cosine_cost(prev: Detections, cur: Detections) -> np.ndarray:

@@ -10,9 +10,17 @@ from detectron2.config import configurable
 from detectron2.structures import Instances
 from detectron2.tracking.base_tracker import TRACKER_HEADS_REGISTRY, BaseTracker
 
-from .costs import CropFeatureExtractor, WeightedCost, cosine_cost, iou_cost, pose_cost
+from .costs import (
+    CropFeatureExtractor,
+    WeightedCost,
+    cosine_cost,
+    iou_cost,
+    oks_cost,
+    pose_cost,
+)
 from .detections import Detections
 from .matching import MATCHERS
+from .motion import BoxKalman, xyah_to_xyxy
 
 __all__ = [
     "PoseTracker",
@@ -24,15 +32,16 @@ __all__ = [
     "COST_NAMES",
 ]
 
-COST_NAMES = ("iou", "pose", "cnn", "lstm")
+COST_NAMES = ("iou", "pose", "oks", "cnn", "lstm")
+MOTIONS = ("none", "kalman")
 # Detect-and-Track's defaults (POSETRACK.md section 4).
 PAPER_DET_THRESH = 0.95
 PAPER_MIN_AREA = 50.0
 
 
 def build_cost(cost: Union[str, Dict[str, float], Callable], *, lstm=None, keypoint_thresh=None):
-    """A cost function from a name ("iou", "pose", "cnn", "lstm"), a {name: weight} dict (a
-    weighted sum) or a callable ``(prev: Detections, cur: Detections) -> (M, N) array``."""
+    """A cost function from a name ("iou", "pose", "oks", "cnn", "lstm"), a {name: weight} dict
+    (a weighted sum) or a callable ``(prev: Detections, cur: Detections) -> (M, N) array``."""
     if callable(cost):
         return cost
 
@@ -41,6 +50,8 @@ def build_cost(cost: Union[str, Dict[str, float], Callable], *, lstm=None, keypo
             return iou_cost
         if name == "pose":
             return lambda p, c: pose_cost(p, c, keypoint_thresh)
+        if name == "oks":
+            return lambda p, c: oks_cost(p, c, keypoint_thresh)
         if name == "cnn":
             return cosine_cost
         if name == "lstm":
@@ -87,7 +98,13 @@ class PoseTracker:
 
     Beyond the paper (off by default): ``max_cost`` gates pairs (a pair above it is never
     matched), and ``memory`` = K lets a track unmatched for up to K frames be continued, its
-    box carried forward by its recent motion.
+    box carried forward by its recent motion. ``motion`` "kalman" predicts every track's box
+    into the current frame with a constant-velocity Kalman filter before matching (SORT's and
+    ByteTrack's motion model) instead of using its last box. ``low_thresh`` adds ByteTrack's
+    second association: detections scoring in [low_thresh, det_thresh) are matched on box IoU
+    (cost <= ``second_max_cost``) to the tracks seen in the previous frame that the first
+    association left unmatched; they continue tracks but never start one, and unmatched ones are
+    dropped.
 
     Track ids are in [0, ``max_tracks``) (PoseTrack asks for 0..999) and unique among live
     tracks; once all are used, the id of the track that ended longest ago is reused.
@@ -117,11 +134,20 @@ class PoseTracker:
         lstm=None,
         keypoint_thresh: Optional[float] = None,
         history: int = 8,
+        motion: str = "none",
+        low_thresh: Optional[float] = None,
+        second_max_cost: float = 0.5,
     ):
         if matcher not in MATCHERS:
             raise ValueError(f"unknown matcher {matcher!r}; use one of {sorted(MATCHERS)}")
         if memory < 0 or max_tracks < 1:
             raise ValueError("memory must be >= 0 and max_tracks >= 1")
+        if motion not in MOTIONS:
+            raise ValueError(f"unknown motion {motion!r}; use one of {MOTIONS}")
+        if low_thresh is not None and low_thresh > det_thresh:
+            raise ValueError(f"low_thresh {low_thresh} is above det_thresh {det_thresh}")
+        self.kalman = BoxKalman() if motion == "kalman" else None
+        self.low_thresh, self.second_max_cost = low_thresh, second_max_cost
         self.cost_fn = build_cost(cost, lstm=lstm, keypoint_thresh=keypoint_thresh)
         self.needs_features = "cnn" in _cost_names(cost)
         self.needs_history = "lstm" in _cost_names(cost) or not isinstance(cost, (str, dict))
@@ -144,6 +170,9 @@ class PoseTracker:
             min_area=t.MIN_AREA,
             max_cost=t.MAX_COST if t.MAX_COST >= 0 else None,
             memory=t.MEMORY,
+            motion=t.MOTION,
+            low_thresh=t.LOW_THRESH if t.LOW_THRESH >= 0 else None,
+            second_max_cost=t.SECOND_MAX_COST,
         )
         if t.LSTM_WEIGHTS:
             from .lstm import load_box_lstm
@@ -163,6 +192,7 @@ class PoseTracker:
         self._prev_frame = np.full(0, -1, np.int64)  # -1: seen once only
         self._keypoints: Optional[np.ndarray] = None
         self._features: Optional[np.ndarray] = None
+        self._kf_mean, self._kf_cov = np.zeros((0, 8)), np.zeros((0, 8, 8))  # motion "kalman"
         self._histories: Dict[int, Deque[np.ndarray]] = {}  # only for the LSTM cost
         self._ended: "OrderedDict[int, int]" = OrderedDict()  # id -> frame it ended, oldest first
         self._next_new_id = 0
@@ -184,17 +214,22 @@ class PoseTracker:
         return self._ended.popitem(last=False)[0]
 
     def _keep(self, dets: Detections) -> np.ndarray:
-        keep = dets.scores >= self.det_thresh
+        """Detections the tracker considers: above det_thresh (low_thresh with a second
+        association) and the area floor."""
+        keep = dets.scores >= (self.det_thresh if self.low_thresh is None else self.low_thresh)
         if self.min_area > 0:
             keep &= dets.clipped_area() >= self.min_area
         return keep
 
     def _previous(self) -> Detections:
-        """The live tracks as the previous frame's detections. A track missed for g frames has its
-        last box moved on g frames by its recent velocity; one seen in the previous frame keeps
-        its box (the paper's matching)."""
+        """The live tracks as the previous frame's detections. With the Kalman filter, each
+        track's box predicted into this frame. Otherwise a track missed for g frames has its last
+        box moved on g frames by its recent velocity; one seen in the previous frame keeps its box
+        (the paper's matching)."""
         boxes = self._boxes
-        if self.memory > 0:  # without memory every live track was seen in the previous frame
+        if self.kalman is not None:
+            boxes = xyah_to_xyxy(self._kf_mean)
+        elif self.memory > 0:  # without memory every live track was seen in the previous frame
             gap = (self._frame - 1 - self._last_frame)[:, None].astype(np.float64)
             seen_twice = (self._prev_frame >= 0)[:, None]
             steps = np.maximum(self._last_frame - self._prev_frame, 1)[:, None]
@@ -235,22 +270,44 @@ class PoseTracker:
                     "the CNN cost needs the frame image: update(detections, image=frame)"
                 )
             dets.features = self.feature_extractor(image, dets.boxes)
-        dets.track_ids = self._assign(dets)
+        ids = self._assign(dets)
+        if self.low_thresh is not None and (ids < 0).any():  # unmatched low-score detections
+            matched = ids >= 0
+            dets, ids, keep = dets[np.flatnonzero(matched)], ids[matched], keep[matched]
+        dets.track_ids = ids
         dets.indices = keep
         return dets
 
     def _assign(self, dets: Detections) -> np.ndarray:
+        """Track ids of ``dets`` (-1 for low-score detections left unmatched)."""
         n = len(dets)
         ids = np.full(n, -1, dtype=np.int64)
         rows = cols = np.zeros(0, np.int64)
+        high = dets.scores >= self.det_thresh
+        if self.kalman is not None and len(self._ids):
+            self._kf_mean, self._kf_cov = self.kalman.predict(self._kf_mean, self._kf_cov)
         if len(self._ids) and n:
-            cost = np.asarray(self.cost_fn(self._previous(), dets), dtype=np.float64)
-            rows, cols = self.matcher(cost, self.max_cost)
+            prev = self._previous()
+            first = np.flatnonzero(high)
+            if len(first):
+                cost = np.asarray(self.cost_fn(prev, dets[first]), dtype=np.float64)
+                rows, cols = self.matcher(cost, self.max_cost)
+                cols = first[cols]
+            if self.low_thresh is not None and (~high).any():
+                rows, cols = self._second_association(prev, dets, ~high, rows, cols)
             ids[cols] = self._ids[rows]
-        new = np.flatnonzero(ids < 0)
+        new = np.flatnonzero((ids < 0) & high)
         ids[new] = [self._new_id() for _ in new]
 
         # Matched tracks move on; unmatched detections become new rows.
+        if self.kalman is not None:
+            self._kf_mean[rows], self._kf_cov[rows] = self.kalman.update(
+                self._kf_mean[rows], self._kf_cov[rows], dets.boxes[cols]
+            )
+            if len(new):
+                mean, cov = self.kalman.initiate(dets.boxes[new])
+                self._kf_mean = np.concatenate([self._kf_mean, mean])
+                self._kf_cov = np.concatenate([self._kf_cov, cov])
         self._prev_boxes[rows] = self._boxes[rows]
         self._prev_frame[rows] = self._last_frame[rows]
         self._boxes[rows] = dets.boxes[cols]
@@ -276,11 +333,26 @@ class PoseTracker:
             self._ids, self._boxes = self._ids[alive], self._boxes[alive]
             self._prev_boxes, self._last_frame = self._prev_boxes[alive], self._last_frame[alive]
             self._prev_frame = self._prev_frame[alive]
+            if self.kalman is not None:
+                self._kf_mean, self._kf_cov = self._kf_mean[alive], self._kf_cov[alive]
             if self._keypoints is not None:
                 self._keypoints = self._keypoints[alive]
             if self._features is not None:
                 self._features = self._features[alive]
         return ids
+
+    def _second_association(self, prev, dets, low, rows, cols):
+        """ByteTrack's second step: the low-score detections against the tracks seen in the
+        previous frame that the first step left unmatched, on box IoU."""
+        free = np.ones(len(self._ids), bool)
+        free[rows] = False
+        free &= self._last_frame == self._frame - 1
+        free, low = np.flatnonzero(free), np.flatnonzero(low)
+        if not len(free) or not len(low):
+            return rows, cols
+        cost = iou_cost(prev[free], dets[low])
+        r2, c2 = self.matcher(cost, self.second_max_cost)
+        return np.concatenate([rows, free[r2]]), np.concatenate([cols, low[c2]])
 
     def _update_rows(self, state, values, rows, cols, new):
         """Per-track keypoints/features: matched rows take the detection's, new rows appended.
