@@ -10,14 +10,7 @@ from detectron2.config import configurable
 from detectron2.structures import Instances
 from detectron2.tracking.base_tracker import TRACKER_HEADS_REGISTRY, BaseTracker
 
-from .costs import (
-    CropFeatureExtractor,
-    WeightedCost,
-    cosine_cost,
-    iou_cost,
-    oks_cost,
-    pose_cost,
-)
+from .costs import CropFeatureExtractor, WeightedCost, cosine_cost, iou_cost, oks_cost, pose_cost
 from .detections import Detections
 from .matching import MATCHERS
 from .motion import BoxKalman, xyah_to_xyxy
