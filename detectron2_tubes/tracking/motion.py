@@ -74,9 +74,13 @@ class BoxKalman:
         """Correct N predicted states with their N measured (N, 4) XYXY boxes."""
         z = xyxy_to_xyah(boxes)
         r = self._std(mean[:, 3], _STD_POSITION, 0.0)[:, :4] ** 2
-        projected = cov[:, :4, :4] + np.einsum("ni,ij->nij", r, np.eye(4))  # H P H^T + R
+        # The innovation covariance H P H^T + R is diagonal: the noises are diagonal and each
+        # coordinate moves with its own velocity only, so every 4 x 4 block of P stays diagonal
+        # (tested). Dividing by its diagonal is the exact inverse, and it avoids a LAPACK call
+        # per frame, whose thread pool stalls next to PyTorch's on a busy CPU.
+        projected = np.einsum("nii->ni", cov[:, :4, :4]) + r
         cross = cov[:, :, :4]  # P H^T
-        gain = np.linalg.solve(projected, cross.transpose(0, 2, 1)).transpose(0, 2, 1)
+        gain = cross / projected[:, None, :]
         mean = mean + np.einsum("nij,nj->ni", gain, z - mean[:, :4])
         cov = cov - gain @ cross.transpose(0, 2, 1)
         return mean, cov
