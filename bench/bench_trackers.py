@@ -200,7 +200,9 @@ def synthetic_gt(frames_of, tmp):
         with open(gts[seq], "w") as fh:
             fh.write("\n".join(lines) + "\n")
         labelled[seq] = {f for f, d in enumerate(frames, 1) if d.get("is_labeled", True)}
-        ignore[seq] = [np.asarray(p, np.float32) for p in frames[0].get("ignore_regions") or []]
+        ignore[seq] = [
+            np.asarray(p, np.float32).reshape(-1, 2) for p in frames[0].get("ignore_regions") or []
+        ]
     return gts, labelled, ignore
 
 
@@ -272,7 +274,7 @@ def choose_settings(videos, gts, tmp, labelled, ignore):
     HOTA on the synthetic training videos (the only place settings are chosen)."""
     best = None
     for det, low, gate, memory in itertools.product(
-        (0.5, 0.7, 0.9), (0.1, 0.3), (0.7, 0.8), (8, 16)
+        (0.5, 0.7, 0.9), (0.1, 0.3), (0.7, 0.8), (8, 16, 30)
     ):
         if low >= det:
             continue

@@ -372,3 +372,17 @@ def test_kalman_update_equals_the_general_kalman_equations():
         assert np.allclose(mean, want_mean) and np.allclose(cov, want_cov)
         off = cov[:, :4, :4] - np.einsum("nii->ni", cov[:, :4, :4])[:, :, None] * np.eye(4)
         assert not off.any()
+
+
+def test_a_lost_track_keeps_its_size():
+    """ByteTrack's rule: while a track is lost its box's height stops changing, so a long gap
+    does not shrink the predicted box to nothing (a person walking away for 5 frames, then
+    missed for 12)."""
+    boxes = [[100 + 3 * t, 50 + t, 140 + 3 * t, 150 - t] for t in range(5)]
+    t = PoseTracker(det_thresh=0.5, min_area=0, max_cost=0.8, memory=20, motion="kalman")
+    for b in boxes:
+        t.update(frame(b))
+    for _ in range(12):
+        t.update(frame())
+    height = xyah_to_xyxy(t._kf_mean)[0, 3] - xyah_to_xyxy(t._kf_mean)[0, 1]
+    assert abs(height - 92) < 4  # the last height (92 px), not 12 frames more of shrinking

@@ -278,6 +278,9 @@ class PoseTracker:
         rows = cols = np.zeros(0, np.int64)
         high = dets.scores >= self.det_thresh
         if self.kalman is not None and len(self._ids):
+            # A lost track keeps its size (ByteTrack's rule): extrapolating the height's velocity
+            # over a long gap shrinks or swells the box until nothing matches it.
+            self._kf_mean[self._last_frame < self._frame - 1, 7] = 0.0
             self._kf_mean, self._kf_cov = self.kalman.predict(self._kf_mean, self._kf_cov)
         if len(self._ids) and n:
             prev = self._previous()
