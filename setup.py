@@ -28,6 +28,7 @@ setup(
         "fvcore",
         "iopath",
         "tqdm",
+        "filelock",
     ],
     extras_require={"dev": ["pytest"]},
 )

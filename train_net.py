@@ -10,6 +10,7 @@
 
 import os
 
+import torch.distributed as dist
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
@@ -40,6 +41,20 @@ def main(args):
     return trainer.train()
 
 
+def main_then_close(args):
+    """main, then every process leaves together and closes its process group.
+
+    Detectron2's launch returns without closing the group; a worker that exits while another
+    is still evaluating (only rank 0 scores) can then abort in Gloo's threads at exit
+    ("terminate called without an active exception", SIGABRT) and fail the run.
+    """
+    result = main(args)
+    if dist.is_available() and dist.is_initialized():
+        comm.synchronize()
+        dist.destroy_process_group()
+    return result
+
+
 def cli():
     parser = default_argument_parser(epilog=__doc__)
     args = parser.parse_args()
@@ -50,7 +65,7 @@ def cli():
         parser.error(error)
     try:
         launch(
-            main,
+            main_then_close,
             args.num_gpus,
             num_machines=args.num_machines,
             machine_rank=args.machine_rank,

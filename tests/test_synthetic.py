@@ -153,3 +153,44 @@ def test_default_set_is_fast_and_rich(tmp_path):
     ) as f:
         cats = json.load(f)["categories"][0]["keypoints"]
     assert cats[1:3] == ["head_bottom", "head_top"]
+
+
+CONCURRENT_CHILD = r"""
+import logging, os, sys, time
+import detectron2_tubes.data.builtin as builtin
+from detectron2_tubes.data.posetrack import load_posetrack_split
+
+logging.basicConfig(level=logging.INFO)
+builtin._SETS["tiny"] = ("_tiny", dict(num_videos=2, num_frames=8, seed=1, num_val_videos=1))
+open(sys.argv[1] + ".ready", "w").close()
+while not os.path.exists(sys.argv[2]):  # start together
+    time.sleep(0.01)
+root = builtin.ensure_synthetic_dataset("tiny")
+for split in ("train", "val"):  # every listed frame on disk (the loader checks)
+    load_posetrack_split(os.path.join(root, "annotations", split), root)
+"""
+
+
+def test_processes_started_together_generate_the_cached_set_once(tmp_path):
+    """Training processes that load a built-in synthetic set at the same moment: one generates,
+    the other waits and reads it (never both writing, one replacing the other's files)."""
+    env = dict(os.environ, DETECTRON2_TUBES_CACHE=str(tmp_path / "cache"))
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_CHILD, str(tmp_path / f"p{i}"), str(go)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    deadline = time.time() + 120
+    while not all((tmp_path / f"p{i}.ready").exists() for i in range(2)):
+        assert time.time() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.05)
+    go.touch()
+    logs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert sum(log.count("Generating the synthetic PoseTrack dataset") for log in logs) == 1, logs

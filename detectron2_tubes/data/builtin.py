@@ -18,6 +18,7 @@ import logging
 import os
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from filelock import FileLock
 
 from .keypoints import posetrack_metadata
 from .posetrack import load_posetrack_split, register_posetrack
@@ -53,17 +54,24 @@ def synthetic_root(which: str = "benchmark") -> str:
 def ensure_synthetic_dataset(which: str = "benchmark") -> str:
     """Generate a built-in synthetic set unless a complete copy is cached; return its root."""
     root, params = synthetic_root(which), _SETS[which][1]
-    marker = os.path.join(root, "synthetic.json")
-    try:
-        with open(marker) as f:
-            cached = json.load(f)
-        if cached == dict(version=GENERATOR_VERSION, **params):
-            return root
-    except (OSError, ValueError):
-        pass
-    logger.info(f"Generating the synthetic PoseTrack dataset into {root} ...")
-    generate_synthetic_posetrack(root, **params)
+    with _generation_lock(root):
+        try:
+            with open(os.path.join(root, "synthetic.json")) as f:
+                cached = json.load(f)
+            if cached == dict(version=GENERATOR_VERSION, **params):
+                return root
+        except (OSError, ValueError):
+            pass
+        logger.info(f"Generating the synthetic PoseTrack dataset into {root} ...")
+        generate_synthetic_posetrack(root, **params)
     return root
+
+
+def _generation_lock(root: str) -> FileLock:
+    """One process generates a cached set; the others (training processes started together,
+    each loading the dataset) wait and then read it, instead of replacing it under each other."""
+    os.makedirs(os.path.dirname(root), exist_ok=True)
+    return FileLock(root + ".lock")
 
 
 def degraded_root(which: str = "benchmark") -> str:
@@ -76,10 +84,10 @@ def ensure_degraded_dataset(which: str = "benchmark") -> str:
     complete copy is cached; return its root."""
     source = ensure_synthetic_dataset(which)
     root = degraded_root(which)
-    if os.path.isfile(os.path.join(root, "degraded.json")):
-        return root
-    logger.info(f"Making the degraded variant of the synthetic dataset in {root} ...")
-    generate_degraded_variant(source, root)
+    with _generation_lock(root):
+        if not os.path.isfile(os.path.join(root, "degraded.json")):
+            logger.info(f"Making the degraded variant of the synthetic dataset in {root} ...")
+            generate_degraded_variant(source, root)
     return root
 
 
