@@ -8,6 +8,7 @@ import os
 import pytest
 import torch
 from detectron2.data import DatasetCatalog
+from inflation_checks import assert_inflated_from
 
 from detectron2_tubes.data import register_posetrack
 from detectron2_tubes.engine import rehearsal
@@ -56,13 +57,7 @@ def test_paper_recipe_rehearsal(tiny_synth, tmp_path):
         src = _source(key)
         if src is None:
             continue
-        want = state_2d[src]
-        if value.dim() == 5 and want.dim() == 4:  # inflated: the centre slice is the 2D weight
-            t = value.shape[2]
-            assert torch.equal(value[:, :, t // 2], want), key
-            assert not value[:, :, : t // 2].any() and not value[:, :, t // 2 + 1 :].any(), key
-        else:
-            assert torch.equal(value, want), key
+        assert_inflated_from(value, state_2d[src], key)
         checked += 1
     # stem 3, res2-res5 60 (GroupNorm: weight and bias), keypoint convs 2-4 and deconvolution 8
     assert checked == 68
