@@ -18,6 +18,7 @@ from detectron2.utils.logger import setup_logger
 from detectron2_tubes import InflatingCheckpointer
 from detectron2_tubes.checkpoint import CheckpointError
 from detectron2_tubes.engine import TubeTrainer, missing_weights, setup_cfg
+from detectron2_tubes.utils.safe_load import UnsafeFileError
 
 
 def setup(args):
@@ -72,7 +73,7 @@ def cli():
             dist_url=args.dist_url,
             args=(args,),
         )
-    except CheckpointError as e:  # MODEL.WEIGHTS this model cannot use: one line, no traceback
+    except (CheckpointError, UnsafeFileError) as e:  # weights it cannot use: one line, no traceback
         parser.exit(2, f"{parser.prog}: error: {e}\n")
 
 

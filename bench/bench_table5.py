@@ -78,15 +78,19 @@ def evaluate(config: str, weights: str, dataset: str, output_dir: str, opts) -> 
     threshold, the saved detections are tracked, written to ``output_dir/det_<t>`` and scored.
     Returns the best threshold's {"mAP", "MOTA", "det_thresh", "pred_dir"} and every
     threshold's numbers ("by_thresh")."""
-    import pickle
-
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     from detectron2_tubes import InflatingCheckpointer
     from detectron2_tubes.data.clips import group_by_video
     from detectron2_tubes.engine import TubeTrainer, setup_cfg
     from detectron2_tubes.engine.predictor import box_thresh_keeping
-    from detectron2_tubes.evaluation import score_written, track_and_write, writer_options
+    from detectron2_tubes.evaluation import (
+        RAW_PREDICTIONS_FILE,
+        load_raw_predictions,
+        score_written,
+        track_and_write,
+        writer_options,
+    )
     from detectron2_tubes.tracking.tracker import build_pose_tracker
 
     lowest = min(DET_THRESHOLDS)
@@ -112,10 +116,7 @@ def evaluate(config: str, weights: str, dataset: str, output_dir: str, opts) -> 
     model = TubeTrainer.build_model(cfg)
     InflatingCheckpointer(model, inflation=cfg.MODEL.WEIGHTS_INFLATION).load(weights)
     TubeTrainer.test(cfg, model)
-    with open(
-        os.path.join(output_dir, "inference", dataset, "posetrack_raw_predictions.pkl"), "rb"
-    ) as f:
-        raw = pickle.load(f)
+    raw = load_raw_predictions(os.path.join(output_dir, "inference", dataset, RAW_PREDICTIONS_FILE))
     videos = [v for v in group_by_video(DatasetCatalog.get(dataset)) if v[0]["video_id"] in raw]
     by_thresh = {}
     for t in DET_THRESHOLDS:

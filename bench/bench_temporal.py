@@ -50,7 +50,7 @@ def tap_ratios(weights: str) -> dict:
     """{layer group: median over its 3-tap convs of |off-centre taps| / |centre tap|}."""
     import torch
 
-    state = torch.load(weights, map_location="cpu", weights_only=False)["model"]
+    state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
     groups = {}
     for name, w in state.items():
         if w.dim() == 5 and w.shape[2] == 3:

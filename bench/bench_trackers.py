@@ -30,7 +30,6 @@ import argparse
 import itertools
 import json
 import os
-import pickle
 import subprocess
 import sys
 import tempfile
@@ -139,7 +138,9 @@ def tud_videos():
 def synthetic_detections(weights, dataset, out_dir):
     """Raw per-frame detections (every score >= 0.05, poses) of a trained quick-schedule
     Tube R-CNN on ``dataset``, cached: {video_id: {frame_id: dict}}."""
-    raw_path = os.path.join(out_dir, "inference", dataset, "posetrack_raw_predictions.pkl")
+    from detectron2_tubes.evaluation import RAW_PREDICTIONS_FILE, load_raw_predictions
+
+    raw_path = os.path.join(out_dir, "inference", dataset, RAW_PREDICTIONS_FILE)
     if not os.path.isfile(raw_path):
         from detectron2_tubes import InflatingCheckpointer
         from detectron2_tubes.demo import CONFIG_3D, quick_config
@@ -153,8 +154,7 @@ def synthetic_detections(weights, dataset, out_dir):
         model = TubeTrainer.build_model(cfg)
         InflatingCheckpointer(model).load(weights)
         TubeTrainer.test(cfg, model)
-    with open(raw_path, "rb") as fh:
-        return pickle.load(fh)
+    return load_raw_predictions(raw_path)
 
 
 def synthetic_videos(raw, dataset):

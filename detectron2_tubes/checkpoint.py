@@ -10,6 +10,10 @@ What it reads, and how each is mapped onto the model (one renaming table, `RENAM
   Detectron2's own `convert_c2_detectron_names`, then as above;
 - ImageNet ResNets: Detectron2/MSRA ``.pkl`` (``res2.0.conv1.weight``) and torchvision state dicts
   (``layer1.0.conv1.weight``), each checked against the input convention it was trained with.
+
+Every file is read as data (`SafeDetectionCheckpointer`): ``.pkl`` through a restricted
+unpickler, everything else through ``torch.load(weights_only=True)``; a file that would run
+code when loaded is refused before anything in it runs.
 """
 
 import logging
@@ -21,8 +25,11 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.checkpoint.c2_model_loading import convert_c2_detectron_names
 
+from .utils.safe_load import UnreadableFileError, UnsafeFileError, load_pickle, torch_load
+
 __all__ = [
     "InflatingCheckpointer",
+    "SafeDetectionCheckpointer",
     "CheckpointError",
     "inflate_weight",
     "convert_torchvision_resnet",
@@ -151,7 +158,67 @@ def _shorten(keys: List[str], limit: int = 4) -> str:
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-class InflatingCheckpointer(DetectionCheckpointer):
+class SafeDetectionCheckpointer(DetectionCheckpointer):
+    """Detectron2's `DetectionCheckpointer`, reading every file as data.
+
+    Detectron2 reads ``.pkl`` checkpoints with ``pickle.load``, which runs whatever callable the
+    file names. Here ``.pkl`` files go through `load_pickle` (containers, numbers, strings and
+    numpy arrays only) and every other file through ``torch.load(weights_only=True)``; the
+    layouts Detectron2 understands (its model zoo's ``model`` + ``__author__``, Detectron's
+    ``blobs``, bare ImageNet dicts, pycls ``.pyth``) are read as Detectron2 reads them. A file
+    that would build anything else, or that is missing, empty, truncated or corrupt, raises a
+    one-line `CheckpointError` naming it.
+    """
+
+    def load(self, path: str, *args, **kwargs):
+        local = path.split("?")[0] if path else path
+        if local and "://" not in local and not os.path.isfile(local):
+            what = "is a folder, not a file" if os.path.isdir(local) else "no such file"
+            raise CheckpointError(f"{local}: {what}")
+        try:
+            return super().load(path, *args, **kwargs)
+        finally:
+            self._parsed_url_during_load = None  # Detectron2 leaves it set when loading fails
+
+    def _load_file(self, filename: str) -> dict:
+        try:
+            if filename.endswith(".pkl"):
+                return _detectron2_pkl_layout(load_pickle(filename), filename)
+            if filename.endswith(".pyth"):
+                data = torch_load(filename)
+                if not isinstance(data, dict) or "model_state" not in data:
+                    raise CheckpointError(f"{filename}: a pycls .pyth file holds 'model_state'")
+                state = {
+                    k: v
+                    for k, v in data["model_state"].items()
+                    if not k.endswith("num_batches_tracked")
+                }
+                return {"model": state, "__author__": "pycls", "matching_heuristics": True}
+            # Detectron2's own path: _torch_load below, then its URL-query handling.
+            return super()._load_file(filename)
+        except (UnsafeFileError, UnreadableFileError) as e:
+            raise CheckpointError(str(e)) from None
+
+    def _torch_load(self, f: str) -> dict:
+        loaded = torch_load(f)
+        if not isinstance(loaded, dict):
+            raise CheckpointError(f"{f}: not a checkpoint (holds a {type(loaded).__name__})")
+        return loaded
+
+
+def _detectron2_pkl_layout(data, filename: str) -> dict:
+    """A .pkl's data as Detectron2's `DetectionCheckpointer._load_file` lays it out."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{filename}: not a checkpoint (holds a {type(data).__name__})")
+    if "model" in data and "__author__" in data:  # Detectron2 model zoo and its converters
+        return data
+    if "blobs" in data:  # Detectron (Caffe2) detection models; ImageNet files are bare dicts
+        data = data["blobs"]
+    data = {k: v for k, v in data.items() if not k.endswith("_momentum")}
+    return {"model": data, "__author__": "Caffe2", "matching_heuristics": True}
+
+
+class InflatingCheckpointer(SafeDetectionCheckpointer):
     """A `DetectionCheckpointer` that loads 2D checkpoints into 3D models.
 
     Checkpoint names are mapped onto the model's (see the module docstring and `RENAME_RULES`).

@@ -26,6 +26,7 @@ from .tracking.link_files import (  # noqa: F401  (link_posetrack: public here t
     write_outputs,
 )
 from .utils.cli import tool_parser
+from .utils.safe_load import UnsafeFileError
 
 __all__ = ["LinkError", "link_posetrack", "read_mot", "link_mot", "main"]
 
@@ -125,6 +126,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             ),
         )
         outputs, kept, dropped = link_path(args.input, args.output, fmt, tracker)
+    except UnsafeFileError as e:  # a weights file that would run code: refused, never loaded
+        print(f"link: error: {e}", file=sys.stderr)
+        return 2
     except (LinkError, ValueError, FileNotFoundError) as e:
         print(f"link: error: {e}", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """Sweep detection and keypoint thresholds on saved predictions, as the paper tuned its own
 (Table 1's detection threshold and the 1.95 cut on the keypoint heatmap logit).
 
-    python -m detectron2_tubes.sweep_thresholds --raw OUTPUT/inference/DATASET/posetrack_raw_predictions.pkl
+    python -m detectron2_tubes.sweep_thresholds --raw OUTPUT/inference/DATASET/posetrack_raw_predictions.npz
         --dataset posetrack_synth_val [--det-thresh 0.5 0.8 0.95] [--keypoint-thresh 0 1 1.95]
         [--cost iou] [--memory 0] [--max-cost X]
 
@@ -9,15 +9,15 @@ The raw predictions are what `PoseTrackEvaluator` saves (train_net.py --eval-onl
 pair of thresholds the videos are re-tracked, written and scored with the official metrics.
 """
 
-import pickle
 import sys
 from typing import List, Optional
 
 from detectron2.data import DatasetCatalog
 
-from .evaluation import PoseTrackEvalError
+from .evaluation import PoseTrackEvalError, load_raw_predictions
 from .evaluation.sweep import sweep
 from .tracking import parse_cost
+from .utils.safe_load import UnreadableFileError, UnsafeFileError
 from .utils.cli import tool_parser
 
 __all__ = ["sweep", "main"]
@@ -32,7 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     parser = tool_parser("sweep_thresholds", __doc__)
     parser.add_argument(
-        "--raw", required=True, help="posetrack_raw_predictions.pkl from an evaluation"
+        "--raw", required=True, help="posetrack_raw_predictions.npz from an evaluation (or an older version's .pkl)"
     )
     parser.add_argument("--dataset", required=True, help="the registered dataset it was made on")
     parser.add_argument("--det-thresh", type=float, nargs="+", default=[0.5, 0.7, 0.8, 0.9, 0.95])
@@ -62,14 +62,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.dataset not in DatasetCatalog.list():
         parser.error(f"unknown dataset {args.dataset!r}")
     try:
-        with open(args.raw, "rb") as f:
-            raw = pickle.load(f)
-        if not isinstance(raw, dict):
-            raise ValueError("not a dict of videos")
-    except FileNotFoundError:
-        parser.error(f"{args.raw} does not exist")
-    except (pickle.UnpicklingError, ValueError, EOFError) as e:
-        parser.error(f"{args.raw}: not saved raw predictions ({e})")
+        raw = load_raw_predictions(args.raw)
+    except (UnreadableFileError, UnsafeFileError) as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
     try:
         rows = sweep(
             raw,

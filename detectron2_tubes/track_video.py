@@ -16,7 +16,9 @@ from typing import List, Optional
 
 from .engine import VideoReadError, missing_weights, setup_cfg
 from .engine.video import draw_tracks, track_video
+from .checkpoint import CheckpointError
 from .utils.cli import tool_parser
+from .utils.safe_load import UnsafeFileError
 
 __all__ = ["track_video", "draw_tracks", "main"]
 
@@ -52,6 +54,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             batch_size=args.batch_size,
             write_video=not args.no_video,
         )
+    except (CheckpointError, UnsafeFileError) as e:  # weights it cannot use, or that would run code
+        print(f"track_video: error: {e}", file=sys.stderr)
+        return 2
     except (VideoReadError, ValueError) as e:
         print(f"track_video: error: {e}", file=sys.stderr)
         return 1

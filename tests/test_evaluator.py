@@ -202,7 +202,7 @@ def test_evaluator_tracks_writes_and_scores(tiny_val, tmp_path, clip_outputs):
     assert {"AP-Head", "MOTA-Ankle", "MOTP", "Precision", "Recall"} <= set(res)
     written = os.listdir(tmp_path / "posetrack_predictions")
     assert written == [os.path.basename(frames[0]["annotation_file"])]
-    assert (tmp_path / "posetrack_raw_predictions.pkl").exists()
+    assert (tmp_path / "posetrack_raw_predictions.npz").exists()
 
 
 def _run_train_net(*argv):
@@ -340,7 +340,7 @@ def test_threshold_sweep_tool(tiny_val, tmp_path, capsys):
         inst.scores = torch.linspace(0.6, 1.0, len(inst))  # the lowest-scoring person at 0.6
         ev.process([{"video_id": d["video_id"], "frame_id": d["frame_id"]}], [{"instances": inst}])
     ev.evaluate()
-    raw = str(tmp_path / "posetrack_raw_predictions.pkl")
+    raw = str(tmp_path / "posetrack_raw_predictions.npz")
     assert (
         sweep_main(
             [

@@ -47,7 +47,7 @@ def test_paper_recipe_rehearsal(tiny_synth, tmp_path):
     images = rehearsal.export_images("rehearsal_train", out)
     assert os.path.isfile(os.path.join(out, "coco", f"{images}.json"))
     model_2d = rehearsal.pretrain_2d(images, out, 4, SMALL)
-    state_2d = torch.load(model_2d, map_location="cpu", weights_only=False)["model"]
+    state_2d = torch.load(model_2d, map_location="cpu", weights_only=True)["model"]
     assert "backbone.bottom_up.res2.0.conv1.weight" in state_2d  # a stock Detectron2 FPN model
 
     trainer = rehearsal.finetune_3d(model_2d, "rehearsal_train", out, 3, SMALL)

@@ -15,9 +15,13 @@ Each stage is a function, so that a test can look between them.
 
 import logging
 import os
+import weakref
 from typing import Dict, Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.engine import DefaultTrainer
+
+from ..checkpoint import SafeDetectionCheckpointer
 
 from ..data.coco import export_coco_keypoints, register_coco_keypoints
 from ..model_zoo import get_config_file
@@ -72,14 +76,23 @@ def _trainer(trainer_class, config: str, dataset: str, out_dir: str, opts: Seque
     return trainer
 
 
+class _Stock2DTrainer(DefaultTrainer):
+    """Detectron2's `DefaultTrainer` as it is, but reading its checkpoints as data."""
+
+    def build_hooks(self):
+        # DefaultTrainer.__init__ makes its checkpointer just before it builds the hooks.
+        self.checkpointer = SafeDetectionCheckpointer(
+            self.checkpointer.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+        )
+        return super().build_hooks()
+
+
 def pretrain_2d(images_name: str, out_dir: str, iters: int, opts: Sequence[str] = ()) -> str:
     """Train the stock keypoint R-CNN R-18-FPN with Detectron2's `DefaultTrainer`; returns the
     final checkpoint (Detectron2's format)."""
-    from detectron2.engine import DefaultTrainer
-
     out = os.path.join(out_dir, "model_2d")
     _trainer(
-        DefaultTrainer, CONFIG_2D, images_name, out, [*STOCK_2D, *schedule_opts(iters), *opts]
+        _Stock2DTrainer, CONFIG_2D, images_name, out, [*STOCK_2D, *schedule_opts(iters), *opts]
     ).train()
     return os.path.join(out, "model_final.pth")
 
@@ -96,8 +109,6 @@ def finetune_3d(
 def evaluate(config: str, weights: str, val_name: str, opts: Sequence[str] = ()) -> Dict:
     """PoseTrack metrics of a trained model on ``val_name`` (Tube R-CNN or stock Detectron2);
     predictions are written beside the checkpoint (``inference/<val_name>/``)."""
-    from detectron2.checkpoint import DetectionCheckpointer
-
     cfg = setup_cfg(
         get_config_file(config),
         [
@@ -111,5 +122,5 @@ def evaluate(config: str, weights: str, val_name: str, opts: Sequence[str] = ())
         ],
     )
     model = TubeTrainer.build_model(cfg)
-    DetectionCheckpointer(model).load(weights)
+    SafeDetectionCheckpointer(model).load(weights)
     return TubeTrainer.test(cfg, model)["posetrack"]

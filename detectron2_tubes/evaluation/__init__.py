@@ -11,4 +11,5 @@ from .posetrack_eval import (
     load_sequence_pair,
     pooled_metrics,
 )
+from .raw_predictions import RAW_PREDICTIONS_FILE, load_raw_predictions, save_raw_predictions
 from .writer import KEYPOINT_SCORES, write_posetrack_video

@@ -3,7 +3,6 @@
 import itertools
 import logging
 import os
-import pickle
 from collections import OrderedDict, defaultdict
 from typing import Dict, List, Optional, Sequence
 
@@ -16,8 +15,9 @@ from ..data.clips import group_by_video, key_frame_index
 from ..data.keypoints import NUM_KEYPOINTS
 from ..data.posetrack_json import read_posetrack_file
 from ..tracking import Detections, PoseTracker
-from ..utils.io import atomic_path, write_json_atomic
+from ..utils.io import write_json_atomic
 from .hota_pose import HOTA_METRICS, format_hota_table, score_posetrack21
+from .raw_predictions import RAW_PREDICTIONS_FILE, save_raw_predictions
 from .posetrack_eval import evaluate_sequences, format_tables, grouped, load_sequence_pair
 from .writer import write_posetrack_video
 
@@ -178,9 +178,7 @@ class PoseTrackEvaluator(DatasetEvaluator):
         ]
         out_dir = os.path.join(self.output_dir or ".", "posetrack_predictions")
         if self.output_dir:
-            with atomic_path(os.path.join(self.output_dir, "posetrack_raw_predictions.pkl")) as tmp:
-                with open(tmp, "wb") as fh:
-                    pickle.dump(dict(raw), fh)
+            save_raw_predictions(raw, os.path.join(self.output_dir, RAW_PREDICTIONS_FILE))
         meta = MetadataCatalog.get(self.dataset_name)
         paths = track_and_write(
             raw,

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..data.keypoints import EVALUATED_SLOTS, KEYPOINT_NAMES
+from ..utils.safe_load import torch_load
 from .detections import Detections
 
 __all__ = [
@@ -159,10 +160,7 @@ def resnet18_res3(weights: Optional[str] = None) -> nn.Module:
 
     net = torchvision.models.resnet18(weights=None)
     if weights:
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as e:
-            raise OSError(f"{weights}: cannot read ResNet-18 weights: {e}") from None
+        state = torch_load(weights)  # data only; one-line errors naming the file
         state = state.get("model", state) if isinstance(state, dict) else state
         missing = net.load_state_dict(state, strict=False)
         if missing.missing_keys:

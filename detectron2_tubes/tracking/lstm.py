@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..utils.io import atomic_path
+from ..utils.safe_load import UnreadableFileError, torch_load
 from .detections import Detections
 
 __all__ = [
@@ -228,12 +229,12 @@ def save_box_lstm(model: BoxLSTM, path: str) -> None:
 
 def load_box_lstm(path: str) -> BoxLSTM:
     """Load a model saved by `save_box_lstm`; a clear error for anything else."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: LSTM tracker weights not found")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: LSTM tracker weights not found") from None
-    except Exception as e:  # torch raises several types for corrupt files
-        raise ValueError(f"{path}: not a saved tracking LSTM ({type(e).__name__}: {e})") from None
+        data = torch_load(path)  # data only: a file that would run code raises UnsafeFileError
+    except UnreadableFileError as e:
+        raise ValueError(f"{path}: not a saved tracking LSTM ({str(e)[len(path) + 2:]})") from None
     if not isinstance(data, dict) or data.get("version") != _FORMAT_VERSION:
         raise ValueError(f"{path}: not a tracking LSTM saved by detectron2_tubes")
     model = BoxLSTM(data["history"], data["hidden"])
