@@ -5,27 +5,49 @@
     python train_net.py --config-file CFG --eval-only MODEL.WEIGHTS path/to/model.pth
     python train_net.py --config-file CFG --resume          # continue from OUTPUT_DIR/last_checkpoint
 
-2D checkpoints given as MODEL.WEIGHTS are inflated to 3D (MODEL.WEIGHTS_INFLATION).
+2D checkpoints given as MODEL.WEIGHTS are inflated to 3D (MODEL.WEIGHTS_INFLATION). An
+evaluation writes its config.yaml and log under OUTPUT_DIR/inference, never over a training's.
+The environment report, full config and model go to log.txt only.
 """
 
 import os
+import shutil
+import sys
+import tempfile
+import warnings
 
-import torch.distributed as dist
-from detectron2.engine import default_argument_parser, default_setup, launch
-from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+    from detectron2.engine import default_argument_parser, default_setup, launch
+    from detectron2.utils import comm
+    from detectron2.utils.logger import setup_logger
 
-from detectron2_tubes import InflatingCheckpointer
-from detectron2_tubes.checkpoint import CheckpointError
-from detectron2_tubes.engine import TubeTrainer, missing_weights, setup_cfg
-from detectron2_tubes.utils.safe_load import UnsafeFileError
+    from detectron2_tubes import InflatingCheckpointer
+    from detectron2_tubes.engine import TubeTrainer, missing_weights, setup_cfg
+    from detectron2_tubes.utils.cli import keep_dumps_in_log_file, one_line_errors, run_command
+    from detectron2_tubes.utils.io import atomic_path
+
+PROG = "train_net.py"
 
 
 def setup(args):
     cfg = setup_cfg(args.config_file, args.opts)
-    default_setup(cfg, args)
-    # Detectron2 sets up its own loggers; show this package's (evaluation tables, inflation) too.
-    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="detectron2_tubes")
+    run_dir = os.path.join(cfg.OUTPUT_DIR, "inference") if args.eval_only else cfg.OUTPUT_DIR
+    view = cfg.clone()  # what default_setup records: this run's folder
+    view.defrost()
+    view.OUTPUT_DIR = run_dir
+    # Detectron2's loggers as default_setup makes them (it gets these cached ones), this
+    # package's too (evaluation tables, inflation); the dumps to log.txt only.
+    rank = comm.get_rank()
+    setup_logger(run_dir, distributed_rank=rank, name="fvcore")  # default_setup's calls, as it
+    setup_logger(run_dir, distributed_rank=rank)  # makes them (the cache keys must match)
+    setup_logger(run_dir, distributed_rank=rank, name="detectron2_tubes")
+    keep_dumps_in_log_file("fvcore", "detectron2", "detectron2_tubes")
+    default_setup(view, args)
+    if comm.is_main_process():
+        print(f"Environment, full config and model: {os.path.join(run_dir, 'log.txt')}")
     return cfg
 
 
@@ -33,9 +55,9 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = TubeTrainer.build_model(cfg)
-        InflatingCheckpointer(
-            model, cfg.OUTPUT_DIR, inflation=cfg.MODEL.WEIGHTS_INFLATION
-        ).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        InflatingCheckpointer.from_config(cfg, model, cfg.OUTPUT_DIR, inference=True).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
         return TubeTrainer.test(cfg, model)
     trainer = TubeTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)
@@ -56,26 +78,61 @@ def main_then_close(args):
     return result
 
 
+def _report_to(error_dir):
+    """With several processes each one writes its one line to a file; the launching process
+    prints the first (once, not once per process)."""
+
+    def report(line):
+        path = os.path.join(error_dir, f"rank{comm.get_rank():04d}.txt")
+        with atomic_path(path, ".txt") as tmp, open(tmp, "w") as f:
+            f.write(line)
+
+    return report
+
+
+def worker(args):
+    """Every process runs main inside the error boundary."""
+
+    def run():
+        main_then_close(args)
+
+    error_dir = getattr(args, "error_dir", None)
+    code = run_command(PROG, run, *([_report_to(error_dir)] if error_dir else []))
+    if code:
+        sys.exit(code)
+
+
 def cli():
-    parser = default_argument_parser(epilog=__doc__)
+    parser = one_line_errors(default_argument_parser(epilog=__doc__))
     args = parser.parse_args()
     if not os.path.isfile(args.config_file):
         parser.error(f"config file {args.config_file} does not exist")
     error = missing_weights(setup_cfg(args.config_file, args.opts))
     if error:
         parser.error(error)
+    processes = args.num_gpus * args.num_machines
+    args.error_dir = tempfile.mkdtemp(prefix="train_net-errors-") if processes > 1 else None
     try:
         launch(
-            main_then_close,
+            worker,
             args.num_gpus,
             num_machines=args.num_machines,
             machine_rank=args.machine_rank,
             dist_url=args.dist_url,
             args=(args,),
         )
-    except (CheckpointError, UnsafeFileError) as e:  # weights it cannot use: one line, no traceback
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    except mp.ProcessExitedException as e:  # a worker left with a one-line error
+        lines = sorted(os.listdir(args.error_dir)) if args.error_dir else []
+        if not lines:
+            raise
+        with open(os.path.join(args.error_dir, lines[0])) as f:
+            print(f.read(), file=sys.stderr, flush=True)
+        return e.exit_code
+    finally:
+        if args.error_dir:
+            shutil.rmtree(args.error_dir, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
-    cli()
+    sys.exit(run_command(PROG, cli))

@@ -77,7 +77,7 @@ def main():
         if t == 1:
             torch.save({"model": model.state_dict()}, ckpt)
         else:
-            InflatingCheckpointer(model).load(ckpt)
+            InflatingCheckpointer.from_config(cfg, model).load(ckpt)
         clip = ClipDatasetMapper(cfg, False)(build_clip_dicts(frames, t, 1)[30])
         times, out = _time(model, clip, args.runs)
         own_conv = layers.conv3d

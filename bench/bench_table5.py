@@ -114,7 +114,7 @@ def evaluate(config: str, weights: str, dataset: str, output_dir: str, opts) -> 
     )
     cfg.freeze()
     model = TubeTrainer.build_model(cfg)
-    InflatingCheckpointer(model, inflation=cfg.MODEL.WEIGHTS_INFLATION).load(weights)
+    InflatingCheckpointer.from_config(cfg, model, inference=True).load(weights)
     TubeTrainer.test(cfg, model)
     raw = load_raw_predictions(os.path.join(output_dir, "inference", dataset, RAW_PREDICTIONS_FILE))
     videos = [v for v in group_by_video(DatasetCatalog.get(dataset)) if v[0]["video_id"] in raw]

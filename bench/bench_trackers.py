@@ -152,7 +152,7 @@ def synthetic_detections(weights, dataset, out_dir):
             + ["TRACKING.DET_THRESH", "0.0", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.05"],
         )
         model = TubeTrainer.build_model(cfg)
-        InflatingCheckpointer(model).load(weights)
+        InflatingCheckpointer.from_config(cfg, model, inference=True).load(weights)
         TubeTrainer.test(cfg, model)
     return load_raw_predictions(raw_path)
 

@@ -3,19 +3,34 @@
 Importing the package registers its datasets and model components with Detectron2.
 """
 
-from . import modeling, tracking  # noqa: F401  (registers the model components, tracker head)
-from .checkpoint import InflatingCheckpointer
-from .config import add_tubes_config
-from .data import (
-    ClipDatasetMapper,
-    build_clip_test_loader,
-    build_clip_train_loader,
-    load_posetrack_json,
-    register_posetrack,
+import warnings
+
+# `python -m detectron2_tubes.data.synthetic` (and .data.coco, .tracking.lstm): runpy warns that
+# the package imported the module before running it as __main__, which is harmless here (the
+# module's import has no side effect that running it twice would repeat).
+warnings.filterwarnings(
+    "ignore",
+    message=r"'detectron2_tubes\.[\w.]+' found in sys\.modules after import of package",
+    category=RuntimeWarning,
 )
-from .modeling import TubeRCNN, tubes_to_frames
-from .structures import Tubes, pairwise_tube_iou
-from .tracking import PoseTracker, link_video
+
+with warnings.catch_warnings():
+    # fvcore and Detectron2 call torch.jit.script at import, deprecated since torch 2.10: not
+    # the user's business, and hidden only while this package imports them.
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
+    from . import modeling, tracking  # noqa: F401  (registers the model components, tracker)
+    from .checkpoint import InflatingCheckpointer
+    from .config import add_tubes_config
+    from .data import (
+        ClipDatasetMapper,
+        build_clip_test_loader,
+        build_clip_train_loader,
+        load_posetrack_json,
+        register_posetrack,
+    )
+    from .modeling import TubeRCNN, tubes_to_frames
+    from .structures import Tubes, pairwise_tube_iou
+    from .tracking import PoseTracker, link_video
 
 __version__ = "0.1.0"
 

@@ -16,15 +16,19 @@ unpickler, everything else through ``torch.load(weights_only=True)``; a file tha
 code when loaded is refused before anything in it runs.
 """
 
+import errno
 import logging
 import os
 import re
+import shutil
 from typing import Dict, List, Optional, Tuple
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.checkpoint.c2_model_loading import convert_c2_detectron_names
 
+from .utils.cli import UserError
+from .utils.io import atomic_path
 from .utils.safe_load import UnreadableFileError, UnsafeFileError, load_pickle, torch_load
 
 __all__ = [
@@ -79,7 +83,7 @@ INPUT_CONVENTIONS = {
 }
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint this model cannot use, or cannot use with this config (one line)."""
 
 
@@ -205,6 +209,64 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
             raise CheckpointError(f"{f}: not a checkpoint (holds a {type(loaded).__name__})")
         return loaded
 
+    def save(self, name: str, **kwargs) -> None:
+        """Detectron2's save, written beside its target and renamed into place (a full disk or a
+        signal leaves the previous file, never a truncated one), with the input convention the
+        weights were trained on (``__input__``: pixel format, mean, std, stride placement)."""
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        record = input_record(self.model)
+        if record is not None:
+            data["__input__"] = record
+        basename = f"{name}.pth"
+        path = os.path.join(self.save_dir, basename)
+        self.logger.info(f"Saving checkpoint to {path}")
+        with atomic_path(path) as tmp:
+            # Our own handle, closed on any exit: a failed save must not keep the partial file's
+            # space held (the traceback would keep torch's handle open after the file is removed).
+            with open(tmp, "wb") as f:
+                try:
+                    torch.save(data, f)
+                except RuntimeError:  # PyTorch's zip writer reports a full disk this way
+                    f.close()
+                    if shutil.disk_usage(self.save_dir).free > (1 << 20):
+                        raise
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path) from None
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        with atomic_path(os.path.join(self.save_dir, "last_checkpoint"), ".tmp") as tmp:
+            with open(tmp, "w") as f:
+                f.write(last_filename_basename)
+
+    def _log_incompatible_keys(self, incompatible) -> None:
+        # fvcore's per-tensor blocks repeat what `InflatingCheckpointer`'s summary line says.
+        level = self.logger.level
+        self.logger.setLevel(max(level, logging.ERROR))
+        try:
+            super()._log_incompatible_keys(incompatible)
+        finally:
+            self.logger.setLevel(level)
+
+
+def input_record(model) -> Optional[dict]:
+    """The input convention ``model`` reads (pixel format, mean, std, stride placement), as
+    `SafeDetectionCheckpointer.save` stores it in checkpoints; None for models without one."""
+    fmt = getattr(model, "input_format", None)
+    mean, std = getattr(model, "pixel_mean", None), getattr(model, "pixel_std", None)
+    if fmt is None or mean is None or std is None:
+        return None
+    return {
+        "format": str(fmt),
+        "mean": [float(v) for v in mean.flatten()],
+        "std": [float(v) for v in std.flatten()],
+        "stride_in_1x1": _stride_in_1x1(model),
+    }
+
 
 def _detectron2_pkl_layout(data, filename: str) -> dict:
     """A .pkl's data as Detectron2's `DetectionCheckpointer._load_file` lays it out."""
@@ -235,12 +297,33 @@ class InflatingCheckpointer(SafeDetectionCheckpointer):
     Use it as Detectron2's: ``InflatingCheckpointer(model).load(path)``.
     """
 
-    def __init__(self, model, save_dir: str = "", *, inflation: str = "center", **kwargs):
+    def __init__(
+        self,
+        model,
+        save_dir: str = "",
+        *,
+        inflation: str = "center",
+        complete: bool = False,
+        **kwargs,
+    ):
         if inflation not in INFLATION_MODES:
             raise ValueError(f"Unknown inflation mode {inflation!r}; use one of {INFLATION_MODES}")
         super().__init__(model, save_dir, **kwargs)
         self.inflation = inflation
+        # Inference: every tensor must come from the checkpoint (a head left at its random
+        # initialisation gives random outputs); training may start parts from scratch.
+        self.complete = complete
         self._path = ""
+        self.summary = ""  # the last load's summary line
+
+    @classmethod
+    def from_config(cls, cfg, model, save_dir: str = "", *, inference: bool = False, **kwargs):
+        """The checkpointer ``cfg`` asks for: its inflation mode, and at inference (``inference``)
+        every tensor required from the checkpoint unless MODEL.WEIGHTS_ALLOW_PARTIAL."""
+        complete = inference and not cfg.MODEL.WEIGHTS_ALLOW_PARTIAL
+        return cls(
+            model, save_dir, inflation=cfg.MODEL.WEIGHTS_INFLATION, complete=complete, **kwargs
+        )
 
     def _load_file(self, filename: str) -> dict:
         self._path = filename
@@ -248,7 +331,8 @@ class InflatingCheckpointer(SafeDetectionCheckpointer):
         if _is_torchvision_resnet(loaded["model"]):
             loaded["model"] = convert_torchvision_resnet(loaded["model"])
             loaded["__author__"] = "torchvision"
-        loaded["__input__"] = _trained_input(filename)
+        if not isinstance(loaded.get("__input__"), dict):  # older checkpoints: the side file
+            loaded["__input__"] = _trained_input(filename)
         return loaded
 
     def _load_model(self, checkpoint: dict):
@@ -262,9 +346,9 @@ class InflatingCheckpointer(SafeDetectionCheckpointer):
             source = {"torchvision": "torchvision", "caffe2": "Caffe2/MSRA"}[family]
             self._check_input_convention(INPUT_CONVENTIONS[family], f"{source} weights, trained")
         elif checkpoint.get("__input__"):
-            self._check_input_convention(
-                checkpoint["__input__"], "a model trained (says the config.yaml beside it)"
-            )
+            self._check_input_convention(checkpoint["__input__"], checkpoint["__input__"].get(
+                "__source__", "a model trained (says the checkpoint)"
+            ))
         model_state = self.model.state_dict()
         state = rename_to_model(state, model_state)
         state, report = self._inflate(state, model_state)
@@ -345,14 +429,22 @@ class InflatingCheckpointer(SafeDetectionCheckpointer):
                 f"tensors are in {self._path}: is it the right depth and width?"
             )
         left = report["mismatched"] + absent
-        logger.info(
-            f"[InflatingCheckpointer] {self._path}: {len(report['loaded'])} tensors loaded, "
+        self.summary = (
+            f"{self._path}: {len(report['loaded'])} tensors loaded, "
             f"{len(report['inflated'])} inflated to 3D ({self.inflation}), {len(left)} left at "
             f"their initialisation"
             + (f" ({_shorten(left)})" if left else "")
             + f", {len(report['unused'])} checkpoint tensors unused"
             + (f" ({_shorten(sorted(report['unused']))})" if report["unused"] else "")
         )
+        logger.info(f"[InflatingCheckpointer] {self.summary}")
+        if self.complete and left:
+            parts = sorted({".".join(k.split(" ")[0].split(".")[:2]) for k in left})
+            raise CheckpointError(
+                f"{self._path} does not fit this model: {len(left)} of its tensors would stay at "
+                f"their random initialisation, in {_shorten(parts)}; give weights trained with "
+                f"this config, or set MODEL.WEIGHTS_ALLOW_PARTIAL True to run anyway"
+            )
 
     def _check_input_convention(self, want: dict, source: str) -> None:
         """Weights only work on the input they were trained with: refuse any other."""
@@ -370,7 +462,8 @@ class InflatingCheckpointer(SafeDetectionCheckpointer):
             if len(have) != 3 or any(abs(a - b) > tol for a, b in zip(have, want[name])):
                 problems.append(f"MODEL.PIXEL_{name.upper()} {list(want[name])} (is {have})")
         stride_in_1x1 = _stride_in_1x1(model)
-        if stride_in_1x1 is not None and stride_in_1x1 != want["stride_in_1x1"]:
+        wanted_stride = want.get("stride_in_1x1")
+        if None not in (stride_in_1x1, wanted_stride) and stride_in_1x1 != wanted_stride:
             problems.append(f"MODEL.RESNETS.STRIDE_IN_1X1 {want['stride_in_1x1']}")
         if problems:
             raise CheckpointError(
@@ -390,6 +483,7 @@ def _trained_input(filename: str) -> Optional[dict]:
         with open(path) as f:
             cfg = yaml.safe_load(f)
         return dict(
+            __source__="a model trained (says the config.yaml beside it)",
             format=cfg["INPUT"]["FORMAT"],
             mean=tuple(float(v) for v in cfg["MODEL"]["PIXEL_MEAN"]),
             std=tuple(float(v) for v in cfg["MODEL"]["PIXEL_STD"]),

@@ -35,6 +35,10 @@ def add_tubes_config(cfg: CN) -> CN:
     # How 2D weights become 3D when a 2D checkpoint is loaded: "center" (the 2D kernel in the
     # central time slice, zeros elsewhere; the paper's) or "mean" (repeated / extent; I3D's).
     _C.MODEL.setdefault("WEIGHTS_INFLATION", "center")
+    # Inference (track_video, --eval-only, the predictors) refuses weights that leave any tensor
+    # of the model at its random initialisation (a head of other shapes, a checkpoint without
+    # keypoints); True runs anyway, with the checkpointer's summary line saying what was left.
+    _C.MODEL.setdefault("WEIGHTS_ALLOW_PARTIAL", False)
 
     # "SGD" (Detectron2's) or "ADAMW" (with Detectron2's parameter groups and weight decay).
     _C.SOLVER.setdefault("OPTIMIZER", "SGD")

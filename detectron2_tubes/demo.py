@@ -21,7 +21,7 @@ from typing import List, Optional
 from .data import ensure_synthetic_dataset
 from .engine.recipe import FINETUNE_OPTS, schedule_opts, train
 from .model_zoo import get_config_file
-from .utils.cli import tool_parser
+from .utils.cli import run_command, tool_parser
 
 __all__ = ["main", "train", "schedule_opts", "quick_config", "CONFIG_2D", "CONFIG_3D"]
 
@@ -36,7 +36,11 @@ def quick_config(name: str) -> str:
     return get_config_file(os.path.join("quick_schedules", name))
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_command("demo", lambda: _main(argv))
+
+
+def _main(argv: Optional[List[str]]) -> int:
     from .engine import setup_cfg
     from .evaluation import evaluate_posetrack, format_tables, grouped
     from .evaluation.hota_pose import evaluate_posetrack21
@@ -70,8 +74,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     start = time.perf_counter()
     out = os.path.abspath(args.output)
     pre_iters, ft_iters = SCHEDULES[args.schedule]
-    pre_iters = args.pretrain_iters or pre_iters
-    ft_iters = args.finetune_iters or ft_iters
+    for flag, value in (("--pretrain-iters", args.pretrain_iters), ("--finetune-iters", args.finetune_iters)):
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be at least 1, not {value}")
+    pre_iters = pre_iters if args.pretrain_iters is None else args.pretrain_iters
+    ft_iters = ft_iters if args.finetune_iters is None else args.finetune_iters
     seed = ["SEED", str(args.seed)]
 
     root = ensure_synthetic_dataset()
@@ -159,7 +166,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         f"{time.perf_counter() - start:.0f} s)"
     )
     print(f"PoseTrack JSON and overlay videos: {pred_dirs['3D']}/<video>.json, <video>.mp4")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

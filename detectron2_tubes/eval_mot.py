@@ -16,8 +16,8 @@ import sys
 from typing import List, Optional
 
 from .evaluation.box_metrics import MOTEvalError, evaluate_mot_many, format_mot_table
-from .utils.cli import tool_parser
-from .utils.io import write_json_atomic
+from .utils.cli import run_command, tool_parser
+from .utils.io import check_output_files, write_json_atomic
 
 
 def pairs_of(gt: str, pred: str):
@@ -31,18 +31,20 @@ def pairs_of(gt: str, pred: str):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    return run_command("eval_mot", lambda: _main(argv))
+
+
+def _main(argv: Optional[List[str]]) -> int:
     parser = tool_parser("eval_mot", __doc__)
     parser.add_argument("--groundTruth", required=True, help="gt.txt, or a MOT folder")
     parser.add_argument("--predictions", required=True, help="tracks .txt, or a folder of them")
     parser.add_argument("--benchmark", choices=["MOT15", "MOT16", "MOT17", "MOT20"])
     parser.add_argument("--output", help="write the metrics as JSON here")
     args = parser.parse_args(argv)
-    try:
-        pairs = pairs_of(args.groundTruth, args.predictions)
-        result = evaluate_mot_many(pairs, benchmark=args.benchmark)
-    except MOTEvalError as e:
-        print(f"eval_mot: error: {e}", file=sys.stderr)
-        return 1
+    if args.output:
+        check_output_files([args.output], overwrite=True)  # before the work, not after it
+    pairs = pairs_of(args.groundTruth, args.predictions)
+    result = evaluate_mot_many(pairs, benchmark=args.benchmark)
     print(f"Evaluated {len(pairs)} sequence(s), {result['frames']} frames")
     print(format_mot_table(result))
     if args.output:

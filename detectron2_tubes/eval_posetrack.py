@@ -15,10 +15,10 @@ import sys
 import time
 from typing import List, Optional
 
-from .evaluation import PoseTrackEvalError, evaluate_posetrack, format_tables, grouped
+from .evaluation import evaluate_posetrack, format_tables, grouped
 from .evaluation.hota_pose import evaluate_posetrack21, format_hota_table
-from .utils.cli import tool_parser
-from .utils.io import write_json_atomic
+from .utils.cli import run_command, tool_parser
+from .utils.io import check_output_files, write_json_atomic
 
 
 def summary(result: dict) -> dict:
@@ -49,6 +49,10 @@ def _no_nan(x):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    return run_command("eval_posetrack", lambda: _main(argv))
+
+
+def _main(argv: Optional[List[str]]) -> int:
     parser = tool_parser("eval_posetrack", __doc__)
     parser.add_argument("--groundTruth", required=True, help="folder of ground-truth .json files")
     parser.add_argument("--predictions", required=True, help="folder of prediction .json files")
@@ -71,23 +75,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     pose, track = args.evalPoseEstimation, args.evalPoseTracking
     if not pose and not track:
         pose = track = True
+    if args.output:
+        check_output_files([args.output], overwrite=True)  # before the work, not after it
     start = time.perf_counter()
-    try:
-        if args.benchmark == "posetrack21":
-            result = evaluate_posetrack21(
-                args.groundTruth, args.predictions, check_image_ids=not args.ignore_image_ids
-            )
-        else:
-            result = evaluate_posetrack(
-                args.groundTruth,
-                args.predictions,
-                pose,
-                track,
-                warn=lambda m: print(f"warning: {m}", file=sys.stderr),
-            )
-    except PoseTrackEvalError as e:
-        print(f"eval_posetrack: error: {e}", file=sys.stderr)
-        return 1
+    if args.benchmark == "posetrack21":
+        result = evaluate_posetrack21(
+            args.groundTruth, args.predictions, check_image_ids=not args.ignore_image_ids
+        )
+    else:
+        result = evaluate_posetrack(
+            args.groundTruth,
+            args.predictions,
+            pose,
+            track,
+            warn=lambda m: print(f"warning: {m}", file=sys.stderr),
+        )
     print(
         f"Evaluated {result['num_sequences']} sequences, {result['num_frames']} frames "
         f"in {time.perf_counter() - start:.1f} s"

@@ -25,8 +25,7 @@ from .tracking.link_files import (  # noqa: F401  (link_posetrack: public here t
     read_mot,
     write_outputs,
 )
-from .utils.cli import tool_parser
-from .utils.safe_load import UnsafeFileError
+from .utils.cli import run_command, tool_parser
 
 __all__ = ["LinkError", "link_posetrack", "read_mot", "link_mot", "main"]
 
@@ -40,6 +39,10 @@ def _infer_format(path: str) -> Optional[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    return run_command("link", lambda: _main(argv))
+
+
+def _main(argv: Optional[List[str]]) -> int:
     parser = tool_parser("link", __doc__)
     parser.add_argument("--input", required=True, help="PoseTrack JSON file or folder, or MOT .txt")
     parser.add_argument(
@@ -99,39 +102,32 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
     if not os.path.exists(args.input):
         parser.error(f"input {args.input} does not exist")
-    try:
-        cost = parse_cost(args.cost)
-        lstm = None
-        if args.lstm_weights:
-            from .tracking import load_box_lstm
+    cost = parse_cost(args.cost)
+    lstm = None
+    if args.lstm_weights:
+        from .tracking import load_box_lstm
 
-            lstm = load_box_lstm(args.lstm_weights)
-        if "cnn" in (cost if isinstance(cost, dict) else {cost: 1}):
-            parser.error(
-                "the cnn cost needs the frame images; use it through the Python API or track_video"
-            )
-        tracker = PoseTracker(
-            cost=cost,
-            matcher=args.matcher,
-            det_thresh=args.det_thresh,
-            min_area=args.min_area,
-            max_cost=args.max_cost,
-            memory=args.memory,
-            motion=args.motion,
-            low_thresh=args.low_thresh,
-            keypoint_thresh=args.keypoint_thresh,
-            lstm=lstm,
-            feature_extractor=(
-                CropFeatureExtractor(weights=args.cnn_weights) if args.cnn_weights else None
-            ),
+        lstm = load_box_lstm(args.lstm_weights)
+    if "cnn" in (cost if isinstance(cost, dict) else {cost: 1}):
+        parser.error(
+            "the cnn cost needs the frame images; use it through the Python API or track_video"
         )
-        outputs, kept, dropped = link_path(args.input, args.output, fmt, tracker)
-    except UnsafeFileError as e:  # a weights file that would run code: refused, never loaded
-        print(f"link: error: {e}", file=sys.stderr)
-        return 2
-    except (LinkError, ValueError, FileNotFoundError) as e:
-        print(f"link: error: {e}", file=sys.stderr)
-        return 1
+    tracker = PoseTracker(
+        cost=cost,
+        matcher=args.matcher,
+        det_thresh=args.det_thresh,
+        min_area=args.min_area,
+        max_cost=args.max_cost,
+        memory=args.memory,
+        motion=args.motion,
+        low_thresh=args.low_thresh,
+        keypoint_thresh=args.keypoint_thresh,
+        lstm=lstm,
+        feature_extractor=(
+            CropFeatureExtractor(weights=args.cnn_weights) if args.cnn_weights else None
+        ),
+    )
+    outputs, kept, dropped = link_path(args.input, args.output, fmt, tracker)
     write_outputs(outputs)  # every input was valid
     print(
         f"link: {kept} detections tracked, {dropped} dropped (score < {args.det_thresh}"

@@ -14,10 +14,19 @@ import os
 import time
 from typing import List, Optional
 
-from .utils.cli import tool_parser
+from .utils.cli import run_command, tool_parser
+from .utils.io import check_output_folder
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    return run_command("rehearse", lambda: _main(argv))
+
+
+def _main(argv: Optional[List[str]]) -> int:
+    import difflib
+
+    from detectron2.data import DatasetCatalog
+
     from .data import ensure_synthetic_dataset
     from .engine import rehearsal
     from .engine.recipe import train  # noqa: F401  (sets up Detectron2's console log)
@@ -29,6 +38,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--train", default="posetrack_synth_train", help="video training set")
     parser.add_argument("--val", default="posetrack_synth_val", help="validation videos")
     args = parser.parse_args(argv)
+    for flag, value in (("--iters-2d", args.iters_2d), ("--iters-3d", args.iters_3d)):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, not {value}")
+    for flag, name in (("--train", args.train), ("--val", args.val)):
+        if name not in DatasetCatalog.list():
+            near = difflib.get_close_matches(name, DatasetCatalog.list(), n=3)
+            parser.error(
+                f"{flag} {name} is not a registered dataset"
+                + (f" (did you mean {', '.join(near)}?)" if near else "")
+            )
+    check_output_folder(args.output)
     from detectron2.utils.logger import setup_logger
 
     setup_logger()

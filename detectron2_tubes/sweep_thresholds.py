@@ -14,11 +14,10 @@ from typing import List, Optional
 
 from detectron2.data import DatasetCatalog
 
-from .evaluation import PoseTrackEvalError, load_raw_predictions
+from .evaluation import load_raw_predictions
 from .evaluation.sweep import sweep
 from .tracking import parse_cost
-from .utils.safe_load import UnreadableFileError, UnsafeFileError
-from .utils.cli import tool_parser
+from .utils.cli import run_command, tool_parser
 
 __all__ = ["sweep", "main"]
 
@@ -28,6 +27,10 @@ def _kp_thresh(text: str) -> Optional[float]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    return run_command("sweep_thresholds", lambda: _main(argv))
+
+
+def _main(argv: Optional[List[str]]) -> int:
     import detectron2_tubes  # noqa: F401  (registers the datasets)
 
     parser = tool_parser("sweep_thresholds", __doc__)
@@ -61,25 +64,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.dataset not in DatasetCatalog.list():
         parser.error(f"unknown dataset {args.dataset!r}")
-    try:
-        raw = load_raw_predictions(args.raw)
-    except (UnreadableFileError, UnsafeFileError) as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
-    try:
-        rows = sweep(
-            raw,
-            args.dataset,
-            args.det_thresh,
-            args.keypoint_thresh,
-            cost=parse_cost(args.cost),
-            memory=args.memory,
-            max_cost=args.max_cost,
-            keypoint_thresh_on=args.keypoint_thresh_on,
-            keypoint_score=args.keypoint_score,
-        )
-    except PoseTrackEvalError as e:
-        print(f"sweep_thresholds: error: {e}", file=sys.stderr)
-        return 1
+    raw = load_raw_predictions(args.raw)
+    rows = sweep(
+        raw,
+        args.dataset,
+        args.det_thresh,
+        args.keypoint_thresh,
+        cost=parse_cost(args.cost),
+        memory=args.memory,
+        max_cost=args.max_cost,
+        keypoint_thresh_on=args.keypoint_thresh_on,
+        keypoint_score=args.keypoint_score,
+    )
     print("| det thresh | keypoint thresh | mAP | MOTA |\n|---|---|---|---|")
     for r in rows:
         kp = "none" if r["keypoint_thresh"] is None else f"{r['keypoint_thresh']:g}"

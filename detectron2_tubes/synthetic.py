@@ -5,4 +5,4 @@ from .data.synthetic import generate_synthetic_posetrack, main
 __all__ = ["generate_synthetic_posetrack", "main"]
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

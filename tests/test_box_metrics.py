@@ -105,7 +105,7 @@ def test_cli_files_and_mot_folders(tmp_path, capsys):
     assert "1 sequence(s), 71 frames" in printed and "52.65" in printed
     assert json.loads(out.read_text())["IDF1"] == pytest.approx(55.77, abs=0.01)
     (tmp_path / "pred" / "TUD-Campus.txt").write_text("1,2,3\n")
-    assert eval_mot(argv) == 1
+    assert eval_mot(argv) == 2
     assert "TUD-Campus.txt: 3 columns" in capsys.readouterr().err
     (tmp_path / "nan.txt").write_text("1,1,10,10,5,5,1\n2,1,nan,10,5,5,1\n")
     with pytest.raises(MOTEvalError, match="nan.txt: line 2: NaN or infinite value"):

@@ -425,7 +425,7 @@ def test_cli_tables_and_json(tmp_path, capsys):
                 str(tmp_path / "n.json"),
             ]
         )
-        == 1
+        == 2
     )
     assert "prediction folder not found" in capsys.readouterr().err
     assert not (tmp_path / "n.json").exists()

@@ -367,8 +367,7 @@ def test_threshold_sweep_tool(tiny_val, tmp_path, capsys):
     assert "| 0.5 | 0.5 | 100.0 | 100.0 |" in rows
     assert "Best MOTA 100.0 (mAP 100.0) at detection threshold 0.5, keypoint threshold 0.5" in out
     (tmp_path / "bad.pkl").write_bytes(b"nope")
-    with pytest.raises(SystemExit):
-        sweep_main(["--raw", str(tmp_path / "bad.pkl"), "--dataset", name])
+    assert sweep_main(["--raw", str(tmp_path / "bad.pkl"), "--dataset", name]) == 2
 
 
 def test_evaluator_reports_posetrack21_hota_for_posetrack21_files(tiny_val, tmp_path):

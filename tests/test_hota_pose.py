@@ -192,9 +192,9 @@ def test_cli_prints_the_kit_table_and_writes_json(tmp_path, capsys):
                                   "LH", "RH", "LK", "RK", "LA", "RA", "Total"]  # fmt: skip
     assert hota_row.split()[-1] == "57.74"
     assert json.loads(out_json.read_text())["AssA"][-1] == pytest.approx(100 / 3)
-    # A missing prediction file: one line naming it, exit status 1, nothing written.
+    # A missing prediction file: one line naming it, exit status 2, nothing written.
     (tmp_path / "pred" / "seq.json").unlink()
     out_json.unlink()
-    assert main(argv + ["--predictions", str(tmp_path / "pred"), "--output", str(out_json)]) == 1
+    assert main(argv + ["--predictions", str(tmp_path / "pred"), "--output", str(out_json)]) == 2
     err = capsys.readouterr().err
     assert "seq.json: prediction file missing" in err and not out_json.exists()

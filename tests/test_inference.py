@@ -292,12 +292,12 @@ def test_unreadable_or_missing_input_writes_nothing(checkpoint, tmp_path, capsys
         "MODEL.WEIGHTS",
         checkpoint,
     ]
-    assert track_video_main(["--input", str(bad), *args]) == 1
+    assert track_video_main(["--input", str(bad), *args]) == 2
     assert "broken.mp4: cannot read video" in capsys.readouterr().err
     assert not out.exists() or not os.listdir(out)
     empty = tmp_path / "frames"
     empty.mkdir()
-    assert track_video_main(["--input", str(empty), *args]) == 1
+    assert track_video_main(["--input", str(empty), *args]) == 2
     assert "no image files" in capsys.readouterr().err
     with pytest.raises(VideoReadError, match="no such video"):
         read_frames(str(tmp_path / "missing.avi"))

@@ -156,7 +156,7 @@ def test_mot_text_with_gaps_and_memory(tmp_path):
 def test_bad_mot_rows_write_nothing(tmp_path, capsys, content, message):
     src = _write(tmp_path / "det.txt", content)
     out = tmp_path / "out.txt"
-    assert main(["--input", src, "--output", str(out)]) == 1
+    assert main(["--input", src, "--output", str(out)]) == 2
     err = capsys.readouterr().err
     assert message in err and "det.txt" in err
     assert not out.exists() and os.listdir(tmp_path) == ["det.txt"]
@@ -168,16 +168,16 @@ def test_bad_posetrack_input_writes_nothing(tmp_path, capsys):
     _write(src / "a.json", _pt18([[(10, 10, 0.99)]]))
     _write(src / "b.json", '{"images": [')
     out = tmp_path / "out"
-    assert main(["--input", str(src), "--output", str(out)]) == 1
+    assert main(["--input", str(src), "--output", str(out)]) == 2
     assert "b.json: malformed JSON" in capsys.readouterr().err
     assert not out.exists()  # a.json was fine, but nothing is written
     _write(src / "b.json", {"frames": []})
-    assert main(["--input", str(src), "--output", str(out)]) == 1
+    assert main(["--input", str(src), "--output", str(out)]) == 2
     assert "b.json: unknown PoseTrack format" in capsys.readouterr().err
     bad_box = _pt18([[(10, 10, 0.99)]])
     bad_box["annotations"][0]["bbox"] = [0, 0, -5, 10]
     _write(src / "b.json", bad_box)
-    assert main(["--input", str(src), "--output", str(out)]) == 1
+    assert main(["--input", str(src), "--output", str(out)]) == 2
     assert "b.json: frame 0: negative box size" in capsys.readouterr().err
     assert not out.exists()
 

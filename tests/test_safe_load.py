@@ -112,9 +112,7 @@ def test_commands_refuse_a_file_that_would_run_code(hostile, tmp_path, capsys):
 
     marker, write = hostile
     pkl, pth = write("evil.pkl"), write("evil.pth")
-    with pytest.raises(SystemExit) as ex:
-        sweep_main(["--raw", pkl, "--dataset", "posetrack_synth_val"])
-    assert ex.value.code == 2
+    assert sweep_main(["--raw", pkl, "--dataset", "posetrack_synth_val"]) == 2
     _one_line_refusal(capsys.readouterr().err, pkl)
 
     (tmp_path / "videos").mkdir()

@@ -16,6 +16,7 @@ frames degraded, neighbours intact, labels unchanged).
 import json
 import logging
 import os
+import shutil
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from filelock import FileLock
@@ -58,13 +59,35 @@ def ensure_synthetic_dataset(which: str = "benchmark") -> str:
         try:
             with open(os.path.join(root, "synthetic.json")) as f:
                 cached = json.load(f)
-            if cached == dict(version=GENERATOR_VERSION, **params):
+            if cached == dict(version=GENERATOR_VERSION, **params) and _complete(root, params):
                 return root
+            logger.info(f"The cached set in {root} is incomplete or stale: generating it again")
         except (OSError, ValueError):
             pass
+        _remove_partial_cache(root)
         logger.info(f"Generating the synthetic PoseTrack dataset into {root} ...")
-        generate_synthetic_posetrack(root, **params)
+        generate_synthetic_posetrack(root, overwrite=True, **params)
     return root
+
+
+def _complete(root: str, params: dict) -> bool:
+    """Every annotation file of the cached set is there (a set is verified before it is reused)."""
+    want = {"train": params["num_videos"], "val": params["num_val_videos"]}
+    for split, count in want.items():
+        folder = os.path.join(root, "annotations", split)
+        if not os.path.isdir(folder) or len(os.listdir(folder)) != count:
+            return False
+        images = os.path.join(root, "images", split)
+        if not os.path.isdir(images) or len(os.listdir(images)) != count:
+            return False
+    return True
+
+
+def _remove_partial_cache(root: str) -> None:
+    """This package's own cache folder, left incomplete (no synthetic.json marker, or files
+    missing): removed before it is generated again. Only ever called on the cache."""
+    if os.path.isdir(root) and os.path.dirname(root) == os.path.dirname(synthetic_root()):
+        shutil.rmtree(root)
 
 
 def _generation_lock(root: str) -> FileLock:

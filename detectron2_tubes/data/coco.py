@@ -154,8 +154,19 @@ _TOOL_DOC = """Write a registered dataset's labelled frames as a COCO keypoint J
 """
 
 
+def _under(path: str, root: str) -> bool:
+    return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(root)
+
+
 def main(argv=None) -> int:
-    from ..utils.cli import tool_parser
+    from ..utils.cli import run_command
+
+    return run_command("data.coco", lambda: _main(argv))
+
+
+def _main(argv) -> int:
+    from ..utils.cli import UserError, tool_parser
+    from ..utils.io import check_output_files
 
     parser = tool_parser("data.coco", _TOOL_DOC)
     parser.add_argument("--dataset", required=True, help="a registered dataset name")
@@ -168,8 +179,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.dataset not in DatasetCatalog.list():
         parser.error(f"dataset '{args.dataset}' is not registered")
+    check_output_files([args.output], overwrite=True)  # before the work, not after it
     frames = DatasetCatalog.get(args.dataset)
     root = args.image_root or os.path.commonpath([f["file_name"] for f in frames])
+    outside = [f["file_name"] for f in frames if not _under(f["file_name"], root)]
+    if outside:
+        raise UserError(
+            f"--image-root {root}: {len(outside)} frames are not under it (e.g. {outside[0]}); "
+            f"give a folder that holds every frame"
+        )
     export_coco_keypoints(
         frames, args.output, root, MetadataCatalog.get(args.dataset).keypoint_names
     )

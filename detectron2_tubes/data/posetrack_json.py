@@ -8,12 +8,14 @@ toolkit's, the training set's) to what is read here. A file that cannot be read 
 """
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
+from ..utils.cli import UserError
 from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS, POSETRACK17_JOINT_NAMES, POSETRACK17_TO_COCO
 
 __all__ = [
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 
-class PoseTrackFormatError(ValueError):
+class PoseTrackFormatError(UserError, ValueError):
     """A PoseTrack file that cannot be read or used; the message names the file and frame."""
 
 
@@ -219,17 +221,54 @@ def _ignore_2018(img: dict, path: str, frame: int) -> List[np.ndarray]:
     return polygons
 
 
+def _check_finite(ann: dict, path: str, frame: int) -> None:
+    """NaN or infinite coordinates and scores are refused, as the MOT reader refuses them (the
+    official kits would count them as joints, or fail deep inside)."""
+    for key in ("keypoints", "bbox", "bbox_head", "scores", "score"):
+        value = ann.get(key)
+        if value is None:
+            continue
+        try:
+            finite = np.isfinite(np.asarray(unwrap(value), float)).all()
+        except (TypeError, ValueError):
+            raise PoseTrackFormatError(
+                f"{path}: frame {frame}: annotation {ann.get('id')}: '{key}' is not numeric"
+            ) from None
+        if not finite:
+            raise PoseTrackFormatError(
+                f"{path}: frame {frame}: annotation {ann.get('id')}: '{key}' holds a NaN or "
+                f"infinite value"
+            )
+
+
 def _parse_2018(data, path, require_categories, require_keypoints, require_file_names):
     """PoseTrack 2018 and 2021 (COCO style)."""
     if not isinstance(data["images"], list):
         raise PoseTrackFormatError(f"{path}: 'images' is not a list")
+    if not isinstance(data.get("annotations"), list):
+        what = "no 'annotations' list" if "annotations" not in data else "'annotations' not a list"
+        raise PoseTrackFormatError(f"{path}: {what} (an empty list when nobody is there)")
     slots, num_slots = _slot_map(data, path, require_categories)
     file_slots = [k for k, _ in slots]
     coco_slots = [c for _, c in slots]
+    image_ids = {}
+    for f, img in enumerate(data["images"]):
+        if isinstance(img, dict) and "id" in img:
+            if img["id"] in image_ids:
+                raise PoseTrackFormatError(
+                    f"{path}: images[{image_ids[img['id']]}] and images[{f}] have the same id "
+                    f"{img['id']!r}"
+                )
+            image_ids[img["id"]] = f
     by_image = {}
-    for i, ann in enumerate(data.get("annotations") or []):
+    for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann:
             raise PoseTrackFormatError(f"{path}: annotations[{i}] has no 'image_id'")
+        if ann["image_id"] not in image_ids:
+            raise PoseTrackFormatError(
+                f"{path}: annotations[{i}] has image_id {ann['image_id']!r}, which no image has"
+            )
+        _check_finite(ann, path, image_ids[ann["image_id"]])
         by_image.setdefault(ann["image_id"], []).append(ann)
     frames = []
     for f, img in enumerate(data["images"]):
@@ -295,6 +334,10 @@ def _person_2017(rect: dict, path: str, frame: int, r: int) -> PoseTrackPerson:
             raise PoseTrackFormatError(
                 f"{path}: frame {frame}: annorect[{r}] has a point without numeric id, x and y"
             ) from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise PoseTrackFormatError(
+                f"{path}: frame {frame}: annorect[{r}] has a NaN or infinite point coordinate"
+            )
         if not 0 <= joint < len(POSETRACK17_TO_COCO):
             raise PoseTrackFormatError(
                 f"{path}: frame {frame}: annorect[{r}] has joint id {joint}, expected 0..14"

@@ -15,7 +15,6 @@ Output layout (PoseTrack 2018)::
     OUT/annotations/{train,val}/<seq>.json
 """
 
-import argparse
 import logging
 import math
 import os
@@ -28,6 +27,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from ..utils.cli import OneLineErrorParser, UserError, run_command
 from ..utils.io import write_json_atomic
 from .keypoints import EVALUATED_SLOTS, NUM_KEYPOINTS, posetrack_categories
 from .synthetic_people import (
@@ -303,12 +303,17 @@ def generate_synthetic_posetrack(
     num_frames: int = 60,
     seed: int = 0,
     num_val_videos: Optional[int] = None,
+    *,
+    overwrite: bool = False,
 ) -> Dict[str, Dict[str, List[SyntheticFrame]]]:
     """Generate the synthetic dataset; write it under ``out_dir`` (if not None) atomically.
 
     Args:
-        out_dir: dataset root to create (PoseTrack 2018 layout). Its ``images/`` and
-            ``annotations/`` are replaced only once the whole dataset has been written.
+        out_dir: dataset root to create (PoseTrack 2018 layout). A folder that already holds
+            ``images/``, ``annotations/`` or ``synthetic.json`` is refused before any work
+            (`OutputExistsError`), unless ``overwrite`` and it holds a synthetic set (its
+            ``synthetic.json``): then its ``images/`` and ``annotations/`` are replaced once
+            the whole new set has been written. Anything else there is never touched.
         num_videos: training videos; ``num_val_videos`` (default ``max(1, num_videos // 2)``)
             validation videos.
         num_frames: frames per video.
@@ -323,6 +328,7 @@ def generate_synthetic_posetrack(
         num_val_videos = max(1, num_videos // 2)
     work = None
     if out_dir is not None:
+        _check_replaceable(out_dir, overwrite)
         parent = os.path.dirname(os.path.abspath(out_dir))
         os.makedirs(parent, exist_ok=True)
         work = tempfile.mkdtemp(prefix=".synthetic-partial-", dir=parent)
@@ -361,10 +367,11 @@ def generate_synthetic_posetrack(
             )
             write_json_atomic(params, os.path.join(work, "synthetic.json"))
             os.makedirs(out_dir, exist_ok=True)
-            for name in ("images", "annotations", "synthetic.json"):
+            os.makedirs(os.path.join(work, "replaced"))
+            for name in ("images", "annotations", "synthetic.json"):  # the marker last
                 target = os.path.join(out_dir, name)
-                if os.path.isdir(target):
-                    shutil.rmtree(target)
+                if os.path.exists(target):  # a synthetic set's own (checked above)
+                    os.replace(target, os.path.join(work, "replaced", name))
                 os.replace(os.path.join(work, name), target)
     finally:
         if work is not None:
@@ -372,8 +379,33 @@ def generate_synthetic_posetrack(
     return result
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
+_OWN = ("images", "annotations", "synthetic.json")
+
+
+def _check_replaceable(out_dir: str, overwrite: bool) -> None:
+    from ..utils.io import OutputExistsError, check_output_folder
+
+    check_output_folder(out_dir)
+    present = [n for n in _OWN if os.path.exists(os.path.join(out_dir, n))]
+    if not present:
+        return
+    if not os.path.isfile(os.path.join(out_dir, "synthetic.json")):
+        raise UserError(
+            f"{out_dir} holds {', '.join(present)} but no synthetic.json: it is not a synthetic "
+            f"set, and nothing in it is replaced; choose an empty or new folder"
+        )
+    if not overwrite:
+        raise OutputExistsError(
+            f"{out_dir} holds a synthetic set already; pass --overwrite to replace it"
+        )
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_command("synthetic", lambda: _main(argv))
+
+
+def _main(argv: Optional[List[str]]) -> int:
+    parser = OneLineErrorParser(
         prog="python -m detectron2_tubes.synthetic",
         description="Generate a synthetic multi-person pose tracking dataset in the PoseTrack "
         "2018 layout (images/<split>/<seq>/*.jpg, annotations/<split>/<seq>.json).",
@@ -388,6 +420,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     parser.add_argument("--frames", type=int, default=60, help="frames per video (default 60)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a synthetic set already in --out"
+    )
     args = parser.parse_args(argv)
     for flag, value in (("--videos", args.videos), ("--frames", args.frames)):
         if value < 1:
@@ -396,7 +431,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.error(f"--val-videos must be at least 1, got {args.val_videos}")
     start = time.perf_counter()
     result = generate_synthetic_posetrack(
-        args.out, args.videos, args.frames, args.seed, num_val_videos=args.val_videos
+        args.out,
+        args.videos,
+        args.frames,
+        args.seed,
+        num_val_videos=args.val_videos,
+        overwrite=args.overwrite,
     )
     for split, videos in result.items():
         frames = sum(len(f) for f in videos.values())
@@ -407,7 +447,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"{tracks} tracks -> {os.path.join(args.out, 'annotations', split)}"
         )
     print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,10 +1,11 @@
 from .predictor import ClipPredictor, VideoPredictor, VideoReadError, read_frames
-from .trainer import TubeTrainer, missing_weights, setup_cfg, uses_clips
+from .trainer import ConfigError, TubeTrainer, missing_weights, setup_cfg, uses_clips
 from .video import draw_tracks, track_video
 
 __all__ = [
     "TubeTrainer",
     "setup_cfg",
+    "ConfigError",
     "uses_clips",
     "missing_weights",
     "ClipPredictor",

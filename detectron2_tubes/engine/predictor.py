@@ -14,6 +14,7 @@ from detectron2.structures import Instances
 from ..checkpoint import InflatingCheckpointer
 from ..data.clips import clip_frame_indices, key_frame_index
 from ..tracking import PoseTracker, PoseTrackerHead
+from ..utils.cli import UserError
 from .trainer import uses_clips
 
 __all__ = ["ClipPredictor", "VideoPredictor", "read_frames", "VideoReadError", "box_thresh_keeping"]
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-class VideoReadError(OSError):
+class VideoReadError(UserError, OSError):
     """A video or frame folder that cannot be read; the message names it."""
 
 
@@ -56,14 +57,21 @@ def read_frames(path: str) -> Tuple[Iterator[np.ndarray], float, List[str]]:
 
     def frames():
         yield first
+        decoded = 1
         try:
             while True:
                 ok, img = cap.read()
                 if not ok:
                     break
+                decoded += 1
                 yield img
         finally:
             cap.release()
+        if decoded < count:
+            raise VideoReadError(
+                f"{path}: its header says {count} frames but only {decoded} decode (a truncated "
+                f"or damaged file); nothing was written"
+            )
 
     return frames(), float(fps), [f"{i:06d}.jpg" for i in range(max(count, 1))]
 
@@ -79,10 +87,11 @@ class ClipPredictor:
     def __init__(self, cfg):
         self.cfg = cfg.clone()
         self.model = build_model(self.cfg).eval()
+        self.weights_summary = ""  # what the checkpointer loaded (one line)
         if cfg.MODEL.WEIGHTS:
-            InflatingCheckpointer(self.model, inflation=cfg.MODEL.WEIGHTS_INFLATION).load(
-                cfg.MODEL.WEIGHTS
-            )
+            checkpointer = InflatingCheckpointer.from_config(cfg, self.model, inference=True)
+            checkpointer.load(cfg.MODEL.WEIGHTS)
+            self.weights_summary = checkpointer.summary
         self.reads_clips = uses_clips(cfg)
         self.num_frames = cfg.INPUT.CLIP.NUM_FRAMES if self.reads_clips else 1
         if self.num_frames > 1 and cfg.MODEL.DEVICE == "cpu":

@@ -35,6 +35,19 @@ def _not_a_model_dump(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Model:\n")
 
 
+def _unusable(checkpoint: str):
+    """Why a cached checkpoint cannot be reused (unreadable, truncated, no weights), or None."""
+    from ..utils.safe_load import UnreadableFileError, UnsafeFileError, torch_load
+
+    try:
+        data = torch_load(checkpoint)
+    except (UnreadableFileError, UnsafeFileError) as e:
+        return str(e)[len(checkpoint) + 2 :]
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict) or not data["model"]:
+        return "no model weights in it"
+    return None
+
+
 def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bool = False) -> str:
     """Train ``config_file`` (seeded by its SEED) into ``output_dir`` unless a final model is
     there; returns the final checkpoint's path."""
@@ -50,8 +63,11 @@ def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bo
 
     final = os.path.join(output_dir, "model_final.pth")
     if os.path.isfile(final) and not retrain:
-        print(f"      using the trained model {final} (--retrain to train again)", flush=True)
-        return final
+        problem = _unusable(final)
+        if problem is None:
+            print(f"      using the trained model {final} (--retrain to train again)", flush=True)
+            return final
+        print(f"      the trained model {final} cannot be used ({problem}): training again")
     # No DATASETS.TEST during training: the demo evaluates the tracked videos instead.
     cfg = setup_cfg(config_file, ["OUTPUT_DIR", output_dir, "DATASETS.TEST", "()", *opts])
     seed_all_rng(cfg.SEED)

@@ -18,8 +18,9 @@ from ..checkpoint import InflatingCheckpointer
 from ..config import add_tubes_config
 from ..data import build_clip_test_loader, build_clip_train_loader
 from ..evaluation import PoseTrackEvaluator
+from ..utils.cli import UserError
 
-__all__ = ["TubeTrainer", "setup_cfg", "uses_clips", "missing_weights"]
+__all__ = ["TubeTrainer", "setup_cfg", "uses_clips", "missing_weights", "ConfigError"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,21 +30,87 @@ def uses_clips(cfg) -> bool:
     return cfg.MODEL.META_ARCHITECTURE == "TubeRCNN"
 
 
+class ConfigError(UserError):
+    """A config file or override Detectron2 cannot merge (one line naming the file or key)."""
+
+
 def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
     """Detectron2's config with the tube keys, merged from a file and KEY VALUE pairs.
 
-    A CUDA device is replaced by the CPU, with a warning, when no GPU is present.
+    A CUDA device is replaced by the CPU, with a warning, when no GPU is present. A file or
+    override that cannot be merged (missing or empty file, bad YAML, unknown key, wrong type, an
+    odd number of overrides) raises a one-line `ConfigError`.
     """
     cfg = add_tubes_config(get_cfg())
     if config_file:
-        cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts or []))
+        _merge_file(cfg, config_file)
+    opts = list(opts or [])
+    if len(opts) % 2:
+        raise ConfigError(
+            f"config overrides come in KEY VALUE pairs; {len(opts)} items given, the last "
+            f"{opts[-1]} has no value"
+        )
+    try:
+        cfg.merge_from_list(opts)
+    except (KeyError, ValueError, AssertionError) as e:
+        raise ConfigError(f"config override: {_config_problem(e, cfg)}") from None
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         logging.getLogger("detectron2_tubes").warning("No CUDA device here: running on the CPU")
         cfg.MODEL.DEVICE = "cpu"
     if freeze:
         cfg.freeze()
     return cfg
+
+
+def _merge_file(cfg, config_file: str) -> None:
+    import yaml
+
+    if not os.path.isfile(config_file):
+        what = "is a folder" if os.path.isdir(config_file) else "does not exist"
+        raise ConfigError(f"config file {config_file} {what}")
+    try:
+        with open(config_file) as f:
+            content = yaml.safe_load(f)
+    except yaml.constructor.ConstructorError:
+        content = {}  # Python tags: Detectron2 reads them with unsafe_load (a config is code)
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{config_file}: not valid YAML ({_first_line(e)})") from None
+    if not isinstance(content, dict):
+        what = "is empty" if content is None else "is not a mapping of config keys"
+        raise ConfigError(f"{config_file}: {what}")
+    try:
+        cfg.merge_from_file(config_file)
+    except (KeyError, ValueError, AssertionError, TypeError) as e:
+        raise ConfigError(f"{config_file}: {_config_problem(e, cfg)}") from None
+    except yaml.YAMLError as e:  # in a _BASE_ file
+        raise ConfigError(f"{config_file}: not valid YAML ({_first_line(e)})") from None
+    except OSError as e:  # a _BASE_ file
+        raise ConfigError(f"{config_file}: cannot read {e.filename} ({e.strerror})") from None
+
+
+def _config_problem(e: Exception, cfg) -> str:
+    """Detectron2's merge error as one line; an unknown key with the nearest known ones."""
+    import difflib
+
+    text = str(e.args[0]) if e.args else str(e)
+    if "Non-existent" in text and "key" in text:
+        key = text.split(":", 1)[1].strip()
+        near = difflib.get_close_matches(key, _all_keys(cfg), n=3, cutoff=0.75)
+        return f"unknown config key {key}" + (f" (did you mean {', '.join(near)}?)" if near else "")
+    return _first_line(text)
+
+
+def _all_keys(node, prefix: str = ""):
+    for k, v in node.items():
+        if isinstance(v, dict):
+            yield from _all_keys(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+
+def _first_line(e) -> str:
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    return " ".join(lines[:3]) if lines else type(e).__name__
 
 
 def missing_weights(cfg) -> Optional[str]:
@@ -85,11 +152,8 @@ class TubeTrainer(DefaultTrainer):
         # DefaultTrainer.__init__ makes a DetectionCheckpointer just before it builds the hooks;
         # 2D weights reach a 3D model only through inflation, so the InflatingCheckpointer takes
         # its place here, before the PeriodicCheckpointer hook is given it.
-        self.checkpointer = InflatingCheckpointer(
-            self.checkpointer.model,
-            self.cfg.OUTPUT_DIR,
-            inflation=self.cfg.MODEL.WEIGHTS_INFLATION,
-            trainer=weakref.proxy(self),
+        self.checkpointer = InflatingCheckpointer.from_config(
+            self.cfg, self.checkpointer.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
         )
         return super().build_hooks()
 

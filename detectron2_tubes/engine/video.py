@@ -14,7 +14,7 @@ from detectron2.utils.visualizer import Visualizer
 from ..data.keypoints import posetrack_metadata
 from ..evaluation import write_posetrack_video, writer_options
 from ..tracking import Detections
-from ..utils.io import atomic_path
+from ..utils.io import atomic_path, check_output_files, created_folder
 from .predictor import VideoPredictor, VideoReadError, read_frames
 
 __all__ = ["track_video", "draw_tracks"]
@@ -45,16 +45,33 @@ def track_video(
     batch_size: int = 1,
     write_video: bool = True,
     progress: bool = True,
+    overwrite: bool = True,
 ) -> dict:
     """Run the video predictor with tracking on a video file or frame folder; see the module doc.
 
-    Returns {"json": path, "video": path or None, "frames": n, "tracks": n, "seconds": s}.
+    The JSON and the video are written beside their targets and renamed into place together at
+    the end: a failure or a signal leaves neither, and no temporary file. ``overwrite=False``
+    refuses outputs that exist already (`OutputExistsError`) before any work starts.
+
+    Returns {"json": path, "video": path or None, "frames": n, "tracks": n, "seconds": s,
+    "weights": the checkpointer's summary line}.
     """
-    frames, fps, names = read_frames(input_path)
     name = os.path.splitext(os.path.basename(os.path.normpath(input_path)))[0]
-    os.makedirs(output_dir, exist_ok=True)
     json_path = os.path.join(output_dir, f"{name}.json")
     video_path = os.path.join(output_dir, f"{name}.mp4") if write_video else None
+    check_output_files([p for p in (json_path, video_path) if p], overwrite=overwrite)
+    frames, fps, names = read_frames(input_path)
+    with created_folder(output_dir):
+        return _track_into(
+            cfg, input_path, name, json_path, video_path, frames, fps, names, mode, batch_size,
+            progress,
+        )
+
+
+def _track_into(
+    cfg, input_path, name, json_path, video_path, frames, fps, names, mode, batch_size, progress
+) -> dict:
+    write_video = video_path is not None
     meta = MetadataCatalog.get(cfg.DATASETS.TEST[0]) if cfg.DATASETS.TEST else None
     if meta is None or not meta.get("keypoint_names"):
         meta = MetadataCatalog.get("__detectron2_tubes_posetrack")
@@ -64,7 +81,8 @@ def track_video(
     start = time.perf_counter()
     records, predictions, writer, tracks = [], {}, None, set()
     with contextlib.ExitStack() as stack:
-        # The video goes to a temporary file, renamed only if everything succeeds.
+        # Both outputs go to temporary files, renamed (video first) only if everything succeeds.
+        tmp_json = stack.enter_context(atomic_path(json_path, ".json"))
         tmp_video = stack.enter_context(atomic_path(video_path, ".mp4")) if write_video else None
         iterator = predictor(frames)
         if progress:
@@ -99,8 +117,9 @@ def track_video(
             raise VideoReadError(f"{input_path}: no frames")
         if writer is not None:
             writer.release()
-        write_posetrack_video(json_path, records, predictions, **writer_options(cfg))
+        write_posetrack_video(tmp_json, records, predictions, **writer_options(cfg))
     return {
+        "weights": predictor.predictor.weights_summary,
         "json": json_path,
         "video": video_path,
         "frames": len(records),

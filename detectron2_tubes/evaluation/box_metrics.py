@@ -17,6 +17,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.cli import UserError
+
 __all__ = ["MOT_METRICS", "evaluate_mot", "evaluate_mot_many", "format_mot_table", "MOTEvalError"]
 
 # Reported, in percent (counts as integers).
@@ -25,7 +27,7 @@ MOT_METRICS = ("HOTA", "DetA", "AssA", "LocA", "DetRe", "DetPr", "AssRe", "AssPr
 _COUNT_FIELDS = {"IDSW": "IDSW", "FP": "CLR_FP", "FN": "CLR_FN"}
 
 
-class MOTEvalError(ValueError):
+class MOTEvalError(UserError, ValueError):
     """A MOT file that cannot be scored; the message names the file."""
 
 
@@ -87,6 +89,8 @@ def evaluate_mot_many(pairs: Sequence[Tuple[str, str]], *, benchmark: Optional[s
     seqs, seq_info = [], {}
     for n, (gt_path, pred_path) in enumerate(pairs):
         gt, pred = _rows(gt_path), _rows(pred_path)
+        if not gt.size:  # MOTA would divide by zero ground-truth boxes (it printed -6000)
+            raise MOTEvalError(f"{gt_path}: the ground truth holds no box; nothing to score")
         if benchmark is None:
             benchmark = "MOT17" if gt.size and gt.shape[1] == 9 else "MOT15"
         seq = f"seq{n:04d}"

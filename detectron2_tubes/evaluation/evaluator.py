@@ -86,6 +86,18 @@ def score_written(videos: Sequence[List[dict]], paths: Sequence[str], warn=logge
     return result
 
 
+def _say_if_nothing_passed(raw: Dict[str, Dict[int, dict]], det_thresh: float) -> None:
+    """A table of NaN and MOTA -100 needs its reason: no detection reached the threshold."""
+    scores = [float(f["scores"].max()) for v in raw.values() for f in v.values() if len(f["scores"])]
+    best = max(scores, default=None)
+    if best is None or best < det_thresh:
+        logger.warning(
+            f"[PoseTrackEvaluator] no detection reached TRACKING.DET_THRESH {det_thresh:g} (the "
+            + ("model detected nothing" if best is None else f"highest score was {best:.3f}")
+            + "), so nothing was tracked or written: train longer, or lower TRACKING.DET_THRESH"
+        )
+
+
 class PoseTrackEvaluator(DatasetEvaluator):
     """Evaluate a video dataset the PoseTrack way after inference.
 
@@ -189,6 +201,7 @@ class PoseTrackEvaluator(DatasetEvaluator):
             **self.write_options,
         )
         result = score_written(videos, paths)
+        _say_if_nothing_passed(raw, self.tracker.det_thresh)
         table = format_tables(result)
         metrics = self.to_detectron2(result)
         gt_paths = [v[0]["annotation_file"] for v in videos]

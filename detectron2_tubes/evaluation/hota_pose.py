@@ -38,7 +38,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..data.keypoints import EVALUATED_SLOTS
 from ..data.posetrack_json import PoseTrackFormatError, PoseTrackFrame, read_posetrack_file
-from .sequences import _inside_polygons
+from .sequences import _inside_polygons, zero_head_message
 
 __all__ = [
     "KIT_JOINT_NAMES",
@@ -98,6 +98,8 @@ def _frame_people(frame: PoseTrackFrame, path: str, is_gt: bool):
                 )
             x1, y1, x2, y2 = person.bbox_head
             heads.append(0.6 * np.hypot(x2 - x1, y2 - y1))
+            if heads[-1] == 0:
+                raise PoseTrackFormatError(zero_head_message(path, frame.index, person))
     dup = [i for i in set(ids) if ids.count(i) > 1]
     if dup:
         what = "ground truth" if is_gt else "prediction"

@@ -47,6 +47,10 @@ def save_raw_predictions(raw: RawPredictions, path: str) -> None:
             np.savez(fh, index=np.array(json.dumps(index)), **arrays)
 
 
+def _dict_of_dicts(x) -> bool:
+    return isinstance(x, dict) and all(isinstance(v, dict) for v in x.values())
+
+
 def load_raw_predictions(path: str) -> RawPredictions:
     """Read what `save_raw_predictions` wrote (or an older version's ``.pkl``) as data only.
 
@@ -55,8 +59,14 @@ def load_raw_predictions(path: str) -> RawPredictions:
     """
     if path.endswith(".pkl"):
         raw = load_pickle(path)
-        if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
-            raise UnreadableFileError(f"{path}: not saved raw predictions (not a dict of videos)")
+        frames = [f for v in raw.values() for f in v.values()] if _dict_of_dicts(raw) else None
+        if frames is None or not all(
+            isinstance(f, dict) and {"boxes", "scores"} <= set(f) for f in frames
+        ):
+            raise UnreadableFileError(
+                f"{path}: not saved raw predictions (video -> frame -> boxes, scores, ...); "
+                f"regenerate it with train_net.py --eval-only, which writes {RAW_PREDICTIONS_FILE}"
+            )
         return raw
     try:
         with np.load(path, allow_pickle=False) as z:

@@ -112,6 +112,15 @@ def _inside_polygons(points: np.ndarray, polygons: Sequence[np.ndarray]) -> np.n
     return inside
 
 
+def zero_head_message(path: str, frame: int, person: PoseTrackPerson) -> str:
+    """A ground-truth head box of size 0: PCKh divides by its diagonal, so the official kits
+    would count every joint of that person missed (no prediction can match it)."""
+    return (
+        f"{path}: frame {frame}: a ground-truth person (track {person.track_id}) has a head box "
+        f"of size 0 ({person.bbox_head}); PCKh divides by its diagonal: fix the annotation"
+    )
+
+
 def _to_people(
     persons: Sequence[PoseTrackPerson], polygons, path: str, frame: int, is_gt: bool, offset: int
 ) -> People:
@@ -156,6 +165,8 @@ def _to_people(
                 )
             if head is not None:
                 heads[i] = 0.6 * math.hypot(head[2] - head[0], head[3] - head[1])
+                if heads[i] == 0 and here.any():
+                    raise PoseTrackEvalError(zero_head_message(path, frame, person))
     if polygons and present.any():
         flat = points.reshape(-1, 2)
         ignored = _inside_polygons(flat, polygons).reshape(present.shape)

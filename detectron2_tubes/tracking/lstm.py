@@ -6,7 +6,6 @@ detection continues the track (the paper's learned alternative to hand-made cost
 trains it on the ground-truth tracks of any registered PoseTrack-format dataset.
 """
 
-import argparse
 import logging
 import os
 import time
@@ -200,16 +199,24 @@ def train_box_lstm(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.BCEWithLogitsLoss()
     losses, window = [], []
-    for step in range(steps):
-        h, c, y = _sample_batch(segments, rng, batch, history)
-        loss = loss_fn(model(h, c), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        window.append(loss.item())
-        if (step + 1) % log_every == 0:
-            losses.append(float(np.mean(window)))
-            window = []
+    # A model this small only loses to thread start-up costs: one thread trains it about 6x
+    # faster than PyTorch's default on 2 busy cores (60 steps: 1 s against 6 s).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for step in range(steps):
+            h, c, y = _sample_batch(segments, rng, batch, history)
+            loss = loss_fn(model(h, c), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            window.append(loss.item())
+            if (step + 1) % log_every == 0:
+                losses.append(float(np.mean(window)))
+                window = []
+                logger.info(f"[train_box_lstm] step {step + 1}/{steps}: loss {losses[-1]:.4f}")
+    finally:
+        torch.set_num_threads(threads)
     return model.eval(), losses
 
 
@@ -234,20 +241,31 @@ def load_box_lstm(path: str) -> BoxLSTM:
     try:
         data = torch_load(path)  # data only: a file that would run code raises UnsafeFileError
     except UnreadableFileError as e:
-        raise ValueError(f"{path}: not a saved tracking LSTM ({str(e)[len(path) + 2:]})") from None
+        raise UnreadableFileError(
+            f"{path}: not a saved tracking LSTM ({str(e)[len(path) + 2:]})"
+        ) from None
     if not isinstance(data, dict) or data.get("version") != _FORMAT_VERSION:
-        raise ValueError(f"{path}: not a tracking LSTM saved by detectron2_tubes")
+        raise UnreadableFileError(f"{path}: not a tracking LSTM saved by detectron2_tubes")
     model = BoxLSTM(data["history"], data["hidden"])
     model.load_state_dict(data["state_dict"])
     return model.eval()
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
+    from ..utils.cli import run_command
+
+    return run_command("tracking.lstm", lambda: _main(argv))
+
+
+def _main(argv: Optional[List[str]]) -> int:
     from detectron2.data import DatasetCatalog
+    from detectron2.utils.logger import setup_logger
+
+    from ..utils.cli import OneLineErrorParser
 
     import detectron2_tubes  # noqa: F401  (registers the datasets)
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="python -m detectron2_tubes.tracking.lstm",
         description="Train the LSTM tracking cost on ground-truth tracks.",
     )
@@ -268,6 +286,12 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"unknown dataset(s) {unknown}; registered PoseTrack-format names include "
             f"{[n for n in DatasetCatalog.list() if 'posetrack' in n]}"
         )
+    if args.steps < 1:
+        parser.error(f"--steps must be at least 1, not {args.steps}")
+    from ..utils.io import check_output_files
+
+    check_output_files([args.output], overwrite=True)  # before training, not after
+    setup_logger(name="detectron2_tubes", abbrev_name="d2t")  # progress every 50 steps
     dicts = [d for n in names for d in DatasetCatalog.get(n)]
     start = time.perf_counter()
     model, losses = train_box_lstm(dicts, steps=args.steps, seed=args.seed)
@@ -277,7 +301,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         f"{time.perf_counter() - start:.0f} s; loss {losses[0]:.3f} -> {losses[-1]:.3f}; "
         f"saved {os.path.abspath(args.output)}"
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,6 +1,7 @@
 """`PoseTracker`: links per-frame person detections into tracks (the paper's stage 2)."""
 
 import dataclasses
+import math
 from collections import OrderedDict, deque
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Union
 
@@ -10,6 +11,7 @@ from detectron2.config import configurable
 from detectron2.structures import Instances
 from detectron2.tracking.base_tracker import TRACKER_HEADS_REGISTRY, BaseTracker
 
+from ..utils.cli import UserError
 from .costs import CropFeatureExtractor, WeightedCost, cosine_cost, iou_cost, oks_cost, pose_cost
 from .detections import Detections
 from .matching import MATCHERS
@@ -49,11 +51,11 @@ def build_cost(cost: Union[str, Dict[str, float], Callable], *, lstm=None, keypo
             return cosine_cost
         if name == "lstm":
             if lstm is None:
-                raise ValueError("the lstm cost needs a trained model (lstm=... or --lstm-weights)")
+                raise TrackerSettingError("the lstm cost needs a trained model (lstm=... or --lstm-weights)")
             from .lstm import LSTMCost
 
             return LSTMCost(lstm)
-        raise ValueError(f"unknown cost {name!r}; use one of {COST_NAMES}")
+        raise TrackerSettingError(f"unknown cost {name!r}; use one of {COST_NAMES}")
 
     if isinstance(cost, str):
         return single(cost)
@@ -70,7 +72,7 @@ def parse_cost(text: str) -> Union[str, Dict[str, float]]:
         try:
             out[name.strip()] = float(weight) if weight else 1.0
         except ValueError:
-            raise ValueError(f"bad cost weight in {text!r}: {part!r} (use name:weight)") from None
+            raise TrackerSettingError(f"bad cost weight in {text!r}: {part!r} (use name:weight)") from None
     return out
 
 
@@ -80,6 +82,17 @@ def _cost_names(cost) -> set:
     if isinstance(cost, dict):
         return {k for k, w in cost.items() if w > 0}
     return set()
+
+
+class TrackerSettingError(UserError, ValueError):
+    """A tracker setting it cannot run with (unknown cost or matcher, a NaN or out-of-range
+    threshold): one line naming the setting."""
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    """Thresholds are numbers in their range: NaN would silently drop (or keep) everything."""
+    if not (low <= value <= high):  # False for NaN too
+        raise TrackerSettingError(f"{name} must be in [{low:g}, {high:g}], not {value}")
 
 
 class PoseTracker:
@@ -132,13 +145,20 @@ class PoseTracker:
         second_max_cost: float = 0.5,
     ):
         if matcher not in MATCHERS:
-            raise ValueError(f"unknown matcher {matcher!r}; use one of {sorted(MATCHERS)}")
+            raise TrackerSettingError(f"unknown matcher {matcher!r}; use one of {sorted(MATCHERS)}")
+        _check_range("det_thresh", det_thresh, 0.0, 1.0)
+        _check_range("min_area", min_area, 0.0, math.inf)
+        if low_thresh is not None:
+            _check_range("low_thresh", low_thresh, 0.0, 1.0)
+        for name, value in (("max_cost", max_cost), ("keypoint_thresh", keypoint_thresh)):
+            if value is not None and not math.isfinite(value):
+                raise TrackerSettingError(f"{name} must be a finite number, not {value}")
         if memory < 0 or max_tracks < 1:
-            raise ValueError("memory must be >= 0 and max_tracks >= 1")
+            raise TrackerSettingError("memory must be >= 0 and max_tracks >= 1")
         if motion not in MOTIONS:
-            raise ValueError(f"unknown motion {motion!r}; use one of {MOTIONS}")
+            raise TrackerSettingError(f"unknown motion {motion!r}; use one of {MOTIONS}")
         if low_thresh is not None and low_thresh > det_thresh:
-            raise ValueError(f"low_thresh {low_thresh} is above det_thresh {det_thresh}")
+            raise TrackerSettingError(f"low_thresh {low_thresh} is above det_thresh {det_thresh}")
         self.kalman = BoxKalman() if motion == "kalman" else None
         self.low_thresh, self.second_max_cost = low_thresh, second_max_cost
         self.cost_fn = build_cost(cost, lstm=lstm, keypoint_thresh=keypoint_thresh)

@@ -23,6 +23,8 @@ import re
 import warnings
 from typing import Any
 
+from .cli import UserError
+
 __all__ = [
     "ALLOWED_GLOBALS",
     "RestrictedUnpickler",
@@ -59,12 +61,12 @@ ALLOWED_GLOBALS = frozenset(
 )
 
 
-class UnsafeFileError(ValueError):
+class UnsafeFileError(UserError, ValueError):
     """A file that would build something other than data when loaded (one line; nothing in the
     file was run)."""
 
 
-class UnreadableFileError(ValueError):
+class UnreadableFileError(UserError, ValueError):
     """A file that is empty, truncated, corrupt or not of the expected kind (one line)."""
 
 
@@ -145,8 +147,8 @@ def torch_load(path: str, map_location: Any = "cpu") -> Any:
                 f"the file was run"
             ) from None
         raise UnreadableFileError(f"{path}: not a readable PyTorch file ({_first_line(e)})") from None
-    except (EOFError, RuntimeError, ValueError) as e:
-        reason = "empty or truncated" if isinstance(e, EOFError) else _first_line(e)
+    except Exception as e:  # torch's parser fails on garbage with any type (IndexError, ...)
+        reason = "empty or truncated" if isinstance(e, EOFError) or not data else _first_line(e)
         raise UnreadableFileError(f"{path}: not a readable PyTorch file ({reason})") from None
 
 

@@ -1,0 +1,596 @@
+"""Bad input, as a careful user gives it, to every command: each case asserts the exit status,
+one line on stderr naming the file, key or value (no traceback), and the file system afterwards
+(the user's files intact, nothing partial, no temporary file)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from detectron2_tubes.engine import setup_cfg
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+QUICK = os.path.join(ROOT, "configs", "quick_schedules")
+T3 = os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml")
+TINY = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32,32]", "INPUT.MIN_SIZE_TEST", "96"]
+
+
+def _call(main, argv, capsys):
+    """(exit status, stdout, stderr) of an in-process command."""
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _one_line(err, *fragments):
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def _tree(path):
+    """Every file under ``path`` with its bytes (to show a folder is untouched)."""
+    out = {}
+    for folder, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(folder, name)
+            with open(full, "rb") as f:
+                out[os.path.relpath(full, path)] = f.read()
+    return out
+
+
+def _no_temp_files(path):
+    hidden = [f for _, _, files in os.walk(path) for f in files if f.startswith(".")]
+    partial = [d for _, dirs, _ in os.walk(path) for d in dirs if d.startswith(".synthetic")]
+    assert not hidden and not partial, (hidden, partial)
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A random tiny T = 3 Tube R-CNN saved by the project's checkpointer (complete)."""
+    from detectron2.modeling import build_model
+
+    from detectron2_tubes.checkpoint import SafeDetectionCheckpointer
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("weights")
+    model = build_model(setup_cfg(T3, TINY))
+    SafeDetectionCheckpointer(model, str(folder)).save("model_final")
+    return str(folder / "model_final.pth")
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("video") / "clip"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i:06d}.jpg"), np.full((72, 96, 3), 40 * i, np.uint8))
+    return str(folder)
+
+
+def _track(frames, out, *extra, weights=None):
+    argv = ["--config-file", T3, "--input", frames, "--output", str(out), "--no-video"]
+    return argv + list(extra) + TINY + (["MODEL.WEIGHTS", weights] if weights else [])
+
+
+# ---------------------------------------------------------------- config mistakes
+
+
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        (["SOLVER.MAX_ITR", "3"], ["unknown config key SOLVER.MAX_ITR", "did you mean SOLVER.MAX_ITER"]),
+        (["SOLVER.MAX_ITER", "abc"], ["Type mismatch", "SOLVER.MAX_ITER"]),
+        (["SOLVER.MAX_ITER"], ["KEY VALUE pairs", "SOLVER.MAX_ITER has no value"]),
+        (["TRACKING.DET_THRESH", "nan"], ["Type mismatch", "TRACKING.DET_THRESH"]),
+        (["TRACKING.DET_THRESH", "1.5"], ["det_thresh must be in [0, 1]"]),
+    ],
+)
+def test_config_override_mistakes(frames, weights, tmp_path, capsys, overrides, fragments):
+    from detectron2_tubes.track_video import main
+
+    out = tmp_path / "out"
+    code, _, err = _call(main, _track(frames, out, weights=weights) + overrides, capsys)
+    assert code == 2
+    _one_line(err, "track_video: error:", *fragments)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("", "is empty"),
+        ("MODEL: [\n", "not valid YAML"),
+        ("MODEL:\n  WIEGHTS: x\n", "unknown config key MODEL.WIEGHTS (did you mean MODEL.WEIGHTS?)"),
+        ("- a\n- b\n", "is not a mapping of config keys"),
+        ('_BASE_: "nowhere.yaml"\n', "cannot read"),
+    ],
+)
+def test_config_file_mistakes(frames, tmp_path, capsys, content, fragment):
+    from detectron2_tubes.track_video import main
+
+    cfg = tmp_path / "my.yaml"
+    cfg.write_text(content)
+    argv = ["--config-file", str(cfg), "--input", frames, "--output", str(tmp_path / "out")]
+    code, _, err = _call(main, argv, capsys)
+    assert code == 2
+    _one_line(err, str(cfg), fragment)
+    assert sorted(os.listdir(tmp_path)) == ["my.yaml"]
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _checkpoint_cases(tmp_path, weights):
+    data = open(weights, "rb").read()
+    (tmp_path / "empty.pth").write_bytes(b"")
+    (tmp_path / "truncated.pth").write_bytes(data[: len(data) // 2])
+    (tmp_path / "corrupt.pkl").write_bytes(b"\x80\x04not a pickle")
+    (tmp_path / "text.pth").write_text("these are not weights")
+    return {
+        "empty.pth": "not a readable",
+        "truncated.pth": "not a readable",
+        "corrupt.pkl": "not a readable pickle",
+        "text.pth": "not a readable",
+    }
+
+
+def test_unusable_checkpoints(frames, weights, tmp_path, capsys):
+    from detectron2_tubes.track_video import main
+
+    for name, fragment in _checkpoint_cases(tmp_path, weights).items():
+        out = tmp_path / f"out_{name}"
+        code, _, err = _call(main, _track(frames, out, weights=str(tmp_path / name)), capsys)
+        assert code == 2, name
+        _one_line(err, str(tmp_path / name), fragment)
+        assert not out.exists()
+    code, _, err = _call(main, _track(frames, tmp_path / "o", weights="/no/such.pth"), capsys)
+    assert code == 2
+    _one_line(err, "MODEL.WEIGHTS /no/such.pth does not exist")
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_at_inference(frames, weights, tmp_path, capsys):
+    """A keypoint head of other shapes would run at its random initialisation: refused, naming
+    the head; MODEL.WEIGHTS_ALLOW_PARTIAL True runs anyway and says what was left."""
+    from detectron2_tubes.track_video import main
+
+    other = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[48,48]"]
+    out = tmp_path / "out"
+    code, _, err = _call(main, _track(frames, out, weights=weights) + other, capsys)
+    assert code == 2
+    _one_line(err, "does not fit this model", "roi_heads.keypoint_head", "WEIGHTS_ALLOW_PARTIAL")
+    assert not out.exists()
+    argv = _track(frames, out, weights=weights) + other + ["MODEL.WEIGHTS_ALLOW_PARTIAL", "True"]
+    code, printed, _ = _call(main, argv, capsys)
+    assert code == 0 and "left at their initialisation" in printed
+    assert os.listdir(out) == ["clip.json"]
+
+
+def test_no_backbone_checkpoint(frames, tmp_path, capsys):
+    from detectron2_tubes.track_video import main
+
+    path = tmp_path / "classifier.pth"
+    torch.save({"model": {"fc.weight": torch.zeros(2, 3)}}, path)
+    code, _, err = _call(main, _track(frames, tmp_path / "out", weights=str(path)), capsys)
+    assert code == 2
+    _one_line(err, str(path), "no backbone weight")
+
+
+def test_input_convention_travels_inside_the_checkpoint(frames, weights, tmp_path, capsys):
+    """The weights were trained on BGR: an RGB model is refused even with no config.yaml beside
+    the copied checkpoint (the record is in the checkpoint)."""
+    from detectron2_tubes.track_video import main
+
+    copied = tmp_path / "copied.pth"
+    copied.write_bytes(open(weights, "rb").read())
+    argv = _track(frames, tmp_path / "out", weights=str(copied)) + ["INPUT.FORMAT", "RGB"]
+    code, _, err = _call(main, argv, capsys)
+    assert code == 2
+    _one_line(err, str(copied), "says the checkpoint", "set INPUT.FORMAT BGR (is RGB)")
+
+
+# ---------------------------------------------------------------- output paths
+
+
+def test_track_video_output_problems(frames, weights, tmp_path, capsys):
+    from detectron2_tubes.track_video import main
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    for out, fragment in (
+        (a_file, "is a file, where the output folder goes"),
+        (a_file / "sub", "is a file, where a folder of"),
+    ):
+        code, _, err = _call(main, _track(frames, out, weights=weights), capsys)
+        assert code == 2
+        _one_line(err, str(a_file), fragment)
+    assert a_file.read_text() == "mine"
+    # Existing outputs are the user's: kept unless --overwrite.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "clip.json").write_text("earlier results")
+    code, _, err = _call(main, _track(frames, out, weights=weights), capsys)
+    assert code == 2
+    _one_line(err, "clip.json exists already; pass --overwrite")
+    assert (out / "clip.json").read_text() == "earlier results"
+    code, _, _ = _call(main, _track(frames, out, "--overwrite", weights=weights), capsys)
+    assert code == 0 and json.loads((out / "clip.json").read_text())["images"]
+    _no_temp_files(tmp_path)
+
+
+def test_track_video_bad_values_and_a_video_that_decodes_short(weights, tmp_path, capsys):
+    from detectron2_tubes.track_video import main
+
+    video = tmp_path / "short.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 72))
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        writer.write(rng.integers(0, 255, (72, 96, 3), dtype=np.uint8))
+    writer.release()
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])  # the header still says 12 frames
+    out = tmp_path / "out"
+    code, _, err = _call(main, _track(str(video), out, weights=weights), capsys)
+    assert code == 2
+    progress = [line for line in err.splitlines() if "frame" in line and "it/s" not in line]
+    _one_line(err.strip().splitlines()[-1], str(video), "header says 12 frames but only")
+    assert "Traceback" not in err and progress  # the progress bar, then the one line
+    assert not out.exists()
+    code, _, err = _call(main, _track(str(video), out, "--batch-size", "0", weights=weights), capsys)
+    assert code == 2
+    _one_line(err, "--batch-size must be at least 1, not 0")
+
+
+def test_eval_commands_check_their_output_before_the_work(tmp_path, capsys):
+    from detectron2_tubes.eval_mot import main as eval_mot
+    from detectron2_tubes.eval_posetrack import main as eval_posetrack
+
+    gt, pred = _posetrack_pair(tmp_path)
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    argv = ["--groundTruth", gt, "--predictions", pred, "--output", str(folder)]
+    code, printed, err = _call(eval_posetrack, argv, capsys)
+    assert code == 2 and printed == ""  # refused before the metrics, not after
+    _one_line(err, str(folder), "is a folder, where the output file goes")
+    (tmp_path / "gt.txt").write_text("1,1,10,10,20,40,1,1,1\n")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    argv = ["--groundTruth", str(tmp_path / "gt.txt"), "--predictions", str(tmp_path / "gt.txt")]
+    code, printed, err = _call(eval_mot, argv + ["--output", str(blocker / "m.json")], capsys)
+    assert code == 2 and printed == ""
+    _one_line(err, str(blocker), "is a file")
+
+
+def test_link_output_problems(tmp_path, capsys):
+    from detectron2_tubes.link import main
+
+    gt, pred = _posetrack_pair(tmp_path)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    code, _, err = _call(main, ["--input", pred, "--output", str(a_file)], capsys)
+    assert code == 2
+    _one_line(err, str(a_file))
+    assert a_file.read_text() == "mine"
+    for value, fragment in (("nan", "det_thresh must be in [0, 1], not nan"), ("-0.5", "[0, 1]")):
+        out = tmp_path / f"out_{value}"
+        code, _, err = _call(main, ["--input", pred, "--output", str(out), "--det-thresh", value], capsys)
+        assert code == 2
+        _one_line(err, fragment)
+        assert not out.exists()
+
+
+# ---------------------------------------------------------------- data sets
+
+
+def test_synthetic_never_replaces_what_it_did_not_make(tmp_path, capsys):
+    from detectron2_tubes.data.synthetic import main
+
+    real = tmp_path / "posetrack"
+    (real / "images" / "val" / "seq").mkdir(parents=True)
+    (real / "images" / "val" / "seq" / "000000.jpg").write_bytes(b"a real frame")
+    (real / "annotations").mkdir()
+    before = _tree(real)
+    for extra in ([], ["--overwrite"]):
+        code, _, err = _call(main, ["--out", str(real), "--videos", "1", "--frames", "2", *extra], capsys)
+        assert code == 2
+        _one_line(err, str(real), "no synthetic.json", "nothing in it is replaced")
+        assert _tree(real) == before
+    _no_temp_files(tmp_path)
+    synth = tmp_path / "synth"
+    args = ["--out", str(synth), "--videos", "1", "--frames", "2"]
+    assert _call(main, args, capsys)[0] == 0
+    made = _tree(synth)
+    code, _, err = _call(main, args + ["--seed", "3"], capsys)
+    assert code == 2
+    _one_line(err, "holds a synthetic set already; pass --overwrite")
+    assert _tree(synth) == made
+    assert _call(main, args + ["--seed", "3", "--overwrite"], capsys)[0] == 0
+    assert _tree(synth) != made
+    _no_temp_files(tmp_path)
+
+
+def test_data_coco_mistakes(tmp_path, capsys):
+    from detectron2_tubes.data.coco import main
+
+    out = tmp_path / "coco.json"
+    code, _, err = _call(main, ["--dataset", "posetrack18_val", "--output", str(out)], capsys)
+    assert code == 2
+    _one_line(err, "annotation folder does not exist")
+    code, _, err = _call(main, ["--dataset", "nope_val", "--output", str(out)], capsys)
+    assert code == 2
+    _one_line(err, "'nope_val' is not registered")
+    args = ["--dataset", "posetrack_synth_val", "--output", str(out)]
+    code, _, err = _call(main, args + ["--image-root", str(tmp_path)], capsys)
+    assert code == 2
+    _one_line(err, "frames are not under it")
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------- evaluation inputs
+
+
+def _pt18(images, annotations):
+    cats = [{"id": 1, "name": "person", "keypoints": [
+        "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder",
+        "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+        "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"]}]  # fmt: skip
+    return {"images": images, "annotations": annotations, "categories": cats}
+
+
+def _person(image_id, track, head=(10, 10, 20, 20), x=30.0):
+    kp = []
+    for j in range(17):
+        kp += [x + j, 40.0 + 3 * j, 1]
+    return {"image_id": image_id, "track_id": track, "id": track, "keypoints": kp,
+            "bbox_head": list(head), "bbox": [20, 20, 60, 120], "scores": [0.9] * 17,
+            "score": 0.9}  # fmt: skip
+
+
+def _posetrack_pair(tmp_path, gt_change=None, pred_change=None):
+    images = [{"id": 100 + i, "file_name": f"images/val/seq/{i:06d}.jpg", "is_labeled": True,
+               "frame_id": i, "vid_id": "000001"} for i in range(2)]  # fmt: skip
+    gt = _pt18(images, [_person(100, 0), _person(101, 0)])
+    pred = json.loads(json.dumps(gt))
+    if gt_change:
+        gt_change(gt)
+    if pred_change:
+        pred_change(pred)
+    for folder, data in (("gt", gt), ("pred", pred)):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / "seq.json").write_text(json.dumps(data))
+    return str(tmp_path / "gt"), str(tmp_path / "pred")
+
+
+def _set(path, value):
+    def change(data):
+        target = data
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "gt_change, pred_change, fragment",
+    [
+        (_set(["annotations", 0, "bbox_head"], [10, 10, 0, 0]), None, "head box of size 0"),
+        (None, lambda d: d.pop("annotations"), "no 'annotations' list"),
+        (None, _set(["annotations", 1, "image_id"], 999), "image_id 999, which no image has"),
+        (_set(["images", 1, "id"], 100), None, "have the same id 100"),
+        (None, _set(["annotations", 0, "keypoints", 0], float("nan")), "NaN or infinite"),
+        (None, _set(["annotations", 0, "keypoints", 3], float("inf")), "NaN or infinite"),
+    ],
+)
+@pytest.mark.parametrize("kit", ["posetrack18", "posetrack21"])
+def test_bad_evaluation_files(tmp_path, capsys, gt_change, pred_change, fragment, kit):
+    from detectron2_tubes.eval_posetrack import main
+
+    gt, pred = _posetrack_pair(tmp_path, gt_change, pred_change)
+    out = tmp_path / "m.json"
+    argv = ["--groundTruth", gt, "--predictions", pred, "--benchmark", kit]
+    code, printed, err = _call(main, argv + ["--output", str(out)], capsys)
+    assert code == 2
+    _one_line(err, "seq.json", fragment)
+    assert not out.exists()
+
+
+def test_the_evaluation_pair_itself_scores_100(tmp_path, capsys):
+    """The control for the cases above: the unchanged pair scores as ground truth should."""
+    from detectron2_tubes.eval_posetrack import main
+
+    gt, pred = _posetrack_pair(tmp_path)
+    code, printed, err = _call(main, ["--groundTruth", gt, "--predictions", pred], capsys)
+    assert code == 0, err
+    assert "| 100.0 |" in printed
+
+
+def test_eval_mot_empty_ground_truth(tmp_path, capsys):
+    from detectron2_tubes.eval_mot import main
+
+    (tmp_path / "gt.txt").write_text("")
+    (tmp_path / "pred.txt").write_text("1,1,10,10,20,40,0.9,-1,-1,-1\n")
+    argv = ["--groundTruth", str(tmp_path / "gt.txt"), "--predictions", str(tmp_path / "pred.txt")]
+    code, printed, err = _call(main, argv, capsys)
+    assert code == 2 and "MOTA" not in printed
+    _one_line(err, "gt.txt", "holds no box")
+
+
+def test_link_refuses_non_finite_input(tmp_path, capsys):
+    from detectron2_tubes.link import main
+
+    _, pred = _posetrack_pair(tmp_path, None, _set(["annotations", 0, "bbox", 0], float("nan")))
+    out = tmp_path / "out"
+    code, _, err = _call(main, ["--input", pred, "--output", str(out)], capsys)
+    assert code == 2
+    _one_line(err, "seq.json", "'bbox' holds a NaN or infinite value")
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------- other commands
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--pretrain-iters", "0"], "--pretrain-iters must be at least 1, not 0"),
+        (["--finetune-iters", "-3"], "--finetune-iters must be at least 1, not -3"),
+    ],
+)
+def test_demo_values(argv, fragment, tmp_path, capsys):
+    from detectron2_tubes.demo import main
+
+    code, _, err = _call(main, ["--output", str(tmp_path / "demo"), *argv], capsys)
+    assert code == 2
+    _one_line(err, fragment)
+    assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--train", "posetrack_synth_trian"], "did you mean posetrack_synth_train"),
+        (["--iters-2d", "-1"], "--iters-2d must be at least 1, not -1"),
+    ],
+)
+def test_rehearse_values(argv, fragment, tmp_path, capsys):
+    from detectron2_tubes.rehearse import main
+
+    code, _, err = _call(main, ["--output", str(tmp_path / "r"), *argv], capsys)
+    assert code == 2
+    _one_line(err, fragment)
+    assert not (tmp_path / "r").exists()
+
+
+def test_sweep_thresholds_wrong_shape_and_lstm_steps(tmp_path, capsys):
+    import pickle
+
+    from detectron2_tubes.sweep_thresholds import main as sweep
+    from detectron2_tubes.tracking.lstm import main as lstm
+
+    raw = tmp_path / "raw.pkl"
+    raw.write_bytes(pickle.dumps({"video": {0: [1, 2, 3]}}))
+    code, _, err = _call(sweep, ["--raw", str(raw), "--dataset", "posetrack_synth_val"], capsys)
+    assert code == 2
+    _one_line(err, str(raw), "not saved raw predictions", "regenerate it")
+    code, _, err = _call(lstm, ["--output", str(tmp_path / "l.pth"), "--steps", "0"], capsys)
+    assert code == 2
+    _one_line(err, "--steps must be at least 1")
+    assert not (tmp_path / "l.pth").exists()
+
+
+# ---------------------------------------------------------------- processes, signals, disks
+
+
+def _python(*argv, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, **kwargs,
+    )  # fmt: skip
+
+
+def test_train_net_mistakes_are_one_line(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    for argv, fragment in (
+        (["--config-file", T3, "SOLVER.MAX_ITR", "3"], "did you mean SOLVER.MAX_ITER"),
+        (["--config-file", str(empty)], "is empty"),
+    ):
+        proc = _python("train_net.py", *argv, "OUTPUT_DIR", str(tmp_path / "out"))
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2
+        _one_line(err, "train_net.py: error:", fragment)
+    assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_leaves_nothing(frames, weights, tmp_path):
+    """SIGTERM during data.synthetic and track_video: exit 143, one line, no temp files, no
+    partial outputs."""
+    out = tmp_path / "synth"
+    proc = _python("-m", "detectron2_tubes.data.synthetic", "--out", str(out), "--videos", "40")
+    _wait_for(lambda: any(n.startswith(".synthetic-partial") for n in os.listdir(tmp_path)))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    _one_line(err, "terminated")
+    assert os.listdir(tmp_path) == []
+
+    long_video = tmp_path / "frames"
+    long_video.mkdir()
+    for i in range(300):
+        cv2.imwrite(str(long_video / f"{i:06d}.jpg"), np.full((72, 96, 3), i % 250, np.uint8))
+    out = tmp_path / "tracks"
+    proc = _python("-m", "detectron2_tubes.track_video", *_track(str(long_video), out, weights=weights))
+    _wait_for(lambda: out.exists() and any(n.startswith(".") for n in os.listdir(out)), 120)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-2000:]
+    assert err.strip().splitlines()[-1] == "track_video: terminated"
+    assert not out.exists()  # created by the command, empty, removed
+
+
+def _wait_for(condition, timeout=60.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def _small_disk(tmp_path):
+    """A 30 MB tmpfs (as root), or else a 30 MB file-size limit: a checkpoint cannot fit."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    ok = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=30m", "tmpfs", str(mount)], capture_output=True
+    ).returncode == 0
+    return mount, ok
+
+
+@pytest.mark.slow
+def test_a_full_disk_during_training_leaves_no_truncated_checkpoint(tmp_path):
+    """Training onto a disk too small for the checkpoint (the full-width R-18, 74 MB): one line,
+    exit 2, no model_final.pth (truncated or not), no temp file, no last_checkpoint."""
+    disk, mounted = _small_disk(tmp_path)
+    try:
+        preexec = None
+        if not mounted:
+            import resource
+
+            def preexec():
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (30 << 20, 30 << 20))
+
+        out = disk / "run"
+        proc = _python(
+            "train_net.py", "--config-file", T3, "SOLVER.MAX_ITER", "1",
+            "MODEL.RESNETS.STEM_OUT_CHANNELS", "64", "MODEL.RESNETS.RES2_OUT_CHANNELS", "64",
+            "DATASETS.TEST", "()", "OUTPUT_DIR", str(out), preexec_fn=preexec,
+        )  # fmt: skip
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 2, err[-3000:]
+        _one_line(err.strip().splitlines()[-1], "model_final.pth")
+        assert "no space left" in err or "too large" in err.lower()
+        assert not (out / "model_final.pth").exists() and not (out / "last_checkpoint").exists()
+        _no_temp_files(out)
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(disk)])
