@@ -20,14 +20,13 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
     import torch.distributed as dist
     import torch.multiprocessing as mp
-    from detectron2.engine import default_argument_parser, default_setup, launch
+    from detectron2.engine import default_argument_parser, launch
     from detectron2.utils import comm
-    from detectron2.utils.logger import setup_logger
 
     from detectron2_tubes import InflatingCheckpointer
-    from detectron2_tubes.engine import TubeTrainer, missing_weights, setup_cfg
-    from detectron2_tubes.utils.cli import keep_dumps_in_log_file, one_line_errors, run_command
-    from detectron2_tubes.utils.io import atomic_path
+    from detectron2_tubes.engine import TubeTrainer, missing_weights, setup_cfg, setup_run
+    from detectron2_tubes.utils.cli import one_line_errors, run_command
+    from detectron2_tubes.utils.io import atomic_path, check_output_folder
 
 PROG = "train_net.py"
 
@@ -35,17 +34,7 @@ PROG = "train_net.py"
 def setup(args):
     cfg = setup_cfg(args.config_file, args.opts)
     run_dir = os.path.join(cfg.OUTPUT_DIR, "inference") if args.eval_only else cfg.OUTPUT_DIR
-    view = cfg.clone()  # what default_setup records: this run's folder
-    view.defrost()
-    view.OUTPUT_DIR = run_dir
-    # Detectron2's loggers as default_setup makes them (it gets these cached ones), this
-    # package's too (evaluation tables, inflation); the dumps to log.txt only.
-    rank = comm.get_rank()
-    setup_logger(run_dir, distributed_rank=rank, name="fvcore")  # default_setup's calls, as it
-    setup_logger(run_dir, distributed_rank=rank)  # makes them (the cache keys must match)
-    setup_logger(run_dir, distributed_rank=rank, name="detectron2_tubes")
-    keep_dumps_in_log_file("fvcore", "detectron2", "detectron2_tubes")
-    default_setup(view, args)
+    setup_run(cfg, args, run_dir)
     if comm.is_main_process():
         print(f"Environment, full config and model: {os.path.join(run_dir, 'log.txt')}")
     return cfg
@@ -107,9 +96,36 @@ def cli():
     args = parser.parse_args()
     if not os.path.isfile(args.config_file):
         parser.error(f"config file {args.config_file} does not exist")
-    error = missing_weights(setup_cfg(args.config_file, args.opts))
+    cfg = setup_cfg(args.config_file, args.opts)
+    error = missing_weights(cfg)
     if error:
         parser.error(error)
+    check_output_folder(cfg.OUTPUT_DIR)  # before any work
+    # The folders this run creates (an evaluation's own under OUTPUT_DIR/inference), deepest
+    # first: removed again if the run fails before it saves a checkpoint.
+    ours = [os.path.join(cfg.OUTPUT_DIR, "inference")] if args.eval_only else []
+    ours = [f for f in ours + [cfg.OUTPUT_DIR] if not os.path.exists(f)]
+    try:
+        code = _launch(args)
+    except BaseException:
+        _remove_if_nothing_made(ours)
+        raise
+    if code:
+        _remove_if_nothing_made(ours)
+    return code
+
+
+def _remove_if_nothing_made(folders):
+    """A run that failed before it saved a checkpoint leaves no folder it created (only its
+    config.yaml and logs would be there). Called by the launching process only."""
+    for folder in folders:
+        if os.path.isdir(folder):
+            made = [f for _, _, files in os.walk(folder) for f in files if f.endswith(".pth")]
+            if not made:
+                shutil.rmtree(folder)
+
+
+def _launch(args):
     processes = args.num_gpus * args.num_machines
     args.error_dir = tempfile.mkdtemp(prefix="train_net-errors-") if processes > 1 else None
     try:

@@ -262,8 +262,8 @@ def input_record(model) -> Optional[dict]:
         return None
     return {
         "format": str(fmt),
-        "mean": [float(v) for v in mean.flatten()],
-        "std": [float(v) for v in std.flatten()],
+        "mean": [round(float(v), 4) for v in mean.flatten()],  # float32 buffers: 123.675
+        "std": [round(float(v), 4) for v in std.flatten()],  # reads back as 123.67500305...
         "stride_in_1x1": _stride_in_1x1(model),
     }
 

@@ -130,7 +130,7 @@ def _main(argv: Optional[List[str]]) -> int:
         pred_dirs[name] = os.path.join(out, "predictions" if name == "3D" else "predictions_2d")
         t0 = time.perf_counter()
         for seq in videos:
-            track_video(
+            r = track_video(
                 cfg,
                 os.path.join(val_images, seq),
                 pred_dirs[name],
@@ -139,6 +139,7 @@ def _main(argv: Optional[List[str]]) -> int:
                 write_video=name == "3D",
             )
         print(f"      {name}: {len(videos)} videos in {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"      {name} weights: {r['weights']}", flush=True)
 
     print("[5/5] PoseTrack evaluation on posetrack_synth_val, the 3D model:", flush=True)
     scores = {}

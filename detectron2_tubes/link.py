@@ -26,6 +26,7 @@ from .tracking.link_files import (  # noqa: F401  (link_posetrack: public here t
     write_outputs,
 )
 from .utils.cli import run_command, tool_parser
+from .utils.io import check_output_files, check_output_folder
 
 __all__ = ["LinkError", "link_posetrack", "read_mot", "link_mot", "main"]
 
@@ -92,6 +93,7 @@ def _main(argv: Optional[List[str]]) -> int:
         help="joints scoring below this are ignored by the pose cost",
     )
     parser.add_argument("--lstm-weights", help="weights of the lstm cost")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--cnn-weights", help="torchvision ResNet-18 weights for the cnn cost")
     args = parser.parse_args(argv)
 
@@ -102,6 +104,10 @@ def _main(argv: Optional[List[str]]) -> int:
         )
     if not os.path.exists(args.input):
         parser.error(f"input {args.input} does not exist")
+    if os.path.isdir(args.input):  # the outputs' place, checked before any work
+        check_output_folder(args.output)
+    else:
+        check_output_files([args.output], overwrite=args.overwrite)
     cost = parse_cost(args.cost)
     lstm = None
     if args.lstm_weights:
@@ -128,12 +134,20 @@ def _main(argv: Optional[List[str]]) -> int:
         ),
     )
     outputs, kept, dropped = link_path(args.input, args.output, fmt, tracker)
+    check_output_files([dst for dst, _ in outputs], overwrite=args.overwrite)
     write_outputs(outputs)  # every input was valid
     print(
         f"link: {kept} detections tracked, {dropped} dropped (score < {args.det_thresh}"
         + ("" if args.low_thresh is None else " and unmatched, or score < " + str(args.low_thresh))
         + f", or area < {args.min_area}); wrote {len(outputs)} file(s) to {args.output}"
     )
+    if dropped and not kept:
+        print(
+            "link: note: every detection was dropped. Files written by track_video and "
+            "train_net --eval-only hold only detections at or above the TRACKING.DET_THRESH "
+            "they ran with: give --det-thresh at or below it",
+            file=sys.stderr,
+        )
     return 0
 
 

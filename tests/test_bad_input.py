@@ -594,3 +594,71 @@ def test_a_full_disk_during_training_leaves_no_truncated_checkpoint(tmp_path):
     finally:
         if mounted:
             subprocess.run(["umount", str(disk)])
+
+
+def test_ctrl_c_is_one_line_and_130(tmp_path):
+    proc = _python("-m", "detectron2_tubes.data.synthetic", "--out", str(tmp_path / "s"), "--videos", "40")
+    _wait_for(lambda: any(n.startswith(".synthetic-partial") for n in os.listdir(tmp_path)))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    _one_line(err, "synthetic: interrupted")
+    assert os.listdir(tmp_path) == []
+
+
+def test_link_says_when_every_detection_was_dropped(tmp_path, capsys):
+    from detectron2_tubes.link import main
+
+    _, pred = _posetrack_pair(tmp_path)  # scores 0.9, below the paper's 0.95
+    code, printed, err = _call(main, ["--input", pred, "--output", str(tmp_path / "out")], capsys)
+    assert code == 0 and "0 detections tracked, 2 dropped" in printed
+    _one_line(err, "every detection was dropped", "--det-thresh at or below")
+
+
+def test_demo_does_not_trust_a_truncated_model(tmp_path):
+    from detectron2_tubes.engine.recipe import _unusable
+
+    good = tmp_path / "model_final.pth"
+    torch.save({"model": {"w": torch.ones(3)}}, good)
+    assert _unusable(str(good)) is None
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) // 2])
+    assert "not a readable" in _unusable(str(good))
+    torch.save({"iteration": 3}, good)
+    assert _unusable(str(good)) == "no model weights in it"
+
+
+def test_train_net_output_dir_is_a_file(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    proc = _python("train_net.py", "--config-file", T3, "OUTPUT_DIR", str(a_file))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2
+    _one_line(err, str(a_file), "is a file, where the output folder goes")
+    assert a_file.read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_evaluation_without_the_input_keys_is_refused_in_every_process(tmp_path):
+    """The paper recipe's stage 3 in miniature: weights trained on RGB, evaluated without the
+    input keys with --num-gpus 2, OUTPUT_DIR the training folder, then the weights copied away:
+    one line each time, the training's config.yaml untouched, no folder left behind."""
+    t1 = os.path.join(QUICK, "tube_rcnn_R18_T1_synth.yaml")
+    rgb = ["INPUT.FORMAT", "RGB", "MODEL.PIXEL_MEAN", "[123.675,116.28,103.53]"]
+    train = tmp_path / "train"
+    proc = _python("train_net.py", "--config-file", t1, *TINY, *rgb, "SOLVER.MAX_ITER", "1",
+                   "SOLVER.IMS_PER_BATCH", "1", "DATASETS.TEST", "()", "OUTPUT_DIR", str(train))  # fmt: skip
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    config = (train / "config.yaml").read_bytes()
+    copied = tmp_path / "elsewhere" / "model.pth"
+    copied.parent.mkdir()
+    copied.write_bytes((train / "model_final.pth").read_bytes())
+    for weights in (train / "model_final.pth", copied):
+        proc = _python("train_net.py", "--num-gpus", "2", "--eval-only", "--config-file", T3,
+                       *TINY, "MODEL.WEIGHTS", str(weights), "OUTPUT_DIR", str(train))  # fmt: skip
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 2, err[-2000:]
+        _one_line(err, str(weights), "says the checkpoint", "set INPUT.FORMAT RGB (is BGR)")
+        assert (train / "config.yaml").read_bytes() == config
+        assert not (train / "inference").exists()

@@ -18,9 +18,10 @@ from ..checkpoint import InflatingCheckpointer
 from ..config import add_tubes_config
 from ..data import build_clip_test_loader, build_clip_train_loader
 from ..evaluation import PoseTrackEvaluator
-from ..utils.cli import UserError
+from ..utils.cli import UserError, keep_dumps_in_log_file
+from ..utils.io import atomic_path
 
-__all__ = ["TubeTrainer", "setup_cfg", "uses_clips", "missing_weights", "ConfigError"]
+__all__ = ["TubeTrainer", "setup_cfg", "setup_run", "uses_clips", "missing_weights", "ConfigError"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,12 @@ def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
     except (KeyError, ValueError, AssertionError) as e:
         raise ConfigError(f"config override: {_config_problem(e, cfg)}") from None
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logging.getLogger("detectron2_tubes").warning("No CUDA device here: running on the CPU")
+        # Once, however many configs a process reads and however many processes it starts.
+        if not os.environ.get("DETECTRON2_TUBES_SAID_NO_CUDA"):
+            logging.getLogger("detectron2_tubes").warning(
+                "No CUDA device here: running on the CPU"
+            )
+            os.environ["DETECTRON2_TUBES_SAID_NO_CUDA"] = "1"
         cfg.MODEL.DEVICE = "cpu"
     if freeze:
         cfg.freeze()
@@ -111,6 +117,41 @@ def _all_keys(node, prefix: str = ""):
 def _first_line(e) -> str:
     lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
     return " ".join(lines[:3]) if lines else type(e).__name__
+
+
+def setup_run(cfg, args, run_dir: str) -> None:
+    """Detectron2's `default_setup` (loggers, environment report, arguments, config, seed), with
+    three differences no option of it gives, which is why it is written out here: the run's
+    folder may differ from OUTPUT_DIR (an evaluation's own, OUTPUT_DIR/inference, so that it
+    never replaces a training's config.yaml); config.yaml is written beside its target and
+    renamed into place; the environment report, config and model dumps go to log.txt only."""
+    from detectron2.utils import comm
+    from detectron2.utils.collect_env import collect_env_info
+    from detectron2.utils.env import seed_all_rng
+    from detectron2.utils.logger import setup_logger
+
+    rank = comm.get_rank()
+    if comm.is_main_process():
+        os.makedirs(run_dir, exist_ok=True)
+    setup_logger(run_dir, distributed_rank=rank, name="fvcore")
+    d2_logger = setup_logger(run_dir, distributed_rank=rank)
+    setup_logger(run_dir, distributed_rank=rank, name="detectron2_tubes")
+    keep_dumps_in_log_file("fvcore", "detectron2", "detectron2_tubes")
+    d2_logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
+    d2_logger.info("Environment info:\n" + collect_env_info())
+    d2_logger.info(f"Command line arguments: {args}")
+    if getattr(args, "config_file", ""):
+        with open(args.config_file) as f:
+            d2_logger.info(f"Contents of args.config_file={args.config_file}:\n{f.read()}")
+    if comm.is_main_process():
+        path = os.path.join(run_dir, "config.yaml")
+        d2_logger.info(f"Running with full config:\n{cfg.dump()}")
+        with atomic_path(path, ".yaml") as tmp, open(tmp, "w") as f:
+            f.write(cfg.dump())
+        d2_logger.info(f"Full config saved to {path}")
+    seed_all_rng(None if cfg.SEED < 0 else cfg.SEED + rank)
+    if not getattr(args, "eval_only", False):
+        torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
 
 
 def missing_weights(cfg) -> Optional[str]:

@@ -14,6 +14,7 @@ from detectron2.utils.visualizer import Visualizer
 from ..data.keypoints import posetrack_metadata
 from ..evaluation import write_posetrack_video, writer_options
 from ..tracking import Detections
+from ..utils.cli import UserError
 from ..utils.io import atomic_path, check_output_files, created_folder
 from .predictor import VideoPredictor, VideoReadError, read_frames
 
@@ -111,7 +112,10 @@ def _track_into(
                     )
                     stack.callback(writer.release)
                     if not writer.isOpened():
-                        raise OSError(f"{video_path}: cannot open an mp4 writer")
+                        raise UserError(
+                            f"{video_path}: OpenCV cannot write an MP4 video here (no mp4v "
+                            f"encoder?); use --no-video to write the JSON only"
+                        )
                 writer.write(np.ascontiguousarray(draw_tracks(frame, inst, meta)))
         if not records:
             raise VideoReadError(f"{input_path}: no frames")

@@ -3,7 +3,9 @@ MOTChallenge text, frame by frame with a `PoseTracker`. The library behind
 ``python -m detectron2_tubes.link``.
 """
 
+import contextlib
 import copy
+import json
 import math
 import os
 from typing import List, Tuple
@@ -19,7 +21,7 @@ from ..data.posetrack_json import (
     parse_posetrack,
     read_posetrack_file,
 )
-from ..utils.io import atomic_path, write_json_atomic
+from ..utils.io import atomic_path
 from .detections import Detections
 from .tracker import PoseTracker
 
@@ -182,11 +184,14 @@ def link_path(path: str, output: str, fmt: str, tracker: PoseTracker):
 
 
 def write_outputs(outputs) -> None:
-    """Write `link_path`'s outputs, each file atomically (text for MOT, JSON for PoseTrack)."""
-    for dst, content in outputs:
-        if isinstance(content, str):
-            with atomic_path(dst, ".txt") as tmp:
-                with open(tmp, "w") as f:
+    """Write `link_path`'s outputs (text for MOT, JSON for PoseTrack) together: every file to a
+    temporary beside its target first, then all renamed into place; a failure leaves none."""
+    with contextlib.ExitStack() as stack:
+        for dst, content in outputs:
+            suffix = ".txt" if isinstance(content, str) else ".json"
+            tmp = stack.enter_context(atomic_path(dst, suffix))
+            with open(tmp, "w") as f:
+                if isinstance(content, str):
                     f.write(content)
-        else:
-            write_json_atomic(content, dst)
+                else:
+                    json.dump(content, f)

@@ -147,6 +147,7 @@ def quiet_third_party_warnings() -> None:
         (r"`torch\.jit\.script` is deprecated", FutureWarning),  # fvcore under torch >= 2.10
         (r"torch\.meshgrid: in an upcoming release", UserWarning),  # Detectron2's anchors
         (r"Detected pickle protocol", UserWarning),  # handled in safe_load
+        (r"`broadcast_buffers` is deprecated", FutureWarning),  # Detectron2's DDP wrapper
     ):
         warnings.filterwarnings("ignore", message=message, category=category)
     # torch's own log lines: Detectron2's environment report without CUDA, and torch.fx's
@@ -173,11 +174,13 @@ def _not_a_dump(record: logging.LogRecord) -> bool:
 
 def keep_dumps_in_log_file(*logger_names: str) -> None:
     """Detectron2 logs its environment report, the config file, the full config and the model
-    (about 600 lines); keep them in log.txt, where Detectron2 users look for them, and off the
-    console handlers of ``logger_names``."""
+    (about 600 lines), and its console shows DEBUG lines; keep those in log.txt, where Detectron2
+    users look for them, and off the console handlers of ``logger_names``."""
     for name in logger_names or ("detectron2", "fvcore", "d2"):
         for handler in logging.getLogger(name).handlers:
             # Detectron2's log.txt handler is a StreamHandler too, on a file stream.
             on_console = getattr(handler, "stream", None) in (sys.stdout, sys.stderr)
             if on_console and _not_a_dump not in handler.filters:
                 handler.addFilter(_not_a_dump)
+                # Detectron2's console handlers show DEBUG (per-tensor inflation lines, ...).
+                handler.setLevel(max(handler.level, logging.INFO))
