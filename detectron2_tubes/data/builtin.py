@@ -108,7 +108,9 @@ def ensure_degraded_dataset(which: str = "benchmark") -> str:
     source = ensure_synthetic_dataset(which)
     root = degraded_root(which)
     with _generation_lock(root):
-        if not os.path.isfile(os.path.join(root, "degraded.json")):
+        # Verified before it is reused: its marker (written last) and every video's files.
+        marker = os.path.isfile(os.path.join(root, "degraded.json"))
+        if not (marker and _complete(root, _SETS[which][1])):
             logger.info(f"Making the degraded variant of the synthetic dataset in {root} ...")
             generate_degraded_variant(source, root)
     return root
