@@ -25,6 +25,13 @@ def add_tubes_config(cfg: CN) -> CN:
     # the paper's tables): 1x7x7 stem, res2 2D, res3 and res4 3, box-head res5 1. The paper's text
     # says 3x7x7 for the stem. All 1 with T = 1 is the 2D ResNet.
     _C.MODEL.RESNETS.setdefault("TEMPORAL_KERNELS", [1, 1, 3, 3, 1])
+    # Activation checkpointing (torch.utils.checkpoint, non-reentrant) in training: the named
+    # part's activations are recomputed in the backward pass instead of kept, for the same
+    # losses and gradients with less memory and one more forward of that part. Per 3D backbone
+    # stage, the C4 box head (res5) and the 3D keypoint head's convolutions; off by default.
+    _C.MODEL.RESNETS.setdefault("ACTIVATION_CHECKPOINT", False)
+    _C.MODEL.ROI_BOX_HEAD.setdefault("ACTIVATION_CHECKPOINT", False)
+    _C.MODEL.ROI_KEYPOINT_HEAD.setdefault("ACTIVATION_CHECKPOINT", False)
     # Temporal extent of the TubeRPN head's 3x3 conv.
     _C.MODEL.RPN.setdefault("TEMPORAL_KERNEL", 3)
     # Temporal extent of the 3D keypoint head's 3x3 convs.

@@ -19,7 +19,19 @@ __all__ = [
     "get_norm3d",
     "tube_nms",
     "batched_tube_nms",
+    "run_checkpointed",
 ]
+
+
+def run_checkpointed(module: nn.Module, x: torch.Tensor, enabled: bool) -> torch.Tensor:
+    """``module(x)``; with ``enabled`` in training with gradients, through PyTorch's
+    non-reentrant activation checkpointing: the module's activations are recomputed in the
+    backward pass instead of kept (less memory, one more forward of the module)."""
+    if enabled and module.training and torch.is_grad_enabled():
+        from torch.utils.checkpoint import checkpoint
+
+        return checkpoint(module, x, use_reentrant=False)
+    return module(x)
 
 
 class FrozenBatchNorm3d(FrozenBatchNorm2d):

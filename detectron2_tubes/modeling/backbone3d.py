@@ -19,7 +19,7 @@ from fvcore.nn import weight_init as winit
 from torch import nn
 from torch.nn import functional as F
 
-from ..layers import Conv3d, FrozenBatchNorm3d, get_norm3d
+from ..layers import Conv3d, FrozenBatchNorm3d, get_norm3d, run_checkpointed
 
 __all__ = [
     "BasicStem3D",
@@ -168,12 +168,16 @@ class ResNet3D(ResNet):
         stages: Sequence[List[nn.Module]],
         out_features: Sequence[str],
         freeze_at: int = 0,
+        activation_checkpoint: bool = False,
     ):
         known = {"stem"} | {f"res{i + 2}" for i in range(len(stages))}
         for f in out_features:
             if f not in known:
                 raise ValueError(f"ResNet3D has no output {f!r}; built: {sorted(known)}")
         super().__init__(stem, stages, out_features=list(out_features), freeze_at=freeze_at)
+        # Each stage's activations recomputed in the backward pass (MODEL.RESNETS.
+        # ACTIVATION_CHECKPOINT): the same losses and gradients, less memory, more time.
+        self.activation_checkpoint = activation_checkpoint
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """x: (N, C, T, H, W) -> {name: (N, C_i, T, H / stride_i, W / stride_i)}."""
@@ -184,7 +188,7 @@ class ResNet3D(ResNet):
         if "stem" in self._out_features:
             outputs["stem"] = x
         for name, stage in zip(self.stage_names, self.stages):
-            x = stage(x)
+            x = run_checkpointed(stage, x, self.activation_checkpoint)
             if name in self._out_features:
                 outputs[name] = x
         return outputs
@@ -269,7 +273,13 @@ def build_resnet3d_backbone(cfg, input_shape: ShapeSpec) -> ResNet3D:
     # res{i} is stage i; stages after the last output are not built.
     last = max(STAGE_NAMES.index(f) + 1 if f != "stem" else 1 for f in out_features)
     stages = [_build_stage(cfg, idx) for idx in range(2, last + 1)]
-    return ResNet3D(stem, stages, out_features, freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT)
+    return ResNet3D(
+        stem,
+        stages,
+        out_features,
+        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
+        activation_checkpoint=r.ACTIVATION_CHECKPOINT,
+    )
 
 
 def build_res5_3d(cfg) -> nn.Sequential:

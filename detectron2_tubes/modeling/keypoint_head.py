@@ -86,9 +86,11 @@ class KRCNNConvDeconvUpsample3DHead(BaseKeypointRCNNHead, nn.Sequential):
         num_keypoints: int,
         conv_dims: Tuple[int, ...],
         temporal_kernel: int = 3,
+        activation_checkpoint: bool = False,
         **kwargs,
     ):
         super().__init__(num_keypoints=num_keypoints, **kwargs)
+        self.activation_checkpoint = activation_checkpoint
         t = temporal_kernel
         in_channels = input_shape.channels
         for idx, channels in enumerate(conv_dims, 1):
@@ -114,12 +116,22 @@ class KRCNNConvDeconvUpsample3DHead(BaseKeypointRCNNHead, nn.Sequential):
         ret["input_shape"] = input_shape
         ret["conv_dims"] = cfg.MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS
         ret["temporal_kernel"] = cfg.MODEL.ROI_KEYPOINT_HEAD.TEMPORAL_KERNEL
+        ret["activation_checkpoint"] = cfg.MODEL.ROI_KEYPOINT_HEAD.ACTIVATION_CHECKPOINT
         return ret
+
+    def _convs(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self:
+            x = layer(x)
+        return x
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
         """(R, C, T, r, r) -> per-frame heatmap logits (R * T, K, 4r, 4r), tube-major."""
-        for layer in self:
-            x = layer(x)
+        if self.activation_checkpoint and self.training and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+
+            x = checkpoint(self._convs, x, use_reentrant=False)
+        else:
+            x = self._convs(x)
         r, k, t, h, w = x.shape
         x = x.transpose(1, 2).reshape(r * t, k, h, w)
         return F.interpolate(x, scale_factor=self.up_scale, mode="bilinear", align_corners=False)

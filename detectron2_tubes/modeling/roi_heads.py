@@ -18,7 +18,7 @@ from detectron2.utils.events import get_event_storage
 from fvcore.nn import smooth_l1_loss
 from torch import nn
 
-from ..layers import batched_tube_nms
+from ..layers import batched_tube_nms, run_checkpointed
 from ..structures import Tubes, pairwise_tube_iou
 from .backbone3d import build_res5_3d
 
@@ -65,18 +65,22 @@ class Res5BoxHead3D(nn.Module):
     frame keeps its own feature vector for its own box."""
 
     @configurable
-    def __init__(self, *, res5: nn.Module):
+    def __init__(self, *, res5: nn.Module, activation_checkpoint: bool = False):
         super().__init__()
         self.res5 = res5
         self._out_channels = list(res5.children())[-1].out_channels
+        self.activation_checkpoint = activation_checkpoint
 
     @classmethod
     def from_config(cls, cfg, input_shape: ShapeSpec):
-        return {"res5": build_res5_3d(cfg)}
+        return {
+            "res5": build_res5_3d(cfg),
+            "activation_checkpoint": cfg.MODEL.ROI_BOX_HEAD.ACTIVATION_CHECKPOINT,
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(R, C, T, r, r) -> (R, C5, T)."""
-        return self.res5(x).mean(dim=(3, 4))
+        return run_checkpointed(self.res5, x, self.activation_checkpoint).mean(dim=(3, 4))
 
     @property
     def output_shape(self) -> ShapeSpec:

@@ -1,0 +1,101 @@
+"""Options for the paper's memory wall: activation checkpointing changes no loss and no gradient,
+and longer clips (T = 8, frame stride 2) train through the real data path."""
+
+import os
+
+import pytest
+import torch
+from detectron2.modeling import build_model
+from detectron2.utils.events import EventStorage
+from test_modeling import _clip, _tiny
+
+from detectron2_tubes.data import build_clip_train_loader
+from detectron2_tubes.engine import setup_cfg
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+CHECKPOINT_KEYS = [
+    "MODEL.RESNETS.ACTIVATION_CHECKPOINT",
+    "MODEL.ROI_BOX_HEAD.ACTIVATION_CHECKPOINT",
+    "MODEL.ROI_KEYPOINT_HEAD.ACTIVATION_CHECKPOINT",
+]
+
+
+def _losses_and_grads(cfg, state):
+    model = build_model(cfg)
+    model.load_state_dict(state)
+    model.train()
+    torch.manual_seed(1)  # the same RPN and RoI sampling in both runs
+    with EventStorage():
+        losses = model([_clip(3), _clip(3, people=False)])
+        sum(losses.values()).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return {k: v.detach() for k, v in losses.items()}, grads
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        [],  # the quick config: GroupNorm, nothing frozen
+        ["MODEL.RESNETS.NORM", "FrozenBN", "MODEL.BACKBONE.FREEZE_AT", 2],  # the paper's
+    ],
+    ids=["groupnorm", "frozen_bn_frozen_stages"],
+)
+def test_activation_checkpointing_keeps_losses_and_gradients(variant):
+    torch.manual_seed(0)
+    plain = _tiny(3, *variant)
+    state = build_model(plain).state_dict()
+    checkpointed = _tiny(3, *variant, *[x for key in CHECKPOINT_KEYS for x in (key, True)])
+    model = build_model(checkpointed)
+    assert model.backbone.activation_checkpoint
+    assert model.roi_heads.box_head.activation_checkpoint
+    assert model.roi_heads.keypoint_head.activation_checkpoint
+    losses_a, grads_a = _losses_and_grads(plain, state)
+    losses_b, grads_b = _losses_and_grads(checkpointed, state)
+    assert losses_a.keys() == losses_b.keys()
+    for k in losses_a:
+        assert torch.allclose(losses_a[k], losses_b[k], rtol=1e-5, atol=1e-6), k
+    assert grads_a.keys() == grads_b.keys() and len(grads_a) > 20
+    for name in grads_a:
+        assert torch.allclose(grads_a[name], grads_b[name], rtol=1e-4, atol=1e-6), name
+    if variant:  # frozen stages get no gradient, with or without checkpointing
+        assert not any(n.startswith(("backbone.stem", "backbone.res2")) for n in grads_b)
+
+
+def test_activation_checkpointing_recomputes_in_backward():
+    """It really is on: the checkpointed keypoint head runs its convolutions twice per step."""
+    torch.manual_seed(0)
+    calls = []
+    for on in (False, True):
+        model = build_model(_tiny(3, "MODEL.ROI_KEYPOINT_HEAD.ACTIVATION_CHECKPOINT", on))
+        count = [0]
+        model.roi_heads.keypoint_head.conv_fcn1.register_forward_hook(
+            lambda *a, c=count: c.__setitem__(0, c[0] + 1)
+        )
+        torch.manual_seed(1)
+        with EventStorage():
+            sum(model([_clip(3)]).values()).backward()
+        calls.append(count[0])
+    assert calls == [1, 2]
+
+
+def test_one_training_iteration_at_t8_with_frame_stride_2():
+    """The quick config changed only in the clip keys: the loader builds 8-frame clips at
+    stride 2 from the synthetic videos, and the model trains on them."""
+    cfg = setup_cfg(
+        os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml"),
+        ["INPUT.CLIP.NUM_FRAMES", "8", "INPUT.CLIP.FRAME_STRIDE", "2", "SOLVER.IMS_PER_BATCH", "1",
+         "INPUT.MIN_SIZE_TRAIN", "(128,)"],  # fmt: skip
+    )
+    batch = next(iter(build_clip_train_loader(cfg)))
+    assert batch[0]["image"].shape[1] == 8
+    assert batch[0]["instances"].gt_tubes.tensor.shape[1] == 8
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    with EventStorage():
+        losses = model(batch)
+        assert all(torch.isfinite(v) for v in losses.values())
+        sum(losses.values()).backward()
+    model.eval()
+    with torch.no_grad():
+        (out,) = model([{"image": batch[0]["image"], "height": 120, "width": 160}])
+    assert out["instances"].pred_tubes.tensor.shape[1] == 8 and len(out["frames"]) == 8
