@@ -1,7 +1,9 @@
-"""Options for the paper's memory wall: activation checkpointing changes no loss and no gradient,
-and longer clips (T = 8, frame stride 2) train through the real data path."""
+"""Options for the paper's memory wall and a GPU-ready step: activation checkpointing changes no
+loss and no gradient, longer clips (T = 8, frame stride 2) train through the real data path, and
+the model creates no tensor without a device (a bug a CPU-only suite would otherwise miss)."""
 
 import os
+import sys
 
 import pytest
 import torch
@@ -99,3 +101,45 @@ def test_one_training_iteration_at_t8_with_frame_stride_2():
     with torch.no_grad():
         (out,) = model([{"image": batch[0]["image"], "height": 120, "width": 160}])
     assert out["instances"].pred_tubes.tensor.shape[1] == 8 and len(out["frames"]) == 8
+
+
+class _FactoriesWithoutDevice(torch.overrides.TorchFunctionMode):
+    """Records tensor factories called without a device from the watched files: on a GPU they
+    would make CPU tensors (a device bug, or a host round trip) that a CPU-only run never sees."""
+
+    FACTORIES = {
+        torch.zeros, torch.ones, torch.empty, torch.full, torch.arange, torch.rand, torch.randn,
+        torch.randint, torch.randperm, torch.linspace, torch.eye, torch.tensor, torch.as_tensor,
+    }  # fmt: skip
+
+    def __init__(self, watched):
+        super().__init__()
+        self.watched, self.calls = watched, []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.FACTORIES and kwargs.get("device") is None:
+            from_tensor = func is torch.as_tensor and args and isinstance(args[0], torch.Tensor)
+            caller = sys._getframe(1)
+            if not from_tensor and any(w in caller.f_code.co_filename for w in self.watched):
+                self.calls.append(f"{caller.f_code.co_filename}:{caller.f_lineno} {func.__name__}")
+        return func(*args, **kwargs)
+
+
+def test_the_model_makes_no_tensor_without_a_device():
+    """One training step and one inference of Tube R-CNN (tube RPN, tube NMS, RoI heads,
+    keypoint head) under a mode that records factories called without a device in this
+    package's code: none."""
+    watch = ("detectron2_tubes" + os.sep,)
+    with _FactoriesWithoutDevice((os.path.basename(__file__),)) as check:  # the check works
+        torch.zeros(3)
+    assert len(check.calls) == 1 and "zeros" in check.calls[0]
+    torch.manual_seed(0)
+    model = build_model(_tiny(3))
+    with _FactoriesWithoutDevice(watch) as mode, EventStorage():
+        sum(model([_clip(3), _clip(3, people=False)]).values()).backward()
+    model.eval()
+    with _FactoriesWithoutDevice(watch) as inference, torch.no_grad():
+        (out,) = model([{"image": _clip(3)["image"], "height": 96, "width": 128}])
+    assert mode.calls == [] and inference.calls == []
+    assert len(out["instances"]) > 0  # the inference path ran through NMS and the heads
