@@ -47,6 +47,10 @@ def add_tubes_config(cfg: CN) -> CN:
     # keypoints); True runs anyway, with the checkpointer's summary line saying what was left.
     _C.MODEL.setdefault("WEIGHTS_ALLOW_PARTIAL", False)
 
+    # Mixed precision of SOLVER.AMP.ENABLED training: "float16" (CUDA only, with Detectron2's
+    # gradient scaler) or "bfloat16" (CUDA or CPU, no scaler). The heads' outputs, the losses and
+    # the tube NMS stay in float32.
+    _C.SOLVER.AMP.setdefault("PRECISION", "float16")
     # "SGD" (Detectron2's) or "ADAMW" (with Detectron2's parameter groups and weight decay).
     _C.SOLVER.setdefault("OPTIMIZER", "SGD")
 

@@ -143,3 +143,59 @@ def test_the_model_makes_no_tensor_without_a_device():
         (out,) = model([{"image": _clip(3)["image"], "height": 96, "width": 128}])
     assert mode.calls == [] and inference.calls == []
     assert len(out["instances"]) > 0  # the inference path ran through NMS and the heads
+
+
+def _steps(trainer_class, cfg, state, batches, **kwargs):
+    from detectron2.engine import SimpleTrainer  # noqa: F401  (the float32 reference)
+
+    model = build_model(cfg)
+    model.load_state_dict(state)
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.002, momentum=0.9)
+    trainer = trainer_class(model, batches, optimizer, **kwargs)
+    losses = []
+    with EventStorage() as storage:
+        trainer.storage = storage
+        for it in range(len(batches)):
+            trainer.iter = storage.iter = it
+            torch.manual_seed(it)  # the same RPN and RoI sampling in both runs
+            trainer.run_step()
+            losses.append(storage.history("total_loss").latest())
+    return losses
+
+
+def test_bfloat16_autocast_on_the_cpu_follows_float32():
+    """Four SGD steps on the same seeded batches: the bfloat16 step (Detectron2's AMPTrainer
+    made to run on the CPU) follows float32's total loss within 3%, and its heads hand float32
+    to the losses and the tube NMS."""
+    from detectron2.engine import SimpleTrainer
+
+    from detectron2_tubes.engine.trainer import CPUAutocastTrainer
+
+    torch.manual_seed(0)
+    cfg = _tiny(3)
+    state = build_model(cfg).state_dict()
+    batches = [[_clip(3), _clip(3)] for _ in range(4)]
+    fp32 = _steps(SimpleTrainer, cfg, state, batches)
+    bf16 = _steps(CPUAutocastTrainer, cfg, state, batches)
+    for a, b in zip(fp32, bf16):
+        assert abs(a - b) <= 0.03 * abs(a), (fp32, bf16)
+    assert fp32 != bf16  # it really ran in bfloat16
+    model = build_model(cfg).eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        (out,) = model([{"image": _clip(3)["image"], "height": 96, "width": 128}])
+    inst = out["instances"]
+    assert inst.scores.dtype == torch.float32 and inst.pred_tubes.tensor.dtype == torch.float32
+
+
+def test_amp_config_picks_the_step(tmp_path):
+    from detectron2_tubes.engine import ConfigError, TubeTrainer
+    from detectron2_tubes.engine.trainer import CPUAutocastTrainer
+
+    base = ["SOLVER.AMP.ENABLED", "True", "OUTPUT_DIR", str(tmp_path), "DATASETS.TEST", "()",
+            "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32,32]"]  # fmt: skip
+    quick = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
+    trainer = TubeTrainer(setup_cfg(quick, base + ["SOLVER.AMP.PRECISION", "bfloat16"]))
+    assert isinstance(trainer._trainer, CPUAutocastTrainer) and trainer.cfg.SOLVER.AMP.ENABLED
+    with pytest.raises(ConfigError, match="float16 needs CUDA"):
+        TubeTrainer(setup_cfg(quick, base))

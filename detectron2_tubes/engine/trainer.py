@@ -4,13 +4,14 @@ import contextlib
 import functools
 import logging
 import os
+import time
 import weakref
 from typing import Optional
 
 import torch
 from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
-from detectron2.engine import DefaultTrainer
+from detectron2.engine import AMPTrainer, DefaultTrainer
 from detectron2.engine import defaults as d2_defaults
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
@@ -21,7 +22,16 @@ from ..evaluation import PoseTrackEvaluator
 from ..utils.cli import UserError, keep_dumps_in_log_file
 from ..utils.io import atomic_path
 
-__all__ = ["TubeTrainer", "setup_cfg", "setup_run", "uses_clips", "missing_weights", "ConfigError"]
+__all__ = [
+    "TubeTrainer",
+    "CPUAutocastTrainer",
+    "build_amp_trainer",
+    "setup_cfg",
+    "setup_run",
+    "uses_clips",
+    "missing_weights",
+    "ConfigError",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -174,20 +184,79 @@ def _ddp_without_device_ids():
         d2_defaults.create_ddp_model = original
 
 
+class CPUAutocastTrainer(AMPTrainer):
+    """Detectron2's `AMPTrainer` on the CPU, which it refuses ("CUDA is required"): the same step
+    under ``torch.autocast`` for the CPU in bfloat16, whose float32 exponent range needs no
+    gradient scaler (the scaler is a disabled one, so checkpoints keep AMPTrainer's layout)."""
+
+    def __init__(self, model, data_loader, optimizer, **kwargs):
+        kwargs.setdefault("grad_scaler", torch.amp.GradScaler("cpu", enabled=False))
+        super().__init__(model, data_loader, optimizer, precision=torch.bfloat16, **kwargs)
+
+    def run_step(self):
+        assert self.model.training, "[CPUAutocastTrainer] model was changed to eval mode!"
+        start = time.perf_counter()
+        data = next(self._data_loader_iter)
+        data_time = time.perf_counter() - start
+        if self.zero_grad_before_forward:
+            self.optimizer.zero_grad()
+        with torch.autocast(device_type="cpu", dtype=self.precision):
+            loss_dict = self.model(data)
+            losses = sum(loss_dict.values())
+        if not self.zero_grad_before_forward:
+            self.optimizer.zero_grad()
+        losses.backward()
+        self.after_backward()
+        self._write_metrics(loss_dict, data_time)
+        self.optimizer.step()
+
+
+def build_amp_trainer(cfg, model, data_loader, optimizer):
+    """The mixed-precision training step SOLVER.AMP.PRECISION asks for: Detectron2's
+    `AMPTrainer` on CUDA (float16 with its gradient scaler, or bfloat16 without one), the
+    `CPUAutocastTrainer` (bfloat16) on the CPU."""
+    precision = cfg.SOLVER.AMP.PRECISION
+    if precision not in ("float16", "bfloat16"):
+        raise ConfigError(f"SOLVER.AMP.PRECISION must be float16 or bfloat16, not {precision!r}")
+    if not cfg.MODEL.DEVICE.startswith("cuda"):
+        if precision != "bfloat16":
+            raise ConfigError(
+                "SOLVER.AMP.PRECISION float16 needs CUDA; on the CPU set SOLVER.AMP.PRECISION "
+                "bfloat16"
+            )
+        return CPUAutocastTrainer(model, data_loader, optimizer)
+    dtype = getattr(torch, precision)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
+    return AMPTrainer(model, data_loader, optimizer, grad_scaler=scaler, precision=dtype)
+
+
 class TubeTrainer(DefaultTrainer):
     """DefaultTrainer that feeds clips to TubeRCNN (images to stock 2D models), loads weights
     through the `InflatingCheckpointer`, and runs multi-process training on CPUs too (Gloo,
     DDP without device ids)."""
 
     def __init__(self, cfg):
-        # DefaultTrainer.__init__ as it is, with one change on CPUs: Detectron2's
+        # DefaultTrainer.__init__ as it is, with two changes. On CPUs, Detectron2's
         # create_ddp_model always gives DDP the local rank as a device id, which DDP rejects for
-        # a CPU module, so multi-process CPU training (Gloo) needs device_ids=None.
+        # a CPU module, so multi-process CPU training (Gloo) needs device_ids=None. With
+        # SOLVER.AMP.ENABLED, the step is `build_amp_trainer`'s (bfloat16 and the CPU too).
+        amp = cfg.SOLVER.AMP.ENABLED
+        if amp:  # DefaultTrainer would make an AMPTrainer that refuses to run on a CPU
+            plain = cfg.clone()
+            plain.defrost()
+            plain.SOLVER.AMP.ENABLED = False
+            plain.freeze()
+        else:
+            plain = cfg
         if cfg.MODEL.DEVICE == "cpu":
             with _ddp_without_device_ids():
-                super().__init__(cfg)
+                super().__init__(plain)
         else:
-            super().__init__(cfg)
+            super().__init__(plain)
+        self.cfg = cfg
+        if amp:
+            t = self._trainer
+            self._trainer = build_amp_trainer(cfg, t.model, t.data_loader, t.optimizer)
 
     def build_hooks(self):
         # DefaultTrainer.__init__ makes a DetectionCheckpointer just before it builds the hooks;

@@ -132,6 +132,7 @@ class KRCNNConvDeconvUpsample3DHead(BaseKeypointRCNNHead, nn.Sequential):
             x = checkpoint(self._convs, x, use_reentrant=False)
         else:
             x = self._convs(x)
+        x = x.float()  # out of mixed precision: the spatial softmax, loss and argmax in float32
         r, k, t, h, w = x.shape
         x = x.transpose(1, 2).reshape(r * t, k, h, w)
         return F.interpolate(x, scale_factor=self.up_scale, mode="bilinear", align_corners=False)

@@ -153,8 +153,9 @@ class TubeOutputLayers(FastRCNNOutputLayers):
                 f"TubeOutputLayers takes per-frame features (R, C, T), got {tuple(x.shape)}"
             )
         x = x.transpose(1, 2)  # R, T, C
-        scores = self.cls_score(x).mean(dim=1)
-        deltas = self.bbox_pred(x)  # R, T, K * 4
+        # float32 out of mixed precision: box decoding, losses and the tube NMS are computed on it
+        scores = self.cls_score(x).float().mean(dim=1)
+        deltas = self.bbox_pred(x).float()  # R, T, K * 4
         r, t = deltas.shape[:2]
         k = deltas.shape[2] // 4  # explicit: no RoIs (r = 0) leaves -1 ambiguous
         return scores, deltas.view(r, t, k, 4).transpose(1, 2).flatten(1)

@@ -77,8 +77,9 @@ class TubeRPNHead(nn.Module):
         logits, deltas = [], []
         for x in features:
             t = self.conv(x)
-            logits.append(self.objectness_logits(t).mean(dim=2))
-            deltas.append(self.anchor_deltas(t))
+            # float32 out of mixed precision: anchors, losses and the tube NMS are computed on it
+            logits.append(self.objectness_logits(t).float().mean(dim=2))
+            deltas.append(self.anchor_deltas(t).float())
         return logits, deltas
 
 
