@@ -23,15 +23,15 @@ __all__ = [
 ]
 
 
-def run_checkpointed(module: nn.Module, x: torch.Tensor, enabled: bool) -> torch.Tensor:
-    """``module(x)``; with ``enabled`` in training with gradients, through PyTorch's
-    non-reentrant activation checkpointing: the module's activations are recomputed in the
-    backward pass instead of kept (less memory, one more forward of the module)."""
-    if enabled and module.training and torch.is_grad_enabled():
+def run_checkpointed(fn, x: torch.Tensor, enabled: bool) -> torch.Tensor:
+    """``fn(x)``; when ``enabled`` (pass the module's switch and its ``training``) and gradients
+    are on, through PyTorch's non-reentrant activation checkpointing: the activations inside
+    ``fn`` are recomputed in the backward pass instead of kept (less memory, one more forward)."""
+    if enabled and torch.is_grad_enabled():
         from torch.utils.checkpoint import checkpoint
 
-        return checkpoint(module, x, use_reentrant=False)
-    return module(x)
+        return checkpoint(fn, x, use_reentrant=False)
+    return fn(x)
 
 
 class FrozenBatchNorm3d(FrozenBatchNorm2d):

@@ -188,7 +188,7 @@ class ResNet3D(ResNet):
         if "stem" in self._out_features:
             outputs["stem"] = x
         for name, stage in zip(self.stage_names, self.stages):
-            x = run_checkpointed(stage, x, self.activation_checkpoint)
+            x = run_checkpointed(stage, x, self.activation_checkpoint and self.training)
             if name in self._out_features:
                 outputs[name] = x
         return outputs

@@ -80,7 +80,8 @@ class Res5BoxHead3D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(R, C, T, r, r) -> (R, C5, T)."""
-        return run_checkpointed(self.res5, x, self.activation_checkpoint).mean(dim=(3, 4))
+        ckpt = self.activation_checkpoint and self.training
+        return run_checkpointed(self.res5, x, ckpt).mean(dim=(3, 4))
 
     @property
     def output_shape(self) -> ShapeSpec:

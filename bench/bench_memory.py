@@ -1,0 +1,351 @@
+#!/usr/bin/env python
+"""The paper's memory wall, measured: peak training memory of one iteration of Tube R-CNN.
+
+    python bench/bench_memory.py [--output output/bench_memory] [--depths 18 50 101]
+        [--frames 1 3 8] [--sizes 256 512 800] [--clips 1 2] [--device cpu|cuda]
+        [--checkpoint none backbone box keypoint] [--timeout 1800]
+    python bench/bench_memory.py --calibrate      # the method checked on tensors of known size
+
+Each point (depth, T, shorter side, clips per batch, part checkpointed) runs in a fresh process:
+the paper config `configs/tube_rcnn_R{depth}_T3.yaml` (R-18, R-50, R-101 at full width, FrozenBN,
+512 RoIs per clip, 25% foreground, the 8 x 512 3D keypoint head) with only the clip length,
+input size and checkpointing changed; one seeded batch of clips with 6 people each (the same
+people at every point), and proposals made as a trained RPN makes them (the ground-truth tubes
+jittered, so that the RoI sampler finds its 128 foreground tubes per clip, as in real training;
+a random RPN would give the heads almost nothing to do). Two iterations (forward, backward, SGD
+step); the second is timed.
+
+What is measured:
+- ``peak_gb``: on the CPU, the process's peak resident memory (``ru_maxrss``) above its resident
+  memory once the model, optimizer and batch exist; on a GPU ``torch.cuda.max_memory_allocated``
+  above the allocated memory at the same point. ``--calibrate`` checks the CPU method: tensors
+  of 1 and 2 GiB allocated in the measured region read as 1 and 2 GiB.
+- ``saved_gb`` per part (backbone, rpn, box_head, keypoint_head): the bytes autograd keeps for
+  the backward pass, counted by a saved-tensors hook while each part runs (every storage once).
+  This says which part holds the memory; a checkpointed part keeps only its input.
+
+Every finished point is cached in OUTPUT/points/*.json (a rerun skips it) and the tables are
+written to OUTPUT/memory.md. A point whose predicted peak (its nearest measured smaller input,
+scaled by the pixel ratio) exceeds 85% of the free memory is not run but estimated by that
+rule, and marked so; a point over --timeout is marked as such.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+
+PARTS = ("backbone", "rpn", "box_head", "keypoint_head")
+CHECKPOINT_KEYS = {
+    "backbone": "MODEL.RESNETS.ACTIVATION_CHECKPOINT",
+    "box": "MODEL.ROI_BOX_HEAD.ACTIVATION_CHECKPOINT",
+    "keypoint": "MODEL.ROI_KEYPOINT_HEAD.ACTIVATION_CHECKPOINT",
+}
+GB = 1 << 30
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _config(point):
+    from detectron2_tubes.engine import setup_cfg
+
+    depth, t, size = point["depth"], point["frames"], point["size"]
+    kernels = ["MODEL.RESNETS.TEMPORAL_KERNELS", "[1, 1, 1, 1, 1]"] if t == 1 else []
+    opts = [
+        "MODEL.DEVICE", point["device"], "INPUT.CLIP.NUM_FRAMES", str(t),
+        "INPUT.MIN_SIZE_TRAIN", f"({size},)", "INPUT.MAX_SIZE_TRAIN", str(size * 5 // 3),
+        "MODEL.RPN.TEMPORAL_KERNEL", str(min(t, 3)),
+        "MODEL.ROI_KEYPOINT_HEAD.TEMPORAL_KERNEL", str(min(t, 3)), *kernels,
+    ]  # fmt: skip
+    if point["checkpoint"] != "none":
+        opts += [CHECKPOINT_KEYS[point["checkpoint"]], "True"]
+    return setup_cfg(os.path.join(ROOT, "configs", f"tube_rcnn_R{depth}_T3.yaml"), opts)
+
+
+def _batch(point, device):
+    """``clips`` seeded clips of T frames at size x 5/3 size, 6 walking people each."""
+    import torch
+    from detectron2.structures import Instances
+
+    from detectron2_tubes.structures import Tubes
+
+    g = torch.Generator().manual_seed(0)
+    h, w, t = point["size"], point["size"] * 5 // 3, point["frames"]
+    clips = []
+    for _ in range(point["clips"]):
+        n = 6
+        x0 = torch.rand(n, generator=g) * (w * 0.7)
+        y0 = torch.rand(n, generator=g) * (h * 0.3)
+        bw, bh = w * 0.12, h * 0.55
+        x1 = x0[:, None] + torch.arange(t)[None, :] * (w * 0.01)  # walking right
+        y1 = y0[:, None].expand(-1, t)
+        boxes = torch.stack([x1, y1, x1 + bw, y1 + bh], dim=-1)
+        inst = Instances((h, w))
+        inst.gt_tubes = Tubes(boxes)
+        kp = torch.zeros(n, t, 17, 3)
+        kp[..., 0] = boxes[..., None, 0] + torch.rand(n, t, 17, generator=g) * bw
+        kp[..., 1] = boxes[..., None, 1] + torch.rand(n, t, 17, generator=g) * bh
+        kp[..., 2] = 2
+        inst.gt_keypoints, inst.gt_visible = kp, torch.ones(n, t, dtype=torch.bool)
+        inst.gt_classes = torch.zeros(n, dtype=torch.int64)
+        image = torch.randint(0, 255, (3, t, h, w), generator=g, dtype=torch.uint8)
+        clips.append({"image": image, "instances": inst, "height": h, "width": w})
+    return clips
+
+
+def _trained_like_proposals(model):
+    """Replace the RPN's proposals (its losses kept) by the ground-truth tubes jittered, 2000 per
+    clip, as a trained RPN proposes them: the RoI sampler then finds 128 foreground tubes."""
+    import torch
+
+    from detectron2_tubes.structures import Tubes
+
+    rpn = model.proposal_generator
+    original = rpn.forward
+
+    def forward(images, features, gt_instances=None):
+        proposals, losses = original(images, features, gt_instances)
+        g = torch.Generator().manual_seed(1)
+        for p, gt in zip(proposals, gt_instances):
+            tubes = gt.gt_tubes.tensor
+            idx = torch.randint(0, len(tubes), (len(p),), generator=g)
+            base = tubes[idx]
+            size = (base[..., 2:] - base[..., :2]).repeat(1, 1, 2)
+            jitter = (torch.rand(base.shape[0], 1, 4, generator=g) - 0.5) * 0.6 * size
+            near = torch.rand(len(p), generator=g) < 0.5  # half near a person, half anywhere
+            boxes = torch.where(near[:, None, None], base + jitter.to(base), p.proposal_tubes.tensor)
+            p.proposal_tubes = Tubes(boxes.detach())
+        return proposals, losses
+
+    rpn.forward = forward
+
+
+class _SavedBytes:
+    """Bytes autograd saves for backward while each part runs (every storage counted once)."""
+
+    def __init__(self, model):
+        import torch
+
+        self.bytes = {p: 0 for p in PARTS}
+        self.seen, self.part = set(), None
+        modules = {
+            "backbone": model.backbone,
+            "rpn": model.proposal_generator,
+            "box_head": model.roi_heads.box_head,
+            "keypoint_head": model.roi_heads.keypoint_head,
+        }
+        for name, module in modules.items():
+            module.register_forward_pre_hook(lambda m, a, n=name: setattr(self, "part", n))
+            module.register_forward_hook(lambda m, a, o: setattr(self, "part", None))
+        self.hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda x: x)
+
+    def _pack(self, tensor):
+        if self.part is not None:
+            storage = tensor.untyped_storage()
+            key = (storage.data_ptr(), storage.nbytes())
+            if key not in self.seen and storage.nbytes() > 0:
+                self.seen.add(key)
+                self.bytes[self.part] += storage.nbytes()
+        return tensor
+
+
+def run_point(point):
+    """One point in this process: {"peak_gb", "seconds", "saved_gb": {part: GB}, ...}."""
+    import torch
+    from detectron2.modeling import build_model
+    from detectron2.utils.events import EventStorage
+
+    device = point["device"]
+    torch.manual_seed(0)
+    cfg = _config(point)
+    model = build_model(cfg).to(device)
+    model.train()
+    _trained_like_proposals(model)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
+    batch = _batch(point, device)
+    counter = _SavedBytes(model)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        base = _rss_bytes()
+    seconds = None
+    with EventStorage():
+        for it in range(2):
+            if it == 1:
+                counter.bytes = {p: 0 for p in PARTS}
+                counter.seen.clear()
+            start = time.perf_counter()
+            with counter.hooks:
+                losses = model(batch)
+            sum(losses.values()).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            del losses
+    if device.startswith("cuda"):
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = _peak_rss_bytes() - base
+    return {
+        **point,
+        "peak_gb": peak / GB,
+        "seconds": seconds,
+        "saved_gb": {p: b / GB for p, b in counter.bytes.items()},
+        "model_gb": sum(p.numel() * p.element_size() for p in model.parameters()) / GB,
+        "method": "cuda max_memory_allocated" if device.startswith("cuda") else "peak RSS",
+    }
+
+
+def calibrate():
+    """Tensors of 1 and 2 GiB made (and written) in the measured region read as 1 and 2 GiB."""
+    import torch
+
+    out = {}
+    for gib in (1, 2):
+        base = _rss_bytes()
+        before = _peak_rss_bytes()
+        x = torch.ones(gib * GB // 4, dtype=torch.float32)
+        peak = max(_peak_rss_bytes(), before) - base
+        out[f"{gib} GiB tensor"] = round(peak / GB, 3)
+        del x
+    return out
+
+
+def _name(p):
+    return f"R{p['depth']}_T{p['frames']}_{p['size']}px_{p['clips']}clip_{p['checkpoint']}_{p['device']}"
+
+
+def _available_gb():
+    if not os.path.exists("/proc/meminfo"):
+        return float("inf")
+    with open("/proc/meminfo") as f:
+        info = dict(line.split(":", 1) for line in f)
+    return int(info["MemAvailable"].split()[0]) * 1024 / GB
+
+
+def _estimate(point, done):
+    """Peak of a point from the nearest measured smaller input of the same depth, T, clips and
+    checkpointing, scaled by the pixel ratio (an upper bound: the heads do not grow with it)."""
+    smaller = [
+        d for d in done
+        if all(d[k] == point[k] for k in ("depth", "frames", "clips", "checkpoint", "device"))
+        and d["size"] < point["size"] and "peak_gb" in d and not d.get("estimated")
+    ]  # fmt: skip
+    if not smaller:
+        return None
+    ref = max(smaller, key=lambda d: d["size"])
+    return ref["peak_gb"] * (point["size"] / ref["size"]) ** 2
+
+
+def _table(done):
+    rows = [
+        "| depth | T | px | clips | checkpointed | peak (GB) | s / iteration | backbone | rpn | box head | keypoint head | fits 1 clip per GPU of (GB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for d in sorted(done, key=lambda d: (d["depth"], d["frames"], d["size"], d["clips"], d["checkpoint"])):
+        if "peak_gb" not in d:
+            rows.append(f"| R-{d['depth']} | {d['frames']} | {d['size']} | {d['clips']} | {d['checkpoint']} | {d.get('note', '-')} | | | | | | |")
+            continue
+        s = d.get("saved_gb", {})
+        per_clip = d["peak_gb"] / d["clips"]
+        fits = [str(g) for g in (24, 40, 80, 141) if per_clip + 3 * d.get("model_gb", 0) < g]
+        peak = f"{d['peak_gb']:.2f}" + (" (estimated)" if d.get("estimated") else "")
+        secs = "-" if d.get("seconds") is None else f"{d['seconds']:.1f}"
+        parts = [f"{s[p]:.2f}" if p in s else "-" for p in PARTS]
+        rows.append(
+            f"| R-{d['depth']} | {d['frames']} | {d['size']} | {d['clips']} | {d['checkpoint']} | {peak} | {secs} | "
+            + " | ".join(parts) + f" | {', '.join(fits) or 'none'} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default="output/bench_memory")
+    parser.add_argument("--depths", type=int, nargs="+", default=[18, 50, 101])
+    parser.add_argument("--frames", type=int, nargs="+", default=[1, 3, 8])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 800])
+    parser.add_argument("--clips", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--checkpoint", nargs="+", default=["none"], choices=["none", *CHECKPOINT_KEYS])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per point")
+    parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--point", help=argparse.SUPPRESS)  # a single point, in this process
+    args = parser.parse_args()
+    if args.calibrate:
+        print(json.dumps(calibrate()))
+        return
+    if args.point:
+        print("RESULT " + json.dumps(run_point(json.loads(args.point))), flush=True)
+        return
+    points_dir = os.path.join(args.output, "points")
+    os.makedirs(points_dir, exist_ok=True)
+    done = []
+    grid = [
+        dict(depth=d, frames=t, size=s, clips=c, checkpoint=k, device=args.device)
+        for d in args.depths for t in args.frames for s in sorted(args.sizes)
+        for c in args.clips for k in args.checkpoint
+    ]  # fmt: skip
+    for n, point in enumerate(grid, 1):
+        path = os.path.join(points_dir, _name(point) + ".json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                done.append(json.load(f))
+            continue
+        guess = _estimate(point, done)
+        if guess is not None and args.device == "cpu" and guess > 0.85 * _available_gb():
+            result = {**point, "peak_gb": guess, "estimated": True}
+        else:
+            start = time.perf_counter()
+            try:
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--point", json.dumps(point)],
+                    capture_output=True, text=True, timeout=args.timeout,
+                )  # fmt: skip
+                lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+                if lines:
+                    result = json.loads(lines[-1][len("RESULT ") :])
+                else:
+                    tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                    result = {**point, "note": f"failed: {tail[:120]}"}
+            except subprocess.TimeoutExpired:
+                result = {**point, "note": f"over {args.timeout} s"}
+            result["wall_s"] = time.perf_counter() - start
+        with open(path + ".tmp", "w") as f:
+            json.dump(result, f)
+        os.replace(path + ".tmp", path)
+        done.append(result)
+        peak = result.get("peak_gb")
+        print(
+            f"[{n}/{len(grid)}] {_name(point)}: "
+            + (f"{peak:.2f} GB" if peak is not None else result.get("note", "?"))
+            + (" (estimated)" if result.get("estimated") else "")
+            + (f", {result['seconds']:.1f} s/it" if result.get("seconds") else ""),
+            flush=True,
+        )
+    table = _table(done)
+    with open(os.path.join(args.output, "memory.md.tmp"), "w") as f:
+        f.write(table)
+    os.replace(os.path.join(args.output, "memory.md.tmp"), os.path.join(args.output, "memory.md"))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
