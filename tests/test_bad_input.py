@@ -429,7 +429,7 @@ def test_eval_mot_empty_ground_truth(tmp_path, capsys):
     argv = ["--groundTruth", str(tmp_path / "gt.txt"), "--predictions", str(tmp_path / "pred.txt")]
     code, printed, err = _call(main, argv, capsys)
     assert code == 2 and "MOTA" not in printed
-    _one_line(err, "gt.txt", "holds no box")
+    _one_line(err, "gt.txt", "holds no box")  # and no numpy warning before it
 
 
 def test_link_refuses_non_finite_input(tmp_path, capsys):

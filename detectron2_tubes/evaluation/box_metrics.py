@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import tempfile
+import warnings
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -35,7 +36,9 @@ def _rows(path: str) -> np.ndarray:
     if not os.path.isfile(path):
         raise MOTEvalError(f"{path}: file does not exist")
     try:
-        data = np.loadtxt(path, delimiter=",", ndmin=2)
+        with warnings.catch_warnings():  # an empty file: said below, in one line
+            warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
+            data = np.loadtxt(path, delimiter=",", ndmin=2)
     except ValueError as e:
         raise MOTEvalError(f"{path}: not a MOTChallenge text file (frame,id,x,y,w,h,...): {e}")
     if data.size and data.shape[1] < 6:
