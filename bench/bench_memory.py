@@ -106,10 +106,13 @@ def _batch(point, device):
     return clips
 
 
-def _trained_like_proposals(model):
-    """Replace the RPN's proposals (its losses kept) by the ground-truth tubes jittered, 2000 per
-    clip, as a trained RPN proposes them: the RoI sampler then finds 128 foreground tubes."""
+def _trained_like_proposals(model, count):
+    """Replace the RPN's proposals (its losses kept) by ``count`` tubes per clip, half of them the
+    ground-truth tubes jittered and half anywhere in the frame, as a trained RPN proposes them:
+    the RoI sampler then finds its 128 foreground tubes at every point (a random RPN's proposals,
+    thinned by the tube NMS, would give the heads a number of RoIs that changes with T)."""
     import torch
+    from detectron2.structures import Instances
 
     from detectron2_tubes.structures import Tubes
 
@@ -119,16 +122,22 @@ def _trained_like_proposals(model):
     def forward(images, features, gt_instances=None):
         proposals, losses = original(images, features, gt_instances)
         g = torch.Generator().manual_seed(1)
+        made = []
         for p, gt in zip(proposals, gt_instances):
-            tubes = gt.gt_tubes.tensor
-            idx = torch.randint(0, len(tubes), (len(p),), generator=g)
-            base = tubes[idx]
-            size = (base[..., 2:] - base[..., :2]).repeat(1, 1, 2)
-            jitter = (torch.rand(base.shape[0], 1, 4, generator=g) - 0.5) * 0.6 * size
-            near = torch.rand(len(p), generator=g) < 0.5  # half near a person, half anywhere
-            boxes = torch.where(near[:, None, None], base + jitter.to(base), p.proposal_tubes.tensor)
-            p.proposal_tubes = Tubes(boxes.detach())
-        return proposals, losses
+            tubes = gt.gt_tubes.tensor.cpu()
+            h, w = p.image_size
+            near = tubes[torch.randint(0, len(tubes), (count // 2,), generator=g)]
+            size = (near[..., 2:] - near[..., :2]).repeat(1, 1, 2)
+            near = near + (torch.rand(len(near), 1, 4, generator=g) - 0.5) * 0.3 * size
+            xy = torch.rand(count - len(near), 1, 2, generator=g) * torch.tensor([w, h]) * 0.8
+            wh = (torch.rand(count - len(near), 1, 2, generator=g) * 0.3 + 0.05) * torch.tensor([w, h])
+            anywhere = torch.cat([xy, xy + wh], dim=-1).expand(-1, tubes.shape[1], -1)
+            device = p.proposal_tubes.tensor.device
+            q = Instances(p.image_size)
+            q.proposal_tubes = Tubes(torch.cat([near, anywhere]).to(device))
+            q.objectness_logits = torch.zeros(count, device=device)
+            made.append(q)
+        return made, losses
 
     rpn.forward = forward
 
@@ -173,7 +182,7 @@ def run_point(point):
     cfg = _config(point)
     model = build_model(cfg).to(device)
     model.train()
-    _trained_like_proposals(model)
+    _trained_like_proposals(model, cfg.MODEL.RPN.POST_NMS_TOPK_TRAIN)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
     batch = _batch(point, device)
     counter = _SavedBytes(model)
