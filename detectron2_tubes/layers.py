@@ -20,18 +20,31 @@ __all__ = [
     "tube_nms",
     "batched_tube_nms",
     "run_checkpointed",
+    "HEAD_CHUNKS",
 ]
 
+# Slices of the RoIs a checkpointed head recomputes one at a time in the backward pass: the
+# head's activations held at once fall to about a quarter (the heads normalise per RoI:
+# FrozenBN or GroupNorm, never batch statistics across RoIs).
+HEAD_CHUNKS = 4
 
-def run_checkpointed(fn, x: torch.Tensor, enabled: bool) -> torch.Tensor:
+
+def run_checkpointed(fn, x: torch.Tensor, enabled: bool, chunks: int = 1) -> torch.Tensor:
     """``fn(x)``; when ``enabled`` (pass the module's switch and its ``training``) and gradients
     are on, through PyTorch's non-reentrant activation checkpointing: the activations inside
-    ``fn`` are recomputed in the backward pass instead of kept (less memory, one more forward)."""
-    if enabled and torch.is_grad_enabled():
-        from torch.utils.checkpoint import checkpoint
+    ``fn`` are recomputed in the backward pass instead of kept (less memory, one more forward).
 
+    ``chunks`` > 1 (for ``fn`` that treats each row of ``x`` on its own, as the RoI heads do):
+    each of that many slices of ``x`` along dim 0 is checkpointed apart, so that the backward
+    pass recomputes one slice at a time; one checkpoint around a whole head would recompute all
+    of its activations at once when its backward starts, and the peak would not move."""
+    if not (enabled and torch.is_grad_enabled()):
+        return fn(x)
+    from torch.utils.checkpoint import checkpoint
+
+    if chunks <= 1 or x.shape[0] < 2:
         return checkpoint(fn, x, use_reentrant=False)
-    return fn(x)
+    return torch.cat([checkpoint(fn, part, use_reentrant=False) for part in x.chunk(chunks)])
 
 
 class FrozenBatchNorm3d(FrozenBatchNorm2d):

@@ -16,7 +16,7 @@ from detectron2.structures import Boxes, Instances, Keypoints, heatmaps_to_keypo
 from torch import nn
 from torch.nn import functional as F
 
-from ..layers import Conv3d, run_checkpointed
+from ..layers import HEAD_CHUNKS, Conv3d, run_checkpointed
 
 __all__ = [
     "keypoint_inference_with_logits",
@@ -126,7 +126,8 @@ class KRCNNConvDeconvUpsample3DHead(BaseKeypointRCNNHead, nn.Sequential):
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
         """(R, C, T, r, r) -> per-frame heatmap logits (R * T, K, 4r, 4r), tube-major."""
-        x = run_checkpointed(self._convs, x, self.activation_checkpoint and self.training)
+        ckpt = self.activation_checkpoint and self.training
+        x = run_checkpointed(self._convs, x, ckpt, chunks=HEAD_CHUNKS)
         x = x.float()  # out of mixed precision: the spatial softmax, loss and argmax in float32
         r, k, t, h, w = x.shape
         x = x.transpose(1, 2).reshape(r * t, k, h, w)

@@ -18,7 +18,7 @@ from detectron2.utils.events import get_event_storage
 from fvcore.nn import smooth_l1_loss
 from torch import nn
 
-from ..layers import batched_tube_nms, run_checkpointed
+from ..layers import HEAD_CHUNKS, batched_tube_nms, run_checkpointed
 from ..structures import Tubes, pairwise_tube_iou
 from .backbone3d import build_res5_3d
 
@@ -81,7 +81,13 @@ class Res5BoxHead3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(R, C, T, r, r) -> (R, C5, T)."""
         ckpt = self.activation_checkpoint and self.training
-        return run_checkpointed(self.res5, x, ckpt).mean(dim=(3, 4))
+        # Slicing the RoIs is exact unless a norm takes statistics across them (trainable BN).
+        batch_stats = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+            for m in self.res5.modules()
+        )
+        chunks = 1 if batch_stats else HEAD_CHUNKS
+        return run_checkpointed(self.res5, x, ckpt, chunks=chunks).mean(dim=(3, 4))
 
     @property
     def output_shape(self) -> ShapeSpec:
