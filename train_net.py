@@ -44,9 +44,9 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = TubeTrainer.build_model(cfg)
-        InflatingCheckpointer.from_config(cfg, model, cfg.OUTPUT_DIR, inference=True).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume
-        )
+        InflatingCheckpointer.from_config(
+            cfg, model, cfg.OUTPUT_DIR, inference=True
+        ).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         return TubeTrainer.test(cfg, model)
     trainer = TubeTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)

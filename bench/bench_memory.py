@@ -130,7 +130,9 @@ def _trained_like_proposals(model, count):
             size = (near[..., 2:] - near[..., :2]).repeat(1, 1, 2)
             near = near + (torch.rand(len(near), 1, 4, generator=g) - 0.5) * 0.3 * size
             xy = torch.rand(count - len(near), 1, 2, generator=g) * torch.tensor([w, h]) * 0.8
-            wh = (torch.rand(count - len(near), 1, 2, generator=g) * 0.3 + 0.05) * torch.tensor([w, h])
+            wh = (torch.rand(count - len(near), 1, 2, generator=g) * 0.3 + 0.05) * torch.tensor(
+                [w, h]
+            )
             anywhere = torch.cat([xy, xy + wh], dim=-1).expand(-1, tubes.shape[1], -1)
             device = p.proposal_tubes.tensor.device
             q = Instances(p.image_size)
@@ -268,9 +270,13 @@ def _table(done):
         "| depth | T | px | clips | checkpointed | peak (GB) | s / iteration | backbone | rpn | box head | keypoint head | fits 1 clip per GPU of (GB) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
-    for d in sorted(done, key=lambda d: (d["depth"], d["frames"], d["size"], d["clips"], d["checkpoint"])):
+    for d in sorted(
+        done, key=lambda d: (d["depth"], d["frames"], d["size"], d["clips"], d["checkpoint"])
+    ):
         if "peak_gb" not in d:
-            rows.append(f"| R-{d['depth']} | {d['frames']} | {d['size']} | {d['clips']} | {d['checkpoint']} | {d.get('note', '-')} | | | | | | |")
+            rows.append(
+                f"| R-{d['depth']} | {d['frames']} | {d['size']} | {d['clips']} | {d['checkpoint']} | {d.get('note', '-')} | | | | | | |"
+            )
             continue
         s = d.get("saved_gb", {})
         per_clip = d["peak_gb"] / d["clips"]
@@ -280,19 +286,24 @@ def _table(done):
         parts = [f"{s[p]:.2f}" if p in s else "-" for p in PARTS]
         rows.append(
             f"| R-{d['depth']} | {d['frames']} | {d['size']} | {d['clips']} | {d['checkpoint']} | {peak} | {secs} | "
-            + " | ".join(parts) + f" | {', '.join(fits) or 'none'} |"
+            + " | ".join(parts)
+            + f" | {', '.join(fits) or 'none'} |"
         )
     return "\n".join(rows) + "\n"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--output", default="output/bench_memory")
     parser.add_argument("--depths", type=int, nargs="+", default=[18, 50, 101])
     parser.add_argument("--frames", type=int, nargs="+", default=[1, 3, 8])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 800])
     parser.add_argument("--clips", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--checkpoint", nargs="+", default=["none"], choices=["none", *CHECKPOINT_KEYS])
+    parser.add_argument(
+        "--checkpoint", nargs="+", default=["none"], choices=["none", *CHECKPOINT_KEYS]
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per point")
     parser.add_argument("--calibrate", action="store_true")

@@ -346,9 +346,10 @@ class InflatingCheckpointer(SafeDetectionCheckpointer):
             source = {"torchvision": "torchvision", "caffe2": "Caffe2/MSRA"}[family]
             self._check_input_convention(INPUT_CONVENTIONS[family], f"{source} weights, trained")
         elif checkpoint.get("__input__"):
-            self._check_input_convention(checkpoint["__input__"], checkpoint["__input__"].get(
-                "__source__", "a model trained (says the checkpoint)"
-            ))
+            self._check_input_convention(
+                checkpoint["__input__"],
+                checkpoint["__input__"].get("__source__", "a model trained (says the checkpoint)"),
+            )
         model_state = self.model.state_dict()
         state = rename_to_model(state, model_state)
         state, report = self._inflate(state, model_state)

@@ -74,7 +74,10 @@ def _main(argv: Optional[List[str]]) -> int:
     start = time.perf_counter()
     out = os.path.abspath(args.output)
     pre_iters, ft_iters = SCHEDULES[args.schedule]
-    for flag, value in (("--pretrain-iters", args.pretrain_iters), ("--finetune-iters", args.finetune_iters)):
+    for flag, value in (
+        ("--pretrain-iters", args.pretrain_iters),
+        ("--finetune-iters", args.finetune_iters),
+    ):
         if value is not None and value < 1:
             parser.error(f"{flag} must be at least 1, not {value}")
     pre_iters = pre_iters if args.pretrain_iters is None else args.pretrain_iters

@@ -35,7 +35,9 @@ def _main(argv: Optional[List[str]]) -> int:
 
     parser = tool_parser("sweep_thresholds", __doc__)
     parser.add_argument(
-        "--raw", required=True, help="posetrack_raw_predictions.npz from an evaluation (or an older version's .pkl)"
+        "--raw",
+        required=True,
+        help="posetrack_raw_predictions.npz from an evaluation (or an older version's .pkl)",
     )
     parser.add_argument("--dataset", required=True, help="the registered dataset it was made on")
     parser.add_argument("--det-thresh", type=float, nargs="+", default=[0.5, 0.7, 0.8, 0.9, 0.95])

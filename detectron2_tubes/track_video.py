@@ -36,7 +36,9 @@ def _main(argv: Optional[List[str]]) -> int:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--no-video", action="store_true", help="write only the JSON")
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace OUT_DIR/<name>.json and .mp4 if they exist"
+        "--overwrite",
+        action="store_true",
+        help="replace OUT_DIR/<name>.json and .mp4 if they exist",
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)

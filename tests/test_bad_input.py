@@ -95,7 +95,10 @@ def _track(frames, out, *extra, weights=None):
 @pytest.mark.parametrize(
     "overrides, fragments",
     [
-        (["SOLVER.MAX_ITR", "3"], ["unknown config key SOLVER.MAX_ITR", "did you mean SOLVER.MAX_ITER"]),
+        (
+            ["SOLVER.MAX_ITR", "3"],
+            ["unknown config key SOLVER.MAX_ITR", "did you mean SOLVER.MAX_ITER"],
+        ),
         (["SOLVER.MAX_ITER", "abc"], ["Type mismatch", "SOLVER.MAX_ITER"]),
         (["SOLVER.MAX_ITER"], ["KEY VALUE pairs", "SOLVER.MAX_ITER has no value"]),
         (["TRACKING.DET_THRESH", "nan"], ["Type mismatch", "TRACKING.DET_THRESH"]),
@@ -117,7 +120,10 @@ def test_config_override_mistakes(frames, weights, tmp_path, capsys, overrides, 
     [
         ("", "is empty"),
         ("MODEL: [\n", "not valid YAML"),
-        ("MODEL:\n  WIEGHTS: x\n", "unknown config key MODEL.WIEGHTS (did you mean MODEL.WEIGHTS?)"),
+        (
+            "MODEL:\n  WIEGHTS: x\n",
+            "unknown config key MODEL.WIEGHTS (did you mean MODEL.WEIGHTS?)",
+        ),
         ("- a\n- b\n", "is not a mapping of config keys"),
         ('_BASE_: "nowhere.yaml"\n', "cannot read"),
     ],
@@ -252,7 +258,9 @@ def test_track_video_bad_values_and_a_video_that_decodes_short(weights, tmp_path
     _one_line(err.strip().splitlines()[-1], str(video), "header says 12 frames but only")
     assert "Traceback" not in err and progress  # the progress bar, then the one line
     assert not out.exists()
-    code, _, err = _call(main, _track(str(video), out, "--batch-size", "0", weights=weights), capsys)
+    code, _, err = _call(
+        main, _track(str(video), out, "--batch-size", "0", weights=weights), capsys
+    )
     assert code == 2
     _one_line(err, "--batch-size must be at least 1, not 0")
 
@@ -289,7 +297,9 @@ def test_link_output_problems(tmp_path, capsys):
     assert a_file.read_text() == "mine"
     for value, fragment in (("nan", "det_thresh must be in [0, 1], not nan"), ("-0.5", "[0, 1]")):
         out = tmp_path / f"out_{value}"
-        code, _, err = _call(main, ["--input", pred, "--output", str(out), "--det-thresh", value], capsys)
+        code, _, err = _call(
+            main, ["--input", pred, "--output", str(out), "--det-thresh", value], capsys
+        )
         assert code == 2
         _one_line(err, fragment)
         assert not out.exists()
@@ -307,7 +317,9 @@ def test_synthetic_never_replaces_what_it_did_not_make(tmp_path, capsys):
     (real / "annotations").mkdir()
     before = _tree(real)
     for extra in ([], ["--overwrite"]):
-        code, _, err = _call(main, ["--out", str(real), "--videos", "1", "--frames", "2", *extra], capsys)
+        code, _, err = _call(
+            main, ["--out", str(real), "--videos", "1", "--frames", "2", *extra], capsys
+        )
         assert code == 2
         _one_line(err, str(real), "no synthetic.json", "nothing in it is replaced")
         assert _tree(real) == before
@@ -536,7 +548,9 @@ def test_sigterm_leaves_nothing(frames, weights, tmp_path):
     for i in range(300):
         cv2.imwrite(str(long_video / f"{i:06d}.jpg"), np.full((72, 96, 3), i % 250, np.uint8))
     out = tmp_path / "tracks"
-    proc = _python("-m", "detectron2_tubes.track_video", *_track(str(long_video), out, weights=weights))
+    proc = _python(
+        "-m", "detectron2_tubes.track_video", *_track(str(long_video), out, weights=weights)
+    )
     _wait_for(lambda: out.exists() and any(n.startswith(".") for n in os.listdir(out)), 120)
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
@@ -555,13 +569,24 @@ def _wait_for(condition, timeout=60.0):
     raise AssertionError("timed out")
 
 
+def _limit_file_size():
+    """Where no tmpfs can be mounted: a 30 MB file-size limit (EFBIG instead of SIGXFSZ)."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (30 << 20, 30 << 20))
+
+
 def _small_disk(tmp_path):
     """A 30 MB tmpfs (as root), or else a 30 MB file-size limit: a checkpoint cannot fit."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    ok = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=30m", "tmpfs", str(mount)], capture_output=True
-    ).returncode == 0
+    ok = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=30m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        == 0
+    )
     return mount, ok
 
 
@@ -571,14 +596,7 @@ def test_a_full_disk_during_training_leaves_no_truncated_checkpoint(tmp_path):
     exit 2, no model_final.pth (truncated or not), no temp file, no last_checkpoint."""
     disk, mounted = _small_disk(tmp_path)
     try:
-        preexec = None
-        if not mounted:
-            import resource
-
-            def preexec():
-                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-                resource.setrlimit(resource.RLIMIT_FSIZE, (30 << 20, 30 << 20))
-
+        preexec = None if mounted else _limit_file_size
         out = disk / "run"
         proc = _python(
             "train_net.py", "--config-file", T3, "SOLVER.MAX_ITER", "1",
@@ -597,7 +615,9 @@ def test_a_full_disk_during_training_leaves_no_truncated_checkpoint(tmp_path):
 
 
 def test_ctrl_c_is_one_line_and_130(tmp_path):
-    proc = _python("-m", "detectron2_tubes.data.synthetic", "--out", str(tmp_path / "s"), "--videos", "40")
+    proc = _python(
+        "-m", "detectron2_tubes.data.synthetic", "--out", str(tmp_path / "s"), "--videos", "40"
+    )
     _wait_for(lambda: any(n.startswith(".synthetic-partial") for n in os.listdir(tmp_path)))
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

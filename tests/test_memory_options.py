@@ -149,8 +149,6 @@ def test_the_model_makes_no_tensor_without_a_device():
 
 
 def _steps(trainer_class, cfg, state, batches, **kwargs):
-    from detectron2.engine import SimpleTrainer  # noqa: F401  (the float32 reference)
-
     model = build_model(cfg)
     model.load_state_dict(state)
     model.train()

@@ -118,7 +118,14 @@ def test_commands_refuse_a_file_that_would_run_code(hostile, tmp_path, capsys):
     (tmp_path / "videos").mkdir()
     (tmp_path / "videos" / "a.json").write_text('{"images": [], "annotations": []}')
     code = link_main(
-        ["--input", str(tmp_path / "videos"), "--output", str(tmp_path / "out"), "--lstm-weights", pth]
+        [
+            "--input",
+            str(tmp_path / "videos"),
+            "--output",
+            str(tmp_path / "out"),
+            "--lstm-weights",
+            pth,
+        ]
     )
     assert code == 2
     _one_line_refusal(capsys.readouterr().err, pth)
@@ -245,7 +252,14 @@ def test_detectron2_imagenet_converter_output_loads(tmp_path):
     cfg = add_tubes_config(get_cfg())
     cfg.merge_from_file(os.path.join(ROOT, "configs", "tube_rcnn_R18_T3.yaml"))
     cfg.merge_from_list(
-        ["MODEL.DEVICE", "cpu", "INPUT.FORMAT", "RGB", "MODEL.PIXEL_MEAN", [123.675, 116.28, 103.53]]
+        [
+            "MODEL.DEVICE",
+            "cpu",
+            "INPUT.FORMAT",
+            "RGB",
+            "MODEL.PIXEL_MEAN",
+            [123.675, 116.28, 103.53],
+        ]
         + ["MODEL.PIXEL_STD", [58.395, 57.12, 57.375]]
     )
     model = build_model(cfg)
@@ -253,9 +267,7 @@ def test_detectron2_imagenet_converter_output_loads(tmp_path):
     state = model.state_dict()
     conv = state["backbone.res3.0.conv1.weight"]
     assert torch.equal(conv[:, :, conv.shape[2] // 2], net.layer2[0].conv1.weight.detach())
-    assert torch.equal(
-        state["backbone.stem.conv1.norm.running_var"], net.bn1.running_var.detach()
-    )
+    assert torch.equal(state["backbone.stem.conv1.norm.running_var"], net.bn1.running_var.detach())
 
 
 @pytest.mark.parametrize("content", [b"", b"\x80\x04\x95", b"not a checkpoint at all"])
@@ -293,9 +305,7 @@ def test_a_trained_checkpoint_with_optimizer_and_scheduler_reads_weights_only(tm
     assert loaded["iteration"] == 7 and set(loaded) >= {"model", "optimizer", "scheduler"}
     other = build_model(cfg)
     opt2 = torch.optim.SGD(other.parameters(), lr=0.1, momentum=0.9)
-    extra = SafeDetectionCheckpointer(other, optimizer=opt2).load(
-        str(tmp_path / "model_final.pth")
-    )
+    extra = SafeDetectionCheckpointer(other, optimizer=opt2).load(str(tmp_path / "model_final.pth"))
     assert extra["iteration"] == 7
     for (k, a), b in zip(model.state_dict().items(), other.state_dict().values()):
         assert torch.equal(a, b), k
@@ -325,9 +335,17 @@ def test_raw_predictions_round_trip_and_old_pickles(tmp_path):
                 "image_size": (240, 320),
             },
         },
-        7: {3: {"video_id": 7, "frame_id": 3, "boxes": np.ones((1, 4), np.float32),
-                "scores": np.ones(1, np.float32), "keypoints": np.ones((1, 17, 3), np.float32),
-                "keypoint_logits": None, "image_size": None}},
+        7: {
+            3: {
+                "video_id": 7,
+                "frame_id": 3,
+                "boxes": np.ones((1, 4), np.float32),
+                "scores": np.ones(1, np.float32),
+                "keypoints": np.ones((1, 17, 3), np.float32),
+                "keypoint_logits": None,
+                "image_size": None,
+            }
+        },
     }
     path = str(tmp_path / "posetrack_raw_predictions.npz")
     save_raw_predictions(raw, path)

@@ -155,7 +155,9 @@ _TOOL_DOC = """Write a registered dataset's labelled frames as a COCO keypoint J
 
 
 def _under(path: str, root: str) -> bool:
-    return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(root)
+    return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(
+        root
+    )
 
 
 def main(argv=None) -> int:

@@ -22,7 +22,6 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer
 
 from ..checkpoint import SafeDetectionCheckpointer
-
 from ..data.coco import export_coco_keypoints, register_coco_keypoints
 from ..model_zoo import get_config_file
 from .recipe import FINETUNE_OPTS, schedule_opts

@@ -68,9 +68,7 @@ def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         # Once, however many configs a process reads and however many processes it starts.
         if not os.environ.get("DETECTRON2_TUBES_SAID_NO_CUDA"):
-            logging.getLogger("detectron2_tubes").warning(
-                "No CUDA device here: running on the CPU"
-            )
+            logging.getLogger("detectron2_tubes").warning("No CUDA device here: running on the CPU")
             os.environ["DETECTRON2_TUBES_SAID_NO_CUDA"] = "1"
         cfg.MODEL.DEVICE = "cpu"
     if freeze:

@@ -64,7 +64,16 @@ def track_video(
     frames, fps, names = read_frames(input_path)
     with created_folder(output_dir):
         return _track_into(
-            cfg, input_path, name, json_path, video_path, frames, fps, names, mode, batch_size,
+            cfg,
+            input_path,
+            name,
+            json_path,
+            video_path,
+            frames,
+            fps,
+            names,
+            mode,
+            batch_size,
             progress,
         )
 

@@ -17,8 +17,8 @@ from ..data.posetrack_json import read_posetrack_file
 from ..tracking import Detections, PoseTracker
 from ..utils.io import write_json_atomic
 from .hota_pose import HOTA_METRICS, format_hota_table, score_posetrack21
-from .raw_predictions import RAW_PREDICTIONS_FILE, save_raw_predictions
 from .posetrack_eval import evaluate_sequences, format_tables, grouped, load_sequence_pair
+from .raw_predictions import RAW_PREDICTIONS_FILE, save_raw_predictions
 from .writer import write_posetrack_video
 
 __all__ = ["PoseTrackEvaluator", "track_and_write", "score_written", "writer_options"]
@@ -88,7 +88,9 @@ def score_written(videos: Sequence[List[dict]], paths: Sequence[str], warn=logge
 
 def _say_if_nothing_passed(raw: Dict[str, Dict[int, dict]], det_thresh: float) -> None:
     """A table of NaN and MOTA -100 needs its reason: no detection reached the threshold."""
-    scores = [float(f["scores"].max()) for v in raw.values() for f in v.values() if len(f["scores"])]
+    scores = [
+        float(f["scores"].max()) for v in raw.values() for f in v.values() if len(f["scores"])
+    ]
     best = max(scores, default=None)
     if best is None or best < det_thresh:
         logger.warning(

@@ -86,7 +86,15 @@ def load_raw_predictions(path: str) -> RawPredictions:
         raise UnreadableFileError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise UnreadableFileError(f"{path}: is a folder, not a file") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, EOFError) as e:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        zipfile.BadZipFile,
+        EOFError,
+    ) as e:
         raise UnreadableFileError(
             f"{path}: not saved raw predictions ({e}); regenerate it with "
             f"train_net.py --eval-only, which writes {RAW_PREDICTIONS_FILE}"

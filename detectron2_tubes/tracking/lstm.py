@@ -261,9 +261,9 @@ def _main(argv: Optional[List[str]]) -> int:
     from detectron2.data import DatasetCatalog
     from detectron2.utils.logger import setup_logger
 
-    from ..utils.cli import OneLineErrorParser
-
     import detectron2_tubes  # noqa: F401  (registers the datasets)
+
+    from ..utils.cli import OneLineErrorParser
 
     parser = OneLineErrorParser(
         prog="python -m detectron2_tubes.tracking.lstm",

@@ -51,7 +51,9 @@ def build_cost(cost: Union[str, Dict[str, float], Callable], *, lstm=None, keypo
             return cosine_cost
         if name == "lstm":
             if lstm is None:
-                raise TrackerSettingError("the lstm cost needs a trained model (lstm=... or --lstm-weights)")
+                raise TrackerSettingError(
+                    "the lstm cost needs a trained model (lstm=... or --lstm-weights)"
+                )
             from .lstm import LSTMCost
 
             return LSTMCost(lstm)
@@ -72,7 +74,9 @@ def parse_cost(text: str) -> Union[str, Dict[str, float]]:
         try:
             out[name.strip()] = float(weight) if weight else 1.0
         except ValueError:
-            raise TrackerSettingError(f"bad cost weight in {text!r}: {part!r} (use name:weight)") from None
+            raise TrackerSettingError(
+                f"bad cost weight in {text!r}: {part!r} (use name:weight)"
+            ) from None
     return out
 
 

@@ -150,10 +150,14 @@ def quiet_third_party_warnings() -> None:
         (r"`broadcast_buffers` is deprecated", FutureWarning),  # Detectron2's DDP wrapper
     ):
         warnings.filterwarnings("ignore", message=message, category=category)
-    # torch's own log lines: Detectron2's environment report without CUDA, and torch.fx's
-    # notice about is_fx_tracing (Detectron2 asks it on every forward).
-    # torch.multiprocessing's notice when it stops the other workers after one failed.
-    for name in ("torch.utils.cpp_extension", "torch.fx._symbolic_trace", "torch.multiprocessing.spawn"):
+    # torch's own log lines: Detectron2's environment report without CUDA, torch.fx's notice
+    # about is_fx_tracing (Detectron2 asks it on every forward), and torch.multiprocessing's
+    # notice when it stops the other workers after one failed.
+    for name in (
+        "torch.utils.cpp_extension",
+        "torch.fx._symbolic_trace",
+        "torch.multiprocessing.spawn",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

@@ -52,11 +52,28 @@ ALLOWED_GLOBALS = frozenset(
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "scalar"),
         # numpy dtypes pickled by numpy 2 (np.dtypes.Float32DType, ...)
-        *(("numpy.dtypes", f"{kind}DType") for kind in (
-            "Bool", "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64",
-            "Float16", "Float32", "Float64", "LongDouble", "Complex64", "Complex128", "Bytes",
-            "Str",
-        )),
+        *(
+            ("numpy.dtypes", f"{kind}DType")
+            for kind in (
+                "Bool",
+                "Int8",
+                "UInt8",
+                "Int16",
+                "UInt16",
+                "Int32",
+                "UInt32",
+                "Int64",
+                "UInt64",
+                "Float16",
+                "Float32",
+                "Float64",
+                "LongDouble",
+                "Complex64",
+                "Complex128",
+                "Bytes",
+                "Str",
+            )
+        ),
     }
 )
 
@@ -108,8 +125,17 @@ def _unpickle(data: bytes, path: str, encoding: str = "latin1") -> Any:
         return RestrictedUnpickler(io.BytesIO(data), source=path, encoding=encoding).load()
     except UnsafeFileError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, UnicodeDecodeError, MemoryError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        MemoryError,
+    ) as e:
         reason = "empty or truncated" if isinstance(e, EOFError) or not data else _first_line(e)
         raise UnreadableFileError(f"{path}: not a readable pickle ({reason})") from None
 
@@ -140,13 +166,17 @@ def torch_load(path: str, map_location: Any = "cpu") -> Any:
             return _unpickle(data, path)
         if "Weights only load failed" in text:
             found = _GLOBAL.search(text)
-            what = f"call {found.group(1)}" if found else f"do more than build data ({_reason(text)})"
+            what = (
+                f"call {found.group(1)}" if found else f"do more than build data ({_reason(text)})"
+            )
             raise UnsafeFileError(
                 f"{path}: refused to load: it would {what}, which torch.load(weights_only=True) "
                 f"does not admit (tensors, containers, numbers and strings only); nothing in "
                 f"the file was run"
             ) from None
-        raise UnreadableFileError(f"{path}: not a readable PyTorch file ({_first_line(e)})") from None
+        raise UnreadableFileError(
+            f"{path}: not a readable PyTorch file ({_first_line(e)})"
+        ) from None
     except Exception as e:  # torch's parser fails on garbage with any type (IndexError, ...)
         reason = "empty or truncated" if isinstance(e, EOFError) or not data else _first_line(e)
         raise UnreadableFileError(f"{path}: not a readable PyTorch file ({reason})") from None
