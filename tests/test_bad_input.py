@@ -459,35 +459,22 @@ def test_link_refuses_non_finite_input(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "argv, fragment",
+    "command, argv, fragment",
     [
-        (["--pretrain-iters", "0"], "--pretrain-iters must be at least 1, not 0"),
-        (["--finetune-iters", "-3"], "--finetune-iters must be at least 1, not -3"),
+        ("demo", ["--pretrain-iters", "0"], "--pretrain-iters must be at least 1, not 0"),
+        ("demo", ["--finetune-iters", "-3"], "--finetune-iters must be at least 1, not -3"),
+        ("rehearse", ["--train", "posetrack_synth_trian"], "did you mean posetrack_synth_train"),
+        ("rehearse", ["--iters-2d", "-1"], "--iters-2d must be at least 1, not -1"),
     ],
 )
-def test_demo_values(argv, fragment, tmp_path, capsys):
-    from detectron2_tubes.demo import main
+def test_training_command_values(command, argv, fragment, tmp_path, capsys):
+    import importlib
 
-    code, _, err = _call(main, ["--output", str(tmp_path / "demo"), *argv], capsys)
+    main = importlib.import_module(f"detectron2_tubes.{command}").main
+    code, _, err = _call(main, ["--output", str(tmp_path / "out"), *argv], capsys)
     assert code == 2
     _one_line(err, fragment)
-    assert not (tmp_path / "demo").exists()
-
-
-@pytest.mark.parametrize(
-    "argv, fragment",
-    [
-        (["--train", "posetrack_synth_trian"], "did you mean posetrack_synth_train"),
-        (["--iters-2d", "-1"], "--iters-2d must be at least 1, not -1"),
-    ],
-)
-def test_rehearse_values(argv, fragment, tmp_path, capsys):
-    from detectron2_tubes.rehearse import main
-
-    code, _, err = _call(main, ["--output", str(tmp_path / "r"), *argv], capsys)
-    assert code == 2
-    _one_line(err, fragment)
-    assert not (tmp_path / "r").exists()
+    assert not (tmp_path / "out").exists()
 
 
 def test_sweep_thresholds_wrong_shape_and_lstm_steps(tmp_path, capsys):
@@ -682,3 +669,17 @@ def test_evaluation_without_the_input_keys_is_refused_in_every_process(tmp_path)
         _one_line(err, str(weights), "says the checkpoint", "set INPUT.FORMAT RGB (is BGR)")
         assert (train / "config.yaml").read_bytes() == config
         assert not (train / "inference").exists()
+
+
+def test_an_incomplete_cache_with_foreign_files_is_never_deleted(tmp_path, monkeypatch):
+    from detectron2_tubes.data.builtin import ensure_synthetic_dataset, synthetic_root
+    from detectron2_tubes.utils.cli import UserError
+
+    monkeypatch.setenv("DETECTRON2_TUBES_CACHE", str(tmp_path))
+    root = synthetic_root()
+    os.makedirs(os.path.join(root, "images"))
+    with open(os.path.join(root, "notes.txt"), "w") as f:
+        f.write("mine")
+    with pytest.raises(UserError, match="notes.txt, which this package did not write"):
+        ensure_synthetic_dataset()
+    assert open(os.path.join(root, "notes.txt")).read() == "mine"

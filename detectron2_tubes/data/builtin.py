@@ -21,6 +21,7 @@ import shutil
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from filelock import FileLock
 
+from ..utils.cli import UserError
 from .keypoints import posetrack_metadata
 from .posetrack import load_posetrack_split, register_posetrack
 from .synthetic import GENERATOR_VERSION, generate_synthetic_posetrack
@@ -84,10 +85,19 @@ def _complete(root: str, params: dict) -> bool:
 
 
 def _remove_partial_cache(root: str) -> None:
-    """This package's own cache folder, left incomplete (no synthetic.json marker, or files
-    missing): removed before it is generated again. Only ever called on the cache."""
-    if os.path.isdir(root) and os.path.dirname(root) == os.path.dirname(synthetic_root()):
-        shutil.rmtree(root)
+    """This package's own cache folder, left incomplete or stale: removed before it is generated
+    again, but only when it holds nothing the generator does not write (anything else there is
+    somebody's, and is never deleted: a one-line error says so)."""
+    if not os.path.isdir(root):
+        return
+    foreign = sorted(set(os.listdir(root)) - {"images", "annotations", "synthetic.json"})
+    if foreign:
+        raise UserError(
+            f"{root}: the cached synthetic set is incomplete, and the folder also holds "
+            f"{', '.join(foreign[:3])}, which this package did not write; move them or set "
+            f"DETECTRON2_TUBES_CACHE to another folder"
+        )
+    shutil.rmtree(root)
 
 
 def _generation_lock(root: str) -> FileLock:

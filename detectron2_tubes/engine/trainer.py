@@ -19,7 +19,7 @@ from ..checkpoint import InflatingCheckpointer
 from ..config import add_tubes_config
 from ..data import build_clip_test_loader, build_clip_train_loader
 from ..evaluation import PoseTrackEvaluator
-from ..utils.cli import UserError, keep_dumps_in_log_file
+from ..utils.cli import UserError, keep_dumps_in_log_file, message_lines
 from ..utils.io import atomic_path
 
 __all__ = [
@@ -88,7 +88,7 @@ def _merge_file(cfg, config_file: str) -> None:
     except yaml.constructor.ConstructorError:
         content = {}  # Python tags: Detectron2 reads them with unsafe_load (a config is code)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{config_file}: not valid YAML ({_first_line(e)})") from None
+        raise ConfigError(f"{config_file}: not valid YAML ({message_lines(e, limit=3)})") from None
     if not isinstance(content, dict):
         what = "is empty" if content is None else "is not a mapping of config keys"
         raise ConfigError(f"{config_file}: {what}")
@@ -97,7 +97,7 @@ def _merge_file(cfg, config_file: str) -> None:
     except (KeyError, ValueError, AssertionError, TypeError) as e:
         raise ConfigError(f"{config_file}: {_config_problem(e, cfg)}") from None
     except yaml.YAMLError as e:  # in a _BASE_ file
-        raise ConfigError(f"{config_file}: not valid YAML ({_first_line(e)})") from None
+        raise ConfigError(f"{config_file}: not valid YAML ({message_lines(e, limit=3)})") from None
     except OSError as e:  # a _BASE_ file
         raise ConfigError(f"{config_file}: cannot read {e.filename} ({e.strerror})") from None
 
@@ -111,7 +111,7 @@ def _config_problem(e: Exception, cfg) -> str:
         key = text.split(":", 1)[1].strip()
         near = difflib.get_close_matches(key, _all_keys(cfg), n=3, cutoff=0.75)
         return f"unknown config key {key}" + (f" (did you mean {', '.join(near)}?)" if near else "")
-    return _first_line(text)
+    return message_lines(text, limit=3)
 
 
 def _all_keys(node, prefix: str = ""):
@@ -120,11 +120,6 @@ def _all_keys(node, prefix: str = ""):
             yield from _all_keys(v, f"{prefix}{k}.")
         else:
             yield f"{prefix}{k}"
-
-
-def _first_line(e) -> str:
-    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
-    return " ".join(lines[:3]) if lines else type(e).__name__
 
 
 def setup_run(cfg, args, run_dir: str) -> None:

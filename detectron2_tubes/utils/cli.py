@@ -23,6 +23,7 @@ __all__ = [
     "UserError",
     "Terminated",
     "user_error_message",
+    "message_lines",
     "quiet_third_party_warnings",
     "keep_dumps_in_log_file",
 ]
@@ -82,16 +83,20 @@ _PATH_ERRNOS = {
 def user_error_message(e: BaseException) -> Optional[str]:
     """The one-line message of an error the user can fix, or None for anything else (a bug)."""
     if isinstance(e, UserError):  # every error class of the package a user can fix
-        return _one_line(str(e))
+        return message_lines(e, sep="; ")
     if isinstance(e, OSError) and e.errno in _PATH_ERRNOS:
         where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
         return f"{where}: {_PATH_ERRNOS[e.errno]}" if where else _PATH_ERRNOS[e.errno]
     return None
 
 
-def _one_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return "; ".join(lines) if lines else "(no message)"
+def message_lines(e, limit: Optional[int] = None, sep: str = " ") -> str:
+    """The non-empty lines of an exception's message (or of a text), the first ``limit``, on one
+    line joined by ``sep``; an exception's type name when its message is empty."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if lines:
+        return sep.join(lines[:limit])
+    return type(e).__name__ if isinstance(e, BaseException) else ""
 
 
 @contextmanager

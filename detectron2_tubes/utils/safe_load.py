@@ -23,7 +23,7 @@ import re
 import warnings
 from typing import Any
 
-from .cli import UserError
+from .cli import UserError, message_lines
 
 __all__ = [
     "ALLOWED_GLOBALS",
@@ -136,7 +136,11 @@ def _unpickle(data: bytes, path: str, encoding: str = "latin1") -> Any:
         UnicodeDecodeError,
         MemoryError,
     ) as e:
-        reason = "empty or truncated" if isinstance(e, EOFError) or not data else _first_line(e)
+        reason = (
+            "empty or truncated"
+            if isinstance(e, EOFError) or not data
+            else message_lines(e, limit=1)
+        )
         raise UnreadableFileError(f"{path}: not a readable pickle ({reason})") from None
 
 
@@ -175,10 +179,14 @@ def torch_load(path: str, map_location: Any = "cpu") -> Any:
                 f"the file was run"
             ) from None
         raise UnreadableFileError(
-            f"{path}: not a readable PyTorch file ({_first_line(e)})"
+            f"{path}: not a readable PyTorch file ({message_lines(e, limit=1)})"
         ) from None
     except Exception as e:  # torch's parser fails on garbage with any type (IndexError, ...)
-        reason = "empty or truncated" if isinstance(e, EOFError) or not data else _first_line(e)
+        reason = (
+            "empty or truncated"
+            if isinstance(e, EOFError) or not data
+            else message_lines(e, limit=1)
+        )
         raise UnreadableFileError(f"{path}: not a readable PyTorch file ({reason})") from None
 
 
@@ -186,11 +194,6 @@ def _reason(text: str) -> str:
     """torch's own reason in a weights-only refusal: the line after its generic preamble."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[1] if len(lines) > 1 else lines[0]
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _read_bytes(path: str) -> bytes:
