@@ -25,9 +25,16 @@ What is measured:
   This says which part holds the memory; a checkpointed part keeps only its input.
 
 Every finished point is cached in OUTPUT/points/*.json (a rerun skips it) and the tables are
-written to OUTPUT/memory.md. A point whose predicted peak (its nearest measured smaller input,
-scaled by the pixel ratio) exceeds 85% of the free memory is not run but estimated by that
-rule, and marked so; a point over --timeout is marked as such.
+written to OUTPUT/memory.md. Points not measured are estimated from the nearest measured point
+of the same depth (see ``_estimate``: the backbone's and RPN's saved bytes scale with
+clips x T x pixels, the heads' with clips x T, the peak minus the saved bytes stays as on the reference; checkpointed points are measured
+only) and marked so:
+every point with ``--estimate-only``, and otherwise a point whose estimate exceeds 85% of the free
+memory. Estimates are never cached. The rule is checked on every measured point (each estimated
+from the others) below the table. A point over --timeout is marked as such.
+
+Clips per GPU: (GPU memory - 1 GB for the CUDA context and allocator slack - 3 x the weights
+for weights, gradients and momentum) // the peak per clip.
 """
 
 import argparse
@@ -252,44 +259,110 @@ def _available_gb():
 
 
 def _estimate(point, done):
-    """Peak of a point from the nearest measured smaller input of the same depth, T, clips and
-    checkpointing, scaled by the pixel ratio (an upper bound: the heads do not grow with it)."""
-    smaller = [
-        d for d in done
-        if all(d[k] == point[k] for k in ("depth", "frames", "clips", "checkpoint", "device"))
-        and d["size"] < point["size"] and "peak_gb" in d and not d.get("estimated")
-    ]  # fmt: skip
-    if not smaller:
+    """A point's peak from the nearest measured point of the same depth, checkpointing and
+    device, by this rule: autograd's saved bytes of the backbone and the RPN scale with
+    clips x T x pixels, those of the box and keypoint heads with clips x T only (a fixed 512 RoIs
+    per clip, 128 of them foreground, whatever the input size); the rest of the peak (the
+    backward's transient buffers) stays as measured on the reference. Returns the estimated record, or None without a measured reference.
+    """
+    import math
+
+    if point["checkpoint"] != "none":  # recomputation's buffers grow with the input: measured only
         return None
-    ref = max(smaller, key=lambda d: d["size"])
-    return ref["peak_gb"] * (point["size"] / ref["size"]) ** 2
+    refs = [
+        d for d in done
+        if all(d[k] == point[k] for k in ("depth", "checkpoint", "device"))
+        and "saved_gb" in d and not d.get("estimated")
+    ]  # fmt: skip
+    if not refs:
+        return None
+
+    def distance(d):
+        return sum(abs(math.log(d[k] / point[k])) for k in ("frames", "size", "clips"))
+
+    ref = min(refs, key=distance)
+    t, c = point["frames"] / ref["frames"], point["clips"] / ref["clips"]
+    px = (point["size"] / ref["size"]) ** 2
+    scale = {"backbone": t * c * px, "rpn": t * c * px, "box_head": t * c, "keypoint_head": t * c}
+    saved = {p: ref["saved_gb"][p] * scale[p] for p in PARTS}
+    # What the peak holds beyond the saved activations (the backward's transient buffers) is
+    # kept as measured on the reference.
+    peak = ref["peak_gb"] - sum(ref["saved_gb"].values()) + sum(saved.values())
+    return {**point, "peak_gb": peak, "saved_gb": saved, "model_gb": ref.get("model_gb", 0.0),
+            "estimated": True, "estimated_from": _name(ref)}  # fmt: skip
+
+
+def _rule_check(done):
+    """Every measured point estimated from the other measured points: the rule's error."""
+    measured = [d for d in done if "saved_gb" in d and not d.get("estimated")]
+    rows = [
+        "| point | measured peak (GB) | estimated (GB) | from | error |",
+        "|---|---|---|---|---|",
+    ]
+    for d in measured:
+        guess = _estimate(d, [o for o in measured if o is not d])
+        if guess is not None:
+            err = 100 * (guess["peak_gb"] - d["peak_gb"]) / d["peak_gb"]
+            rows.append(f"| {_name(d)} | {d['peak_gb']:.2f} | {guess['peak_gb']:.2f} | "
+                        f"{guess['estimated_from']} | {err:+.0f}% |")  # fmt: skip
+    return "\n".join(rows) + "\n"
+
+
+# Per GPU: the weights, their gradients and SGD's momentum (3 x the model), and 1 GB for the CUDA
+# context and the allocator's slack, are not in the per-clip peak.
+GPU_RESERVE_GB = 1.0
+GPU_SIZES_GB = (24, 40, 80, 141)
+
+
+def clips_per_gpu(record, gpu_gb):
+    """Clips of this point's size one GPU of ``gpu_gb`` holds: (gpu_gb - reserve - 3 x model)
+    divided by the peak per clip."""
+    per_clip = record["peak_gb"] / record["clips"]
+    return int((gpu_gb - GPU_RESERVE_GB - 3 * record.get("model_gb", 0.0)) // per_clip)
 
 
 def _table(done):
+    gpus = " | ".join(f"clips per {g} GB" for g in GPU_SIZES_GB)
     rows = [
-        "| depth | T | px | clips | checkpointed | peak (GB) | s / iteration | backbone | rpn | box head | keypoint head | fits 1 clip per GPU of (GB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| depth | T | px | clips | checkpointed | peak (GB) | s / iteration | backbone | rpn | box head | keypoint head | {gpus} |",
+        "|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(GPU_SIZES_GB),
     ]  # fmt: skip
     for d in sorted(
         done, key=lambda d: (d["depth"], d["frames"], d["size"], d["clips"], d["checkpoint"])
     ):
+        head = (
+            f"| R-{d['depth']} | {d['frames']} | {d['size']} | {d['clips']} | {d['checkpoint']} |"
+        )
         if "peak_gb" not in d:
-            rows.append(
-                f"| R-{d['depth']} | {d['frames']} | {d['size']} | {d['clips']} | {d['checkpoint']} | {d.get('note', '-')} | | | | | | |"
-            )
+            rows.append(head + f" {d.get('note', '-')} |" + " |" * (5 + len(GPU_SIZES_GB)))
             continue
         s = d.get("saved_gb", {})
-        per_clip = d["peak_gb"] / d["clips"]
-        fits = [str(g) for g in (24, 40, 80, 141) if per_clip + 3 * d.get("model_gb", 0) < g]
-        peak = f"{d['peak_gb']:.2f}" + (" (estimated)" if d.get("estimated") else "")
+        peak = f"{d['peak_gb']:.2f}" + (" (est.)" if d.get("estimated") else "")
         secs = "-" if d.get("seconds") is None else f"{d['seconds']:.1f}"
         parts = [f"{s[p]:.2f}" if p in s else "-" for p in PARTS]
-        rows.append(
-            f"| R-{d['depth']} | {d['frames']} | {d['size']} | {d['clips']} | {d['checkpoint']} | {peak} | {secs} | "
-            + " | ".join(parts)
-            + f" | {', '.join(fits) or 'none'} |"
-        )
+        fits = [str(clips_per_gpu(d, g)) for g in GPU_SIZES_GB]
+        rows.append(f"{head} {peak} | {secs} | " + " | ".join(parts + fits) + " |")
     return "\n".join(rows) + "\n"
+
+
+def _measure(point, timeout):
+    """Run one point in a fresh process; its record (or a note saying why there is none)."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--point", json.dumps(point)],
+            capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        if lines:
+            result = json.loads(lines[-1][len("RESULT ") :])
+        else:
+            tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+            result = {**point, "note": f"failed: {tail[:120]}"}
+    except subprocess.TimeoutExpired:
+        result = {**point, "note": f"over {timeout} s"}
+    result["wall_s"] = time.perf_counter() - start
+    return result
 
 
 def main():
@@ -307,6 +380,11 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per point")
     parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument(
+        "--estimate-only",
+        action="store_true",
+        help="measure nothing: every point not cached is estimated from the cached ones",
+    )
     parser.add_argument("--point", help=argparse.SUPPRESS)  # a single point, in this process
     args = parser.parse_args()
     if args.calibrate:
@@ -317,6 +395,11 @@ def main():
         return
     points_dir = os.path.join(args.output, "points")
     os.makedirs(points_dir, exist_ok=True)
+    measured = []  # every cached measurement, in this grid or not: the estimates' references
+    for name in sorted(os.listdir(points_dir)):
+        if name.endswith(".json"):
+            with open(os.path.join(points_dir, name)) as f:
+                measured.append(json.load(f))
     done = []
     grid = [
         dict(depth=d, frames=t, size=s, clips=c, checkpoint=k, device=args.device)
@@ -329,38 +412,30 @@ def main():
             with open(path) as f:
                 done.append(json.load(f))
             continue
-        guess = _estimate(point, done)
-        if guess is not None and args.device == "cpu" and guess > 0.85 * _available_gb():
-            result = {**point, "peak_gb": guess, "estimated": True}
+        guess = _estimate(point, measured)
+        too_big = guess is not None and guess["peak_gb"] > 0.85 * _available_gb()
+        if args.estimate_only or (args.device == "cpu" and too_big):
+            result = guess or {**point, "note": "no measured point to estimate from"}
         else:
-            start = time.perf_counter()
-            try:
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--point", json.dumps(point)],
-                    capture_output=True, text=True, timeout=args.timeout,
-                )  # fmt: skip
-                lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-                if lines:
-                    result = json.loads(lines[-1][len("RESULT ") :])
-                else:
-                    tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-                    result = {**point, "note": f"failed: {tail[:120]}"}
-            except subprocess.TimeoutExpired:
-                result = {**point, "note": f"over {args.timeout} s"}
-            result["wall_s"] = time.perf_counter() - start
-        with open(path + ".tmp", "w") as f:
-            json.dump(result, f)
-        os.replace(path + ".tmp", path)
+            result = _measure(point, args.timeout)
+            with open(path + ".tmp", "w") as f:  # measured points only are cached
+                json.dump(result, f)
+            os.replace(path + ".tmp", path)
+            measured.append(result)
         done.append(result)
         peak = result.get("peak_gb")
         print(
             f"[{n}/{len(grid)}] {_name(point)}: "
             + (f"{peak:.2f} GB" if peak is not None else result.get("note", "?"))
-            + (" (estimated)" if result.get("estimated") else "")
+            + (f" (estimated from {result['estimated_from']})" if result.get("estimated") else "")
             + (f", {result['seconds']:.1f} s/it" if result.get("seconds") else ""),
             flush=True,
         )
-    table = _table(done)
+    table = _table(
+        done
+    ) + "\nThe estimation rule checked on every measured point (each " "estimated from the others):\n\n" + _rule_check(
+        measured
+    )
     with open(os.path.join(args.output, "memory.md.tmp"), "w") as f:
         f.write(table)
     os.replace(os.path.join(args.output, "memory.md.tmp"), os.path.join(args.output, "memory.md"))
