@@ -3,7 +3,8 @@
 
     python bench/bench_memory.py [--output output/bench_memory] [--depths 18 50 101]
         [--frames 1 3 8] [--sizes 256 512 800] [--clips 1 2] [--device cpu|cuda]
-        [--checkpoint none backbone box keypoint] [--timeout 1800]
+        [--checkpoint none backbone box keypoint] [--precision float32 bfloat16 float16]
+        [--timeout 1800] [--estimate-only]
     python bench/bench_memory.py --calibrate      # the method checked on tensors of known size
 
 Each point (depth, T, shorter side, clips per batch, part checkpointed) runs in a fresh process:
@@ -195,6 +196,10 @@ def run_point(point):
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
     batch = _batch(point, device)
     counter = _SavedBytes(model)
+    precision = point.get("precision", "float32")
+    autocast = torch.autocast(
+        device.split(":")[0], dtype=getattr(torch, precision), enabled=precision != "float32"
+    )
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
@@ -208,7 +213,7 @@ def run_point(point):
                 counter.bytes = {p: 0 for p in PARTS}
                 counter.seen.clear()
             start = time.perf_counter()
-            with counter.hooks:
+            with counter.hooks, autocast:
                 losses = model(batch)
             sum(losses.values()).backward()
             optimizer.step()
@@ -247,7 +252,8 @@ def calibrate():
 
 
 def _name(p):
-    return f"R{p['depth']}_T{p['frames']}_{p['size']}px_{p['clips']}clip_{p['checkpoint']}_{p['device']}"
+    precision = "" if p.get("precision", "float32") == "float32" else "_" + p["precision"]
+    return f"R{p['depth']}_T{p['frames']}_{p['size']}px_{p['clips']}clip_{p['checkpoint']}_{p['device']}{precision}"
 
 
 def _available_gb():
@@ -272,6 +278,7 @@ def _estimate(point, done):
     refs = [
         d for d in done
         if all(d[k] == point[k] for k in ("depth", "checkpoint", "device"))
+        and d.get("precision", "float32") == point.get("precision", "float32")
         and "saved_gb" in d and not d.get("estimated")
     ]  # fmt: skip
     if not refs:
@@ -324,15 +331,15 @@ def clips_per_gpu(record, gpu_gb):
 def _table(done):
     gpus = " | ".join(f"clips per {g} GB" for g in GPU_SIZES_GB)
     rows = [
-        f"| depth | T | px | clips | checkpointed | peak (GB) | s / iteration | backbone | rpn | box head | keypoint head | {gpus} |",
-        "|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(GPU_SIZES_GB),
+        f"| depth | T | px | clips | checkpointed | precision | peak (GB) | s / iteration | backbone | rpn | box head | keypoint head | {gpus} |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(GPU_SIZES_GB),
     ]  # fmt: skip
     for d in sorted(
-        done, key=lambda d: (d["depth"], d["frames"], d["size"], d["clips"], d["checkpoint"])
+        done,
+        key=lambda d: (d["depth"], d["frames"], d["size"], d["clips"], d["checkpoint"], d.get("precision", "float32")),  # fmt: skip
     ):
-        head = (
-            f"| R-{d['depth']} | {d['frames']} | {d['size']} | {d['clips']} | {d['checkpoint']} |"
-        )
+        precision = d.get("precision", "float32")
+        head = f"| R-{d['depth']} | {d['frames']} | {d['size']} | {d['clips']} | {d['checkpoint']} | {precision} |"  # fmt: skip
         if "peak_gb" not in d:
             rows.append(head + f" {d.get('note', '-')} |" + " |" * (5 + len(GPU_SIZES_GB)))
             continue
@@ -378,6 +385,13 @@ def main():
         "--checkpoint", nargs="+", default=["none"], choices=["none", *CHECKPOINT_KEYS]
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=["float32"],
+        choices=["float32", "bfloat16", "float16"],
+        help="the forward under torch.autocast in this precision (float16: CUDA only)",
+    )
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per point")
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument(
@@ -402,9 +416,10 @@ def main():
                 measured.append(json.load(f))
     done = []
     grid = [
-        dict(depth=d, frames=t, size=s, clips=c, checkpoint=k, device=args.device)
+        dict(depth=d, frames=t, size=s, clips=c, checkpoint=k, device=args.device,
+             **({} if p == "float32" else {"precision": p}))
         for d in args.depths for t in args.frames for s in sorted(args.sizes)
-        for c in args.clips for k in args.checkpoint
+        for c in args.clips for k in args.checkpoint for p in args.precision
     ]  # fmt: skip
     for n, point in enumerate(grid, 1):
         path = os.path.join(points_dir, _name(point) + ".json")

@@ -137,7 +137,7 @@ def tud_videos():
 
 def synthetic_detections(weights, dataset, out_dir):
     """Raw per-frame detections (every score >= 0.05, poses) of a trained quick-schedule
-    Tube R-CNN on ``dataset``, cached: {video_id: {frame_id: dict}}."""
+    Tube R-CNN on ``dataset``, cached: {video_id: {frame_id: Detections}}."""
     from detectron2_tubes.evaluation import RAW_PREDICTIONS_FILE, load_raw_predictions
 
     raw_path = os.path.join(out_dir, "inference", dataset, RAW_PREDICTIONS_FILE)
@@ -168,20 +168,8 @@ def synthetic_videos(raw, dataset):
     for frames in group_by_video(DatasetCatalog.get(dataset)):
         seq = os.path.splitext(os.path.basename(frames[0]["annotation_file"]))[0]
         preds = raw.get(frames[0]["video_id"], {})
-        dets = []
-        for d in frames:
-            p = preds.get(d["frame_id"])
-            dets.append(
-                Detections.empty(NUM_KEYPOINTS)
-                if p is None
-                else Detections(
-                    p["boxes"],
-                    p["scores"],
-                    p["keypoints"],
-                    image_size=p["image_size"],
-                    keypoint_logits=p.get("keypoint_logits"),
-                )
-            )
+        empty = Detections.empty(NUM_KEYPOINTS)
+        dets = [preds.get(d["frame_id"], empty) for d in frames]
         videos[seq], frames_of[seq] = dets, frames
     return videos, frames_of
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""GPU check for a session with a lent GPU (never needed by tests or CI), in under 8 minutes:
+"""GPU check for a session with a lent GPU (never needed by tests or CI), in about 10 minutes:
 
 1. paper-size training speed: configs/tube_rcnn_R18_T1.yaml and tube_rcnn_R18_T3.yaml (R-18 at
    full width, 8 x 512 keypoint convs, 512 RoIs per clip), 2 clips per GPU as the release ran
@@ -8,7 +8,11 @@
    tube NMS (which reads its overlap matrix on the host once per image, as torchvision's CUDA
    NMS does);
 2. video inference: 100 frames at 1280x720 (synthetic frames scaled up) through the dense video
-   predictor with tracking, R-18 T = 3: frames per second and peak GPU memory.
+   predictor with tracking, R-18 T = 3: frames per second and peak GPU memory;
+3. the memory table's GPU column: ``bench/bench_memory.py --device cuda`` (a process per point,
+   ``torch.cuda.max_memory_allocated``) on MEMORY_POINTS (the paper's R-18 T = 3 at 256 px, and
+   R-50 / R-101 up to T = 8 at 800 px, 1 and 2 clips per GPU) in float32 and under bfloat16
+   autocast (Detectron2's AMP precision), each point's peak and seconds per iteration.
 
 Weights are random (seeded; the learning rate is 0 so that they stay as they are while the
 timing runs): speed, not accuracy. Run it on the device machine, e.g.
@@ -164,6 +168,37 @@ def video_speed(root, device, num_frames, smoke):
     }
 
 
+# (depths, frames, sizes, clips) groups for bench_memory.py on the GPU.
+MEMORY_POINTS = (
+    ("18", "3", "256", "1 2"),
+    ("50", "3", "512", "1"),
+    ("101", "3", "800", "1 2"),
+    ("101", "8", "800", "1"),
+)
+
+
+def memory_points(device, output, smoke):
+    """Run bench_memory.py (a script beside this one, in processes of its own) on MEMORY_POINTS
+    in float32 and bfloat16; returns its measured points."""
+    import subprocess
+
+    script = os.path.join(ROOT, "bench", "bench_memory.py")
+    groups = (("18", "1", "256", "1"),) if smoke else MEMORY_POINTS
+    for depths, frames, sizes, clips in groups:
+        subprocess.run(
+            [sys.executable, script, "--device", device, "--output", output, "--timeout", "300",
+             "--depths", depths, "--frames", *frames.split(), "--sizes", sizes,
+             "--clips", *clips.split(), "--precision", "float32", "bfloat16"],
+            check=True,
+        )  # fmt: skip
+    points_dir = os.path.join(output, "points")
+    out = []
+    for name in sorted(os.listdir(points_dir)):
+        with open(os.path.join(points_dir, name)) as f:
+            out.append(json.load(f))
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -173,6 +208,10 @@ def main():
     parser.add_argument("--frames", type=int, default=100, help="video frames")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the script")
     parser.add_argument("--output", help="write the results as JSON here")
+    parser.add_argument(
+        "--memory-output", default="output/gpu_check_memory", help="bench_memory.py's folder"
+    )
+    parser.add_argument("--skip-memory", action="store_true", help="leave out part 3")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("no CUDA device here (use --device cpu --smoke to check the script)")
@@ -190,6 +229,8 @@ def main():
         ],
         "video": video_speed(root, args.device, args.frames, args.smoke),
     }
+    if not args.skip_memory:
+        report["memory"] = memory_points(args.device, args.memory_output, args.smoke)
     t1, t3 = report["train"]
     report["train_T3_over_T1_time"] = t1["iterations_per_second"] / t3["iterations_per_second"]
     print(json.dumps(report, indent=1))

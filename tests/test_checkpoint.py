@@ -14,9 +14,10 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from inflation_checks import assert_inflated_from
+from model_configs import detectron2_r18_state, randomise_scores, tiny_cfg, tube_cfg
 
 from detectron2_tubes import InflatingCheckpointer, add_tubes_config
-from detectron2_tubes.checkpoint import CheckpointError
+from detectron2_tubes.checkpoint import CheckpointError, convert_torchvision_resnet, inflate_weight
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
 TORCHVISION_INPUT = [
@@ -315,3 +316,133 @@ def test_stock_detectron2_c4_checkpoint_loads(tmp_path):
         tube.state_dict()["roi_heads.box_predictor.cls_score.weight"],
         state["roi_heads.box_predictor.cls_score.weight"],
     )
+
+
+def test_inflate_weight_modes():
+    w = torch.arange(24.0).view(2, 3, 2, 2)
+    c = inflate_weight(w, 3, "center")
+    assert c.shape == (2, 3, 3, 2, 2)
+    assert torch.equal(c[:, :, 1], w) and not c[:, :, 0].any() and not c[:, :, 2].any()
+    m = inflate_weight(w, 3, "mean")
+    assert torch.allclose(m.sum(dim=2), w) and torch.allclose(m[:, :, 0], w / 3)
+    with pytest.raises(ValueError, match="Unknown inflation"):
+        inflate_weight(w, 3, "spread")
+
+
+def test_center_inflation_of_t1_model_gives_t1_outputs_on_identical_frames(tmp_path):
+    """Acceptance: a random tube_rcnn_R18_T1 checkpoint loaded with centre inflation into the
+    T = 3 model gives, on 3 identical frames, for every frame, the T = 1 model's outputs."""
+    torch.manual_seed(0)
+    cfg1 = tube_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T1.yaml"), "MODEL.RESNETS.NORM", "GN")
+    cfg3 = tube_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml"), "MODEL.RESNETS.NORM", "GN")
+    m1 = build_model(cfg1).eval()
+    randomise_scores(m1)
+    path = str(tmp_path / "r18_t1.pth")
+    torch.save({"model": m1.state_dict()}, path)
+    m3 = build_model(cfg3).eval()
+    InflatingCheckpointer(m3, inflation="center").load(path)
+    conv = m3.backbone.res3[0].conv1.weight
+    assert conv.shape[2] == 3 and not conv[:, :, 0].any() and not conv[:, :, 2].any()
+    # Each frame's box comes from the 2D regression layer, loaded as is.
+    assert torch.equal(
+        m3.roi_heads.box_predictor.bbox_pred.weight, m1.roi_heads.box_predictor.bbox_pred.weight
+    )
+
+    rng = np.random.default_rng(0)
+    frame = torch.as_tensor(rng.integers(0, 255, (3, 240, 320), dtype=np.uint8))
+    with torch.no_grad():
+        (o1,) = m1([{"image": frame[:, None], "height": 240, "width": 320}])
+        (o3,) = m3([{"image": frame[:, None].repeat(1, 3, 1, 1), "height": 240, "width": 320}])
+    ref = o1["frames"][0]
+    assert len(ref) > 10  # random weights still give plenty of detections to compare
+    for f in o3["frames"]:
+        assert len(f) == len(ref)
+        assert torch.allclose(f.pred_boxes.tensor, ref.pred_boxes.tensor, atol=1e-4)
+        assert torch.allclose(f.scores, ref.scores, atol=1e-4)
+        assert torch.allclose(f.pred_keypoints, ref.pred_keypoints, atol=1e-4)
+
+
+def test_detectron2_format_r18_checkpoint_loads_and_inflates(tmp_path):
+    """A Detectron2-format ImageNet-style R-18 (.pkl, Detectron2 names, numpy arrays) loads into
+    the T = 1 model as is and into the T = 3 model inflated, res5 going to the box head."""
+    state = detectron2_r18_state()
+    path = str(tmp_path / "R-18.pkl")
+    with open(path, "wb") as f:
+        pickle.dump(
+            {
+                "model": {k: v.numpy() for k, v in state.items()},
+                "__author__": "test",
+                "matching_heuristics": True,
+            },
+            f,
+        )
+    for cfg_name in (
+        "tube_rcnn_R18_T1.yaml",
+        "tube_rcnn_R18_T3.yaml",
+        "tube_rcnn_R18_T3_3x7x7.yaml",
+    ):
+        cfg = tube_cfg(os.path.join(CONFIGS, cfg_name))
+        extent = dict(
+            zip(("stem", "res2", "res3", "res4", "res5"), cfg.MODEL.RESNETS.TEMPORAL_KERNELS)
+        )
+        model = build_model(cfg)
+        for mode in ("center", "mean"):
+            InflatingCheckpointer(model, inflation=mode).load(path)
+            # model key -> (checkpoint key, temporal extent: 1x1 shortcuts stay 1x1x1)
+            pairs = {
+                "backbone.stem.conv1.weight": ("stem.conv1.weight", extent["stem"]),
+                "backbone.res2.1.conv2.weight": ("res2.1.conv2.weight", extent["res2"]),
+                "backbone.res3.1.conv2.weight": ("res3.1.conv2.weight", extent["res3"]),
+                "backbone.res4.0.shortcut.weight": ("res4.0.shortcut.weight", 1),
+                "roi_heads.box_head.res5.0.conv1.weight": ("res5.0.conv1.weight", extent["res5"]),
+            }
+            sd = model.state_dict()
+            for mk, (ck, t) in pairs.items():
+                w = sd[mk]
+                assert w.shape[2] == t
+                if mode == "center" or w.shape[2] == 1:
+                    assert torch.equal(w[:, :, w.shape[2] // 2], state[ck])
+                else:
+                    assert torch.allclose(w.sum(dim=2), state[ck], atol=1e-6)
+            assert torch.equal(
+                sd["backbone.res3.0.conv1.norm.running_var"], state["res3.0.conv1.norm.running_var"]
+            )
+
+
+def test_torchvision_resnet_state_dict_loads(tmp_path):
+    import torchvision
+
+    torch.manual_seed(2)
+    tv = torchvision.models.resnet18(weights=None).state_dict()
+    renamed = convert_torchvision_resnet(tv)
+    assert "stem.conv1.norm.running_mean" in renamed and "res3.0.shortcut.norm.weight" in renamed
+    assert not any(k.startswith("fc.") for k in renamed)
+    path = str(tmp_path / "resnet18.pth")
+    torch.save(tv, path)
+    # With the input torchvision's nets were trained on (tests/test_checkpoint.py: refused otherwise)
+    rgb = ["INPUT.FORMAT", "RGB", "MODEL.PIXEL_MEAN", [123.675, 116.28, 103.53]]
+    rgb += ["MODEL.PIXEL_STD", [58.395, 57.12, 57.375]]
+    model = build_model(tube_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml"), *rgb))
+    InflatingCheckpointer(model).load(path)
+    sd = model.state_dict()
+    # The release's layout: 1x7x7 stem, 3-tap res3 (centre slice), 2D box-head res5.
+    assert torch.equal(sd["backbone.stem.conv1.weight"][:, :, 0], tv["conv1.weight"])
+    assert torch.equal(sd["backbone.stem.conv1.norm.weight"], tv["bn1.weight"])
+    assert torch.equal(sd["backbone.res3.0.conv1.weight"][:, :, 1], tv["layer2.0.conv1.weight"])
+    assert torch.equal(
+        sd["backbone.res3.0.shortcut.weight"][:, :, 0], tv["layer2.0.downsample.0.weight"]
+    )
+    assert torch.equal(
+        sd["roi_heads.box_head.res5.1.conv2.weight"][:, :, 0], tv["layer4.1.conv2.weight"]
+    )
+
+
+def test_own_checkpoint_round_trip_is_unchanged(tmp_path):
+    torch.manual_seed(3)
+    model = build_model(tiny_cfg(3))
+    path = str(tmp_path / "m.pth")
+    torch.save({"model": model.state_dict()}, path)
+    other = build_model(tiny_cfg(3))
+    InflatingCheckpointer(other).load(path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, other.state_dict()[k]), k

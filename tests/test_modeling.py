@@ -2,9 +2,7 @@
 
 import glob
 import os
-import pickle
 
-import numpy as np
 import pytest
 import torch
 from detectron2.config import get_cfg
@@ -12,53 +10,16 @@ from detectron2.modeling import build_backbone, build_model
 from detectron2.modeling.poolers import ROIPooler
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
+from model_configs import CONFIGS
+from model_configs import randomise_scores as _randomise_scores  # noqa: I001
+from model_configs import tiny_cfg as _tiny
+from model_configs import tube_cfg as _cfg
 from torchvision.ops import nms
 
-from detectron2_tubes import InflatingCheckpointer, Tubes, add_tubes_config
-from detectron2_tubes.checkpoint import convert_torchvision_resnet, inflate_weight
+from detectron2_tubes import Tubes, add_tubes_config
 from detectron2_tubes.layers import Conv3d, FrozenBatchNorm3d, conv3d, tube_nms
 from detectron2_tubes.modeling import pool_tubes, tubes_to_frames
 from detectron2_tubes.structures import pairwise_tube_iou
-
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
-QUICK_T3 = os.path.join(CONFIGS, "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
-
-
-def _cfg(path, *opts):
-    cfg = add_tubes_config(get_cfg())
-    cfg.merge_from_file(path)
-    cfg.merge_from_list(["MODEL.DEVICE", "cpu", *opts])
-    return cfg
-
-
-def _tiny(num_frames=3, *opts):
-    """The quick config shrunk further for unit tests."""
-    t = 1 if num_frames == 1 else 3
-    return _cfg(
-        QUICK_T3,
-        "INPUT.CLIP.NUM_FRAMES",
-        num_frames,
-        "MODEL.RESNETS.TEMPORAL_KERNELS",
-        [t] * 5,
-        "MODEL.RPN.TEMPORAL_KERNEL",
-        t,
-        "MODEL.ROI_KEYPOINT_HEAD.TEMPORAL_KERNEL",
-        t,
-        "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS",
-        [32, 32],
-        *opts,
-    )
-
-
-def test_inflate_weight_modes():
-    w = torch.arange(24.0).view(2, 3, 2, 2)
-    c = inflate_weight(w, 3, "center")
-    assert c.shape == (2, 3, 3, 2, 2)
-    assert torch.equal(c[:, :, 1], w) and not c[:, :, 0].any() and not c[:, :, 2].any()
-    m = inflate_weight(w, 3, "mean")
-    assert torch.allclose(m.sum(dim=2), w) and torch.allclose(m[:, :, 0], w / 3)
-    with pytest.raises(ValueError, match="Unknown inflation"):
-        inflate_weight(w, 3, "spread")
 
 
 def test_frozen_bn_3d_matches_2d_per_frame():
@@ -241,149 +202,6 @@ def test_pool_tubes_equals_per_frame_roi_align():
             rows = slice(0, 2) if n == 0 else slice(2, 3)
             assert torch.allclose(out[rows, :, t], ref, atol=1e-6)
     assert pool_tubes(pooler, [feats], [Tubes(torch.zeros(0, 3, 4))] * 2).shape == (0, 8, 3, 7, 7)
-
-
-def _randomise_scores(model):
-    """Random init gives all scores near 0.5; spread them so that the comparison is sharp."""
-    with torch.no_grad():
-        model.roi_heads.box_predictor.cls_score.weight.normal_(0, 0.2)
-
-
-def test_center_inflation_of_t1_model_gives_t1_outputs_on_identical_frames(tmp_path):
-    """Acceptance: a random tube_rcnn_R18_T1 checkpoint loaded with centre inflation into the
-    T = 3 model gives, on 3 identical frames, for every frame, the T = 1 model's outputs."""
-    torch.manual_seed(0)
-    cfg1 = _cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T1.yaml"), "MODEL.RESNETS.NORM", "GN")
-    cfg3 = _cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml"), "MODEL.RESNETS.NORM", "GN")
-    m1 = build_model(cfg1).eval()
-    _randomise_scores(m1)
-    path = str(tmp_path / "r18_t1.pth")
-    torch.save({"model": m1.state_dict()}, path)
-    m3 = build_model(cfg3).eval()
-    InflatingCheckpointer(m3, inflation="center").load(path)
-    conv = m3.backbone.res3[0].conv1.weight
-    assert conv.shape[2] == 3 and not conv[:, :, 0].any() and not conv[:, :, 2].any()
-    # Each frame's box comes from the 2D regression layer, loaded as is.
-    assert torch.equal(
-        m3.roi_heads.box_predictor.bbox_pred.weight, m1.roi_heads.box_predictor.bbox_pred.weight
-    )
-
-    rng = np.random.default_rng(0)
-    frame = torch.as_tensor(rng.integers(0, 255, (3, 240, 320), dtype=np.uint8))
-    with torch.no_grad():
-        (o1,) = m1([{"image": frame[:, None], "height": 240, "width": 320}])
-        (o3,) = m3([{"image": frame[:, None].repeat(1, 3, 1, 1), "height": 240, "width": 320}])
-    ref = o1["frames"][0]
-    assert len(ref) > 10  # random weights still give plenty of detections to compare
-    for f in o3["frames"]:
-        assert len(f) == len(ref)
-        assert torch.allclose(f.pred_boxes.tensor, ref.pred_boxes.tensor, atol=1e-4)
-        assert torch.allclose(f.scores, ref.scores, atol=1e-4)
-        assert torch.allclose(f.pred_keypoints, ref.pred_keypoints, atol=1e-4)
-
-
-def _detectron2_r18_state():
-    cfg = get_cfg()
-    cfg.merge_from_list(
-        [
-            "MODEL.RESNETS.DEPTH",
-            18,
-            "MODEL.RESNETS.RES2_OUT_CHANNELS",
-            64,
-            "MODEL.RESNETS.OUT_FEATURES",
-            ["res5"],
-            "MODEL.RESNETS.NORM",
-            "FrozenBN",
-        ]
-    )
-    torch.manual_seed(1)
-    return {k: v.clone() for k, v in build_backbone(cfg).state_dict().items()}
-
-
-def test_detectron2_format_r18_checkpoint_loads_and_inflates(tmp_path):
-    """A Detectron2-format ImageNet-style R-18 (.pkl, Detectron2 names, numpy arrays) loads into
-    the T = 1 model as is and into the T = 3 model inflated, res5 going to the box head."""
-    state = _detectron2_r18_state()
-    path = str(tmp_path / "R-18.pkl")
-    with open(path, "wb") as f:
-        pickle.dump(
-            {
-                "model": {k: v.numpy() for k, v in state.items()},
-                "__author__": "test",
-                "matching_heuristics": True,
-            },
-            f,
-        )
-    for cfg_name in (
-        "tube_rcnn_R18_T1.yaml",
-        "tube_rcnn_R18_T3.yaml",
-        "tube_rcnn_R18_T3_3x7x7.yaml",
-    ):
-        cfg = _cfg(os.path.join(CONFIGS, cfg_name))
-        extent = dict(
-            zip(("stem", "res2", "res3", "res4", "res5"), cfg.MODEL.RESNETS.TEMPORAL_KERNELS)
-        )
-        model = build_model(cfg)
-        for mode in ("center", "mean"):
-            InflatingCheckpointer(model, inflation=mode).load(path)
-            # model key -> (checkpoint key, temporal extent: 1x1 shortcuts stay 1x1x1)
-            pairs = {
-                "backbone.stem.conv1.weight": ("stem.conv1.weight", extent["stem"]),
-                "backbone.res2.1.conv2.weight": ("res2.1.conv2.weight", extent["res2"]),
-                "backbone.res3.1.conv2.weight": ("res3.1.conv2.weight", extent["res3"]),
-                "backbone.res4.0.shortcut.weight": ("res4.0.shortcut.weight", 1),
-                "roi_heads.box_head.res5.0.conv1.weight": ("res5.0.conv1.weight", extent["res5"]),
-            }
-            sd = model.state_dict()
-            for mk, (ck, t) in pairs.items():
-                w = sd[mk]
-                assert w.shape[2] == t
-                if mode == "center" or w.shape[2] == 1:
-                    assert torch.equal(w[:, :, w.shape[2] // 2], state[ck])
-                else:
-                    assert torch.allclose(w.sum(dim=2), state[ck], atol=1e-6)
-            assert torch.equal(
-                sd["backbone.res3.0.conv1.norm.running_var"], state["res3.0.conv1.norm.running_var"]
-            )
-
-
-def test_torchvision_resnet_state_dict_loads(tmp_path):
-    import torchvision
-
-    torch.manual_seed(2)
-    tv = torchvision.models.resnet18(weights=None).state_dict()
-    renamed = convert_torchvision_resnet(tv)
-    assert "stem.conv1.norm.running_mean" in renamed and "res3.0.shortcut.norm.weight" in renamed
-    assert not any(k.startswith("fc.") for k in renamed)
-    path = str(tmp_path / "resnet18.pth")
-    torch.save(tv, path)
-    # With the input torchvision's nets were trained on (tests/test_checkpoint.py: refused otherwise)
-    rgb = ["INPUT.FORMAT", "RGB", "MODEL.PIXEL_MEAN", [123.675, 116.28, 103.53]]
-    rgb += ["MODEL.PIXEL_STD", [58.395, 57.12, 57.375]]
-    model = build_model(_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml"), *rgb))
-    InflatingCheckpointer(model).load(path)
-    sd = model.state_dict()
-    # The release's layout: 1x7x7 stem, 3-tap res3 (centre slice), 2D box-head res5.
-    assert torch.equal(sd["backbone.stem.conv1.weight"][:, :, 0], tv["conv1.weight"])
-    assert torch.equal(sd["backbone.stem.conv1.norm.weight"], tv["bn1.weight"])
-    assert torch.equal(sd["backbone.res3.0.conv1.weight"][:, :, 1], tv["layer2.0.conv1.weight"])
-    assert torch.equal(
-        sd["backbone.res3.0.shortcut.weight"][:, :, 0], tv["layer2.0.downsample.0.weight"]
-    )
-    assert torch.equal(
-        sd["roi_heads.box_head.res5.1.conv2.weight"][:, :, 0], tv["layer4.1.conv2.weight"]
-    )
-
-
-def test_own_checkpoint_round_trip_is_unchanged(tmp_path):
-    torch.manual_seed(3)
-    model = build_model(_tiny(3))
-    path = str(tmp_path / "m.pth")
-    torch.save({"model": model.state_dict()}, path)
-    other = build_model(_tiny(3))
-    InflatingCheckpointer(other).load(path)
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, other.state_dict()[k]), k
 
 
 @pytest.mark.parametrize(
@@ -599,41 +417,6 @@ def test_box_head_regresses_each_frame_from_its_own_features():
         assert torch.allclose(d1.permute(0, 2, 1, 3).reshape(4, 3, 8), per_frame, atol=1e-6)
         assert torch.allclose(s1, predictor.cls_score(f.transpose(1, 2)).mean(dim=1), atol=1e-6)
     assert predictor.bbox_pred.weight.shape == (2 * 4, head.output_shape.channels)
-
-
-def test_paper_configs_use_the_release_temporal_kernels():
-    """Item 1b: 1x7x7 stem, 2D res2, 3-tap res3/res4, RPN and keypoint head, 2D box-head res5;
-    the paper text's 3x7x7 stem is a variant config."""
-    model = build_model(_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml")))
-    b = model.backbone
-    assert b.stem.conv1.weight.shape[2] == 1
-    assert b.res2[0].conv1.weight.shape[2] == 1 and b.res2[1].conv2.weight.shape[2] == 1
-    assert b.res3[0].conv1.weight.shape[2] == 3 and b.res4[1].conv2.weight.shape[2] == 3
-    assert model.proposal_generator.rpn_head.conv.weight.shape[2] == 3
-    assert model.roi_heads.keypoint_head.conv_fcn1.weight.shape[2] == 3
-    assert model.roi_heads.box_head.res5[0].conv1.weight.shape[2] == 1
-    text = build_model(_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3_3x7x7.yaml")))
-    assert (
-        text.backbone.stem.conv1.weight.shape[2] == 3
-        and text.backbone.res2[0].conv1.weight.shape[2] == 3
-    )
-    assert add_tubes_config(get_cfg()).MODEL.RESNETS.TEMPORAL_KERNELS == [1, 1, 3, 3, 1]
-
-
-def test_paper_configs_use_the_release_input_and_schedule():
-    """Item 1d: multi-scale 128/196/256 training, 256 testing, longer side <= 333; the release's
-    anchors; 0.001 for 16 clips (8 GPUs x 2) for 13k iterations; the 1.95 logit cut."""
-    cfg = _cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml"))
-    assert tuple(cfg.INPUT.MIN_SIZE_TRAIN) == (128, 196, 256) and cfg.INPUT.MAX_SIZE_TRAIN == 333
-    assert (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST) == (256, 333)
-    assert cfg.MODEL.ANCHOR_GENERATOR.SIZES == [[64, 128, 256, 512]]
-    assert cfg.SOLVER.BASE_LR / cfg.SOLVER.IMS_PER_BATCH == pytest.approx(0.001 / 16)
-    assert (cfg.SOLVER.MAX_ITER, tuple(cfg.SOLVER.STEPS)) == (13000, (10000, 12000))
-    assert (
-        cfg.TEST.POSETRACK.KEYPOINT_THRESH == 1.95
-        and cfg.TEST.POSETRACK.KEYPOINT_THRESH_ON == "logit"
-    )
-    assert cfg.TEST.POSETRACK.KEYPOINT_SCORE == "box" and cfg.TRACKING.DET_THRESH == 0.95
 
 
 def test_keypoint_inference_keeps_heatmap_logits():

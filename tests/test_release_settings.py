@@ -6,10 +6,13 @@ import os
 
 import pytest
 import torch
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
 from detectron2.structures import Instances
 from detectron2.utils.events import EventStorage
+from model_configs import tube_cfg
 
-from detectron2_tubes import Tubes
+from detectron2_tubes import Tubes, add_tubes_config
 from detectron2_tubes.data import build_clip_dicts
 from detectron2_tubes.engine import TubeTrainer, setup_cfg
 
@@ -195,3 +198,22 @@ def test_the_release_training_clip_filter():
     occluded = [dict(f) for f in _video({0, 1, 2, 3, 4, 5})]
     occluded[3]["annotations"] = [dict(occluded[3]["annotations"][0], keypoints=[0.0] * 51)]
     assert keys(build_clip_dicts(occluded, 3, labeled_only=True, complete_only=True)) == [1]
+
+
+def test_paper_configs_use_the_release_temporal_kernels():
+    """Item 1b: 1x7x7 stem, 2D res2, 3-tap res3/res4, RPN and keypoint head, 2D box-head res5;
+    the paper text's 3x7x7 stem is a variant config."""
+    model = build_model(tube_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml")))
+    b = model.backbone
+    assert b.stem.conv1.weight.shape[2] == 1
+    assert b.res2[0].conv1.weight.shape[2] == 1 and b.res2[1].conv2.weight.shape[2] == 1
+    assert b.res3[0].conv1.weight.shape[2] == 3 and b.res4[1].conv2.weight.shape[2] == 3
+    assert model.proposal_generator.rpn_head.conv.weight.shape[2] == 3
+    assert model.roi_heads.keypoint_head.conv_fcn1.weight.shape[2] == 3
+    assert model.roi_heads.box_head.res5[0].conv1.weight.shape[2] == 1
+    text = build_model(tube_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3_3x7x7.yaml")))
+    assert (
+        text.backbone.stem.conv1.weight.shape[2] == 3
+        and text.backbone.res2[0].conv1.weight.shape[2] == 3
+    )
+    assert add_tubes_config(get_cfg()).MODEL.RESNETS.TEMPORAL_KERNELS == [1, 1, 3, 3, 1]

@@ -17,7 +17,7 @@ from detectron2.modeling import build_model
 from detectron2_tubes import InflatingCheckpointer, add_tubes_config
 from detectron2_tubes.checkpoint import CheckpointError, SafeDetectionCheckpointer
 from detectron2_tubes.evaluation import load_raw_predictions, save_raw_predictions
-from detectron2_tubes.tracking import load_box_lstm
+from detectron2_tubes.tracking import Detections, load_box_lstm
 from detectron2_tubes.utils.safe_load import (
     UnreadableFileError,
     UnsafeFileError,
@@ -312,49 +312,52 @@ def test_a_trained_checkpoint_with_optimizer_and_scheduler_reads_weights_only(tm
     assert opt2.state_dict()["state"][0]["momentum_buffer"].abs().sum() > 0
 
 
+def _frame_dict(boxes, scores, keypoints, logits, size, vid, fid):
+    return {"video_id": vid, "frame_id": fid, "boxes": boxes, "scores": scores,
+            "keypoints": keypoints, "keypoint_logits": logits, "image_size": size}  # fmt: skip
+
+
+def _assert_same_detections(a, b):
+    assert set(a) == set(b)
+    for vid in a:
+        assert set(a[vid]) == set(b[vid])
+        for fid in a[vid]:
+            x, y = a[vid][fid], b[vid][fid]
+            assert isinstance(x, Detections) and isinstance(y, Detections)
+            assert x.image_size == y.image_size
+            for name in ("boxes", "scores", "keypoints", "keypoint_logits"):
+                u, v = getattr(x, name), getattr(y, name)
+                assert (u is None) == (v is None), name
+                if u is not None:
+                    assert u.shape == v.shape and np.array_equal(u, v), name
+
+
 def test_raw_predictions_round_trip_and_old_pickles(tmp_path):
     rng = np.random.default_rng(1)
-    raw = {
-        "000001_mpii": {
-            0: {
-                "video_id": "000001_mpii",
-                "frame_id": 0,
-                "boxes": rng.random((2, 4), dtype=np.float32),
-                "scores": rng.random(2, dtype=np.float32),
-                "keypoints": rng.random((2, 17, 3), dtype=np.float32),
-                "keypoint_logits": rng.random((2, 17, 4, 4), dtype=np.float32),
-                "image_size": (240, 320),
-            },
-            4: {
-                "video_id": "000001_mpii",
-                "frame_id": 4,
-                "boxes": np.zeros((0, 4), np.float32),
-                "scores": np.zeros(0, np.float32),
-                "keypoints": np.zeros((0, 17, 3), np.float32),
-                "keypoint_logits": None,
-                "image_size": (240, 320),
-            },
-        },
-        7: {
-            3: {
-                "video_id": 7,
-                "frame_id": 3,
-                "boxes": np.ones((1, 4), np.float32),
-                "scores": np.ones(1, np.float32),
-                "keypoints": np.ones((1, 17, 3), np.float32),
-                "keypoint_logits": None,
-                "image_size": None,
-            }
-        },
-    }
+    frames = [  # (video, frame, boxes, scores, keypoints, keypoint logits, image size)
+        ("000001_mpii", 0, rng.random((2, 4), dtype=np.float32), rng.random(2, dtype=np.float32),
+         rng.random((2, 17, 3), dtype=np.float32), rng.random((2, 17, 4, 4), dtype=np.float32),
+         (240, 320)),
+        ("000001_mpii", 4, np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+         np.zeros((0, 17, 3), np.float32), None, (240, 320)),
+        (7, 3, np.ones((1, 4), np.float32), np.ones(1, np.float32),
+         np.ones((1, 17, 3), np.float32), None, None),
+    ]  # fmt: skip
+    raw, old_dicts = {}, {}
+    for vid, fid, boxes, scores, kps, logits, size in frames:
+        raw.setdefault(vid, {})[fid] = Detections(
+            boxes, scores, kps, image_size=size, keypoint_logits=logits
+        )
+        old_dicts.setdefault(vid, {})[fid] = _frame_dict(boxes, scores, kps, logits, size, vid, fid)
     path = str(tmp_path / "posetrack_raw_predictions.npz")
     save_raw_predictions(raw, path)
-    _assert_same(load_raw_predictions(path), raw)
+    _assert_same_detections(load_raw_predictions(path), raw)
     assert os.listdir(tmp_path) == ["posetrack_raw_predictions.npz"]  # no temp file left
+    # An older version's pickle of per-frame dicts reads as the same detections.
     old = str(tmp_path / "posetrack_raw_predictions.pkl")
     with open(old, "wb") as f:
-        pickle.dump(raw, f)
-    _assert_same(load_raw_predictions(old), raw)
+        pickle.dump(old_dicts, f)
+    _assert_same_detections(load_raw_predictions(old), raw)
     # An .npz holding a pickled object array cannot be read as data: refused, not unpickled.
     bad = str(tmp_path / "objects.npz")
     np.savez(bad, index=np.array([_CreatesFile(str(tmp_path / "ran"))], dtype=object))

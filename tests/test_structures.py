@@ -33,7 +33,6 @@ def test_shapes_area_and_views():
     assert flat.tensor.shape == (6, 4) and torch.equal(
         flat.tensor[4], torch.tensor([6.0, 5, 16, 25])
     )
-    assert torch.equal(t.get_centers()[1, 0], torch.tensor([10.0, 15.0]))
 
 
 def test_indexing_cat_clip_scale():

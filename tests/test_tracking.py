@@ -363,7 +363,13 @@ def test_kalman_update_equals_the_general_kalman_equations():
         mean, cov = kf.predict(mean, cov)
         boxes = boxes + rng.normal(0, 3, boxes.shape)
         z = xyxy_to_xyah(boxes)
-        r = np.stack([np.diag(kf._std(mean[:, 3], 1 / 20, 0.0)[i, :4] ** 2) for i in range(2)])
+        # The measurement noise written out here, not taken from the filter: standard
+        # deviations h/20 for the centre and the height (h the predicted box height, ByteTrack's
+        # weight) and 0.01 for the aspect ratio.
+        h = mean[:, 3]
+        r = np.stack(
+            [np.diag([(hi / 20) ** 2, (hi / 20) ** 2, 0.01**2, (hi / 20) ** 2]) for hi in h]
+        )
         s = cov[:, :4, :4] + r
         gain = np.linalg.solve(s, cov[:, :, :4].transpose(0, 2, 1)).transpose(0, 2, 1)
         want_mean = mean + np.einsum("nij,nj->ni", gain, z - mean[:, :4])

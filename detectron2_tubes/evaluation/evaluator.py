@@ -37,7 +37,7 @@ def writer_options(cfg) -> dict:
 
 
 def track_and_write(
-    raw: Dict[str, Dict[int, dict]],
+    raw: Dict[str, Dict[int, Detections]],
     videos: Sequence[List[dict]],
     out_dir: str,
     tracker: PoseTracker,
@@ -45,7 +45,7 @@ def track_and_write(
     image_root=None,
     **write_options,
 ) -> List[str]:
-    """Track every video's raw per-frame detections and write one PoseTrack 2018 file per video
+    """Track every video's raw per-frame `Detections` and write one PoseTrack 2018 file per video
     (named like its ground-truth file). ``write_options`` go to `write_posetrack_video`
     (keypoint_thresh, keypoint_thresh_on, keypoint_score). Returns the written paths, in
     ``videos`` order."""
@@ -55,19 +55,10 @@ def track_and_write(
         preds, tracked = raw.get(vid, {}), {}
         tracker.reset()
         for d in frames:
-            p = preds.get(d["frame_id"])
-            dets = (
-                Detections.empty(NUM_KEYPOINTS)
-                if p is None
-                else Detections(
-                    p["boxes"],
-                    p["scores"],
-                    p.get("keypoints"),
-                    image_size=p.get("image_size"),
-                    keypoint_logits=p.get("keypoint_logits"),
-                )
+            dets = preds.get(d["frame_id"])
+            tracked[d["frame_id"]] = tracker.update(
+                Detections.empty(NUM_KEYPOINTS) if dets is None else dets
             )
-            tracked[d["frame_id"]] = tracker.update(dets)
         name = os.path.basename(frames[0].get("annotation_file") or f"{vid}.json")
         path = os.path.join(out_dir, name)
         write_posetrack_video(path, frames, tracked, image_root=image_root, **write_options)
@@ -86,11 +77,9 @@ def score_written(videos: Sequence[List[dict]], paths: Sequence[str], warn=logge
     return result
 
 
-def _say_if_nothing_passed(raw: Dict[str, Dict[int, dict]], det_thresh: float) -> None:
+def _say_if_nothing_passed(raw: Dict[str, Dict[int, Detections]], det_thresh: float) -> None:
     """A table of NaN and MOTA -100 needs its reason: no detection reached the threshold."""
-    scores = [
-        float(f["scores"].max()) for v in raw.values() for f in v.values() if len(f["scores"])
-    ]
+    scores = [float(f.scores.max()) for v in raw.values() for f in v.values() if len(f)]
     best = max(scores, default=None)
     if best is None or best < det_thresh:
         logger.warning(
@@ -104,7 +93,7 @@ class PoseTrackEvaluator(DatasetEvaluator):
     """Evaluate a video dataset the PoseTrack way after inference.
 
     `process` keeps, per frame, the detections of the frame (the centre frame of each clip for
-    Tube R-CNN, the image's for a 2D model) as compact numpy arrays. `evaluate` gathers them from
+    Tube R-CNN, the image's for a 2D model) as `Detections`, the tracker's input. `evaluate` gathers them from
     all processes (and returns {} on the others), links each video with the tracker, writes the
     PoseTrack 2018 files under ``output_dir/posetrack_predictions`` (the raw detections too, for
     threshold sweeps) and returns the official metrics in Detectron2's format.
@@ -132,7 +121,7 @@ class PoseTrackEvaluator(DatasetEvaluator):
         self.tracker = tracker or PoseTracker()
         self.write_options = write_options
         self.distributed = distributed
-        self._frames: List[dict] = []
+        self._frames: List[tuple] = []  # (video_id, frame_id, Detections)
 
     @classmethod
     def from_config(
@@ -151,26 +140,10 @@ class PoseTrackEvaluator(DatasetEvaluator):
                 inst = out["frames"][key_frame_index(len(out["frames"]))]
             else:
                 inst = out["instances"]
-            inst = inst.to("cpu")
-            self._frames.append(
-                {
-                    "video_id": inp["video_id"],
-                    "frame_id": inp["frame_id"],
-                    "boxes": inst.pred_boxes.tensor.numpy().astype(np.float32),
-                    "scores": inst.scores.numpy().astype(np.float32),
-                    "keypoints": (
-                        inst.pred_keypoints.numpy().astype(np.float32)
-                        if inst.has("pred_keypoints")
-                        else np.zeros((len(inst), NUM_KEYPOINTS, 3), np.float32)
-                    ),
-                    "keypoint_logits": (
-                        inst.pred_keypoint_logits.numpy().astype(np.float32)
-                        if inst.has("pred_keypoint_logits")
-                        else None
-                    ),
-                    "image_size": tuple(inst.image_size),
-                }
-            )
+            dets = Detections.from_instances(inst)
+            if dets.keypoints is None:  # a model without a keypoint head: no joints written
+                dets.keypoints = np.zeros((len(dets), NUM_KEYPOINTS, 3))
+            self._frames.append((inp["video_id"], inp["frame_id"], dets))
 
     def evaluate(self):
         frames = self._frames
@@ -182,9 +155,9 @@ class PoseTrackEvaluator(DatasetEvaluator):
         if not frames:
             logger.warning(f"[PoseTrackEvaluator] no predictions for {self.dataset_name}")
             return {}
-        raw: Dict[str, Dict[int, dict]] = defaultdict(dict)
-        for f in frames:
-            raw[f["video_id"]][f["frame_id"]] = f
+        raw: Dict[str, Dict[int, Detections]] = defaultdict(dict)
+        for video_id, frame_id, dets in frames:
+            raw[video_id][frame_id] = dets
         videos = [
             v
             for v in group_by_video(DatasetCatalog.get(self.dataset_name))

@@ -1,9 +1,11 @@
-"""The raw per-frame detections `PoseTrackEvaluator` saves for threshold sweeps and benches.
+"""The raw per-frame detections `PoseTrackEvaluator` saves for threshold sweeps and benches:
+``{video_id: {frame_id: Detections}}``, the tracker's input type from the model to the writer.
 
 One ``.npz`` file (numpy's zip of arrays, read with ``allow_pickle=False``, so it cannot carry
 code): an ``index`` entry, a JSON list of {video_id, frame_id, image_size} in order, and the
 arrays of frame ``i`` under ``"{i}/boxes"``, ``"{i}/scores"``, ``"{i}/keypoints"`` and, when the
-model gave them, ``"{i}/keypoint_logits"``. Older versions saved the same dicts as a pickle
+model gave them, ``"{i}/keypoint_logits"``, in float32 (the model's precision, so nothing is
+lost). Older versions saved the same dicts as a pickle
 (``posetrack_raw_predictions.pkl``); those still read, through the restricted unpickler.
 """
 
@@ -13,6 +15,8 @@ from typing import Dict
 
 import numpy as np
 
+from ..data.keypoints import NUM_KEYPOINTS
+from ..tracking.detections import Detections
 from ..utils.io import atomic_path
 from ..utils.safe_load import UnreadableFileError, load_pickle
 
@@ -21,17 +25,17 @@ __all__ = ["RAW_PREDICTIONS_FILE", "save_raw_predictions", "load_raw_predictions
 RAW_PREDICTIONS_FILE = "posetrack_raw_predictions.npz"
 _ARRAYS = ("boxes", "scores", "keypoints", "keypoint_logits")
 
-RawPredictions = Dict[object, Dict[int, dict]]  # video_id -> frame_id -> that frame's arrays
+RawPredictions = Dict[object, Dict[int, Detections]]  # video_id -> frame_id -> detections
 
 
 def save_raw_predictions(raw: RawPredictions, path: str) -> None:
-    """Write ``raw`` (video_id -> frame_id -> {boxes, scores, keypoints, keypoint_logits,
-    image_size}) to the ``.npz`` file ``path``, atomically."""
+    """Write ``raw`` (video_id -> frame_id -> `Detections`) to the ``.npz`` file ``path``,
+    atomically."""
     index, arrays = [], {}
     for vid, frames in raw.items():
-        for fid, f in frames.items():
+        for fid, dets in frames.items():
             i = len(index)
-            size = f.get("image_size")
+            size = dets.image_size
             index.append(
                 {
                     "video_id": vid,
@@ -40,8 +44,8 @@ def save_raw_predictions(raw: RawPredictions, path: str) -> None:
                 }
             )
             for name in _ARRAYS:
-                if f.get(name) is not None:
-                    arrays[f"{i}/{name}"] = np.asarray(f[name])
+                if getattr(dets, name) is not None:
+                    arrays[f"{i}/{name}"] = np.asarray(getattr(dets, name), np.float32)
     with atomic_path(path, ".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, index=np.array(json.dumps(index)), **arrays)
@@ -49,6 +53,20 @@ def save_raw_predictions(raw: RawPredictions, path: str) -> None:
 
 def _dict_of_dicts(x) -> bool:
     return isinstance(x, dict) and all(isinstance(v, dict) for v in x.values())
+
+
+def _detections(arrays: dict, image_size) -> Detections:
+    """One frame's saved arrays (boxes, scores, keypoints, keypoint_logits) as `Detections`."""
+    keypoints = arrays.get("keypoints")
+    if keypoints is None:
+        keypoints = np.zeros((len(arrays["boxes"]), NUM_KEYPOINTS, 3))
+    return Detections(
+        arrays["boxes"],
+        arrays["scores"],
+        keypoints,
+        image_size=None if image_size is None else tuple(int(s) for s in image_size),
+        keypoint_logits=arrays.get("keypoint_logits"),
+    )
 
 
 def load_raw_predictions(path: str) -> RawPredictions:
@@ -67,20 +85,17 @@ def load_raw_predictions(path: str) -> RawPredictions:
                 f"{path}: not saved raw predictions (video -> frame -> boxes, scores, ...); "
                 f"regenerate it with train_net.py --eval-only, which writes {RAW_PREDICTIONS_FILE}"
             )
-        return raw
+        return {
+            vid: {fid: _detections(f, f.get("image_size")) for fid, f in frames.items()}
+            for vid, frames in raw.items()
+        }
     try:
         with np.load(path, allow_pickle=False) as z:
             index = json.loads(str(z["index"]))
             raw: RawPredictions = {}
             for i, entry in enumerate(index):
-                frame = {name: z[f"{i}/{name}"] for name in _ARRAYS if f"{i}/{name}" in z.files}
-                frame.setdefault("keypoint_logits", None)
-                size = entry["image_size"]
-                frame.update(
-                    video_id=entry["video_id"],
-                    frame_id=entry["frame_id"],
-                    image_size=None if size is None else tuple(size),
-                )
+                arrays = {name: z[f"{i}/{name}"] for name in _ARRAYS if f"{i}/{name}" in z.files}
+                frame = _detections(arrays, entry["image_size"])
                 raw.setdefault(entry["video_id"], {})[entry["frame_id"]] = frame
     except FileNotFoundError:
         raise UnreadableFileError(f"{path}: no such file") from None

@@ -12,7 +12,7 @@ from detectron2.modeling.roi_heads.keypoint_head import (
     KRCNNConvDeconvUpsampleHead,
     keypoint_rcnn_loss,
 )
-from detectron2.structures import Boxes, Instances, Keypoints, heatmaps_to_keypoints
+from detectron2.structures import Instances, Keypoints, heatmaps_to_keypoints
 from torch import nn
 from torch.nn import functional as F
 
@@ -57,10 +57,9 @@ class KRCNNConvDeconvUpsampleLogitsHead(KRCNNConvDeconvUpsampleHead):
 
 def _unroll(instances: Instances, tube_field: str, num_frames: int) -> Instances:
     """One clip's tubes as R*T frame boxes (tube-major), for Detectron2's keypoint functions."""
-    tubes = instances.get(tube_field).tensor
     out = Instances(instances.image_size)
     box_field = "proposal_boxes" if tube_field == "proposal_tubes" else "pred_boxes"
-    out.set(box_field, Boxes(tubes.reshape(-1, 4)))
+    out.set(box_field, instances.get(tube_field).flatten())
     if instances.has("gt_keypoints"):
         kps = instances.gt_keypoints
         out.gt_keypoints = Keypoints(kps.reshape(-1, *kps.shape[2:]))

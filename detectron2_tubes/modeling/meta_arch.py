@@ -4,7 +4,7 @@ from typing import Dict, List, Optional
 
 import torch
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
-from detectron2.structures import Boxes, ImageList, Instances
+from detectron2.structures import ImageList, Instances
 
 __all__ = ["TubeRCNN", "tube_postprocess", "tubes_to_frames"]
 
@@ -31,9 +31,9 @@ def tubes_to_frames(instances: Instances) -> List[Instances]:
     row i of every frame being
     tube i, so `Visualizer` and the trackers take them as they are."""
     frames = []
-    for t in range(instances.pred_tubes.num_frames):
+    for t, boxes in enumerate(instances.pred_tubes.frames()):
         f = Instances(instances.image_size)
-        f.pred_boxes = Boxes(instances.pred_tubes.tensor[:, t])
+        f.pred_boxes = boxes
         f.scores = instances.scores
         f.pred_classes = instances.pred_classes
         if instances.has("pred_keypoints"):

@@ -13,7 +13,7 @@ from detectron2.modeling.poolers import ROIPooler
 from detectron2.modeling.roi_heads import ROI_BOX_HEAD_REGISTRY, build_box_head
 from detectron2.modeling.roi_heads.fast_rcnn import FastRCNNOutputLayers, _log_classification_stats
 from detectron2.modeling.roi_heads.roi_heads import select_foreground_proposals
-from detectron2.structures import Boxes, Instances
+from detectron2.structures import Instances
 from detectron2.utils.events import get_event_storage
 from fvcore.nn import smooth_l1_loss
 from torch import nn
@@ -47,7 +47,7 @@ def pool_tubes(pooler: ROIPooler, features: List[torch.Tensor], tubes: List[Tube
     """
     n, c, t = features[0].shape[:3]
     folded = [f.transpose(1, 2).reshape(n * t, f.shape[1], *f.shape[3:]) for f in features]
-    boxes = [Boxes(tb.tensor[:, i]) for tb in tubes for i in range(t)]
+    boxes = [tb.frame(i) for tb in tubes for i in range(t)]
     pooled = pooler(folded, boxes)  # (sum_n T * R_n, C, r, r), ordered (n, t, r)
     out, start = [], 0
     for tb in tubes:

@@ -1,6 +1,6 @@
 """`Tubes`: one box per frame for each of N objects over a clip of T frames."""
 
-from typing import Iterator, List, Tuple, Union
+from typing import Iterator, List, Tuple
 
 import torch
 from detectron2.structures import Boxes, pairwise_iou
@@ -27,12 +27,6 @@ class Tubes:
         if tensor.dim() != 3 or tensor.shape[-1] != 4:
             raise ValueError(f"Tubes need an (N, T, 4) tensor, got shape {tuple(tensor.shape)}")
         self.tensor = tensor
-
-    @classmethod
-    def from_frame_boxes(cls, boxes: List[Union[Boxes, torch.Tensor]]) -> "Tubes":
-        """Stack T per-frame box sets of N boxes each, frame t giving column t."""
-        tensors = [b.tensor if isinstance(b, Boxes) else torch.as_tensor(b) for b in boxes]
-        return cls(torch.stack(tensors, dim=1))
 
     @property
     def num_frames(self) -> int:
@@ -88,10 +82,6 @@ class Tubes:
     def flatten(self) -> Boxes:
         """All boxes as one `Boxes` of N*T boxes, tube-major (tube i, frame t at i*T + t)."""
         return Boxes(self.tensor.reshape(-1, 4))
-
-    def get_centers(self) -> torch.Tensor:
-        """Box centres, shape (N, T, 2)."""
-        return (self.tensor[..., :2] + self.tensor[..., 2:]) / 2
 
     def scale(self, scale_x: float, scale_y: float) -> None:
         """Scale every box coordinate in place."""
