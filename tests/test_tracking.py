@@ -390,5 +390,5 @@ def test_a_lost_track_keeps_its_size():
         t.update(frame(b))
     for _ in range(12):
         t.update(frame())
-    height = xyah_to_xyxy(t._kf_mean)[0, 3] - xyah_to_xyxy(t._kf_mean)[0, 1]
+    height = xyah_to_xyxy(t._tracks.kf_mean)[0, 3] - xyah_to_xyxy(t._tracks.kf_mean)[0, 1]
     assert abs(height - 92) < 4  # the last height (92 px), not 12 frames more of shrinking

@@ -249,8 +249,33 @@ def _parse_2018(data, path, require_categories, require_keypoints, require_file_
         what = "no 'annotations' list" if "annotations" not in data else "'annotations' not a list"
         raise PoseTrackFormatError(f"{path}: {what} (an empty list when nobody is there)")
     slots, num_slots = _slot_map(data, path, require_categories)
-    file_slots = [k for k, _ in slots]
-    coco_slots = [c for _, c in slots]
+    by_image = _annotations_by_image(data, path)
+    frames = []
+    for f, img in enumerate(data["images"]):
+        for key in ("id", "file_name") if require_file_names else ("id",):
+            if not isinstance(img, dict) or key not in img:
+                raise PoseTrackFormatError(f"{path}: images[{f}] has no '{key}'")
+        people = [
+            _person_2018(ann, slots, num_slots, require_keypoints, path, f)
+            for ann in by_image.get(img["id"], [])
+        ]
+        labeled = img.get("is_labeled")
+        frames.append(
+            PoseTrackFrame(
+                f,
+                img["id"],
+                img.get("file_name"),
+                None if labeled is None else bool(labeled),
+                _ignore_2018(img, path, f),
+                people,
+            )
+        )
+    return frames
+
+
+def _annotations_by_image(data, path) -> dict:
+    """{image id: its annotations}; duplicate image ids, annotations of no image and
+    non-finite values refused."""
     image_ids = {}
     for f, img in enumerate(data["images"]):
         if isinstance(img, dict) and "id" in img:
@@ -270,56 +295,42 @@ def _parse_2018(data, path, require_categories, require_keypoints, require_file_
             )
         _check_finite(ann, path, image_ids[ann["image_id"]])
         by_image.setdefault(ann["image_id"], []).append(ann)
-    frames = []
-    for f, img in enumerate(data["images"]):
-        for key in ("id", "file_name") if require_file_names else ("id",):
-            if not isinstance(img, dict) or key not in img:
-                raise PoseTrackFormatError(f"{path}: images[{f}] has no '{key}'")
-        people = []
-        for ann in by_image.get(img["id"], []):
-            kp = ann.get("keypoints")
-            if kp is None and require_keypoints:
-                raise PoseTrackFormatError(
-                    f"{path}: frame {f}: annotation {ann.get('id')} has no 'keypoints'"
-                )
-            if kp is not None and len(kp) != 3 * num_slots:
-                raise PoseTrackFormatError(
-                    f"{path}: frame {f}: annotation {ann.get('id')} has {len(kp)} keypoint "
-                    f"values, expected {3 * num_slots} ({num_slots} x 3)"
-                )
-            keypoints = np.zeros((NUM_KEYPOINTS, 3))
-            if kp is not None:
-                keypoints[coco_slots] = np.asarray(kp, float).reshape(num_slots, 3)[file_slots]
-            present = ~(keypoints == 0).all(axis=1)
-            joint_scores = None
-            scores = ann.get("scores") or []
-            if len(scores) == num_slots:
-                joint_scores = np.full(NUM_KEYPOINTS, np.nan)
-                joint_scores[coco_slots] = np.asarray(scores, float)[file_slots]
-            people.append(
-                PoseTrackPerson(
-                    keypoints,
-                    present,
-                    joint_scores,
-                    _detection_score(ann),
-                    unwrap(ann.get("track_id")),
-                    _xywh_to_xyxy(ann.get("bbox")),
-                    _xywh_to_xyxy(ann.get("bbox_head")),
-                    ann,
-                )
-            )
-        labeled = img.get("is_labeled")
-        frames.append(
-            PoseTrackFrame(
-                f,
-                img["id"],
-                img.get("file_name"),
-                None if labeled is None else bool(labeled),
-                _ignore_2018(img, path, f),
-                people,
-            )
+    return by_image
+
+
+def _person_2018(ann, slots, num_slots, require_keypoints, path, f) -> PoseTrackPerson:
+    """One 2018 / 2021 annotation, its joints moved from the file's slots to COCO's."""
+    file_slots = [k for k, _ in slots]
+    coco_slots = [c for _, c in slots]
+    kp = ann.get("keypoints")
+    if kp is None and require_keypoints:
+        raise PoseTrackFormatError(
+            f"{path}: frame {f}: annotation {ann.get('id')} has no 'keypoints'"
         )
-    return frames
+    if kp is not None and len(kp) != 3 * num_slots:
+        raise PoseTrackFormatError(
+            f"{path}: frame {f}: annotation {ann.get('id')} has {len(kp)} keypoint "
+            f"values, expected {3 * num_slots} ({num_slots} x 3)"
+        )
+    keypoints = np.zeros((NUM_KEYPOINTS, 3))
+    if kp is not None:
+        keypoints[coco_slots] = np.asarray(kp, float).reshape(num_slots, 3)[file_slots]
+    present = ~(keypoints == 0).all(axis=1)
+    joint_scores = None
+    scores = ann.get("scores") or []
+    if len(scores) == num_slots:
+        joint_scores = np.full(NUM_KEYPOINTS, np.nan)
+        joint_scores[coco_slots] = np.asarray(scores, float)[file_slots]
+    return PoseTrackPerson(
+        keypoints,
+        present,
+        joint_scores,
+        _detection_score(ann),
+        unwrap(ann.get("track_id")),
+        _xywh_to_xyxy(ann.get("bbox")),
+        _xywh_to_xyxy(ann.get("bbox_head")),
+        ann,
+    )
 
 
 def _person_2017(rect: dict, path: str, frame: int, r: int) -> PoseTrackPerson:

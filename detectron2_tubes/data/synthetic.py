@@ -297,6 +297,44 @@ def _labeled_frames(split: str, num_frames: int) -> List[bool]:
     return [lo <= t < lo + 30 or t % 4 == 0 for t in range(num_frames)]
 
 
+def _render_split(split_idx: int, split: str, count: int, num_frames: int, seed: int, work):
+    """``count`` videos of one split, their annotations written under ``work`` (if not None):
+    {sequence name: frames}. Each video draws from its own seeded stream."""
+    out = {}
+    for v in range(count):
+        seq_num = v + 1 + 1000 * split_idx
+        seq = f"{seq_num:06d}_synth_{split}"
+        rng = np.random.default_rng([seed, split_idx, v, _RENDER_STREAM])
+        frames = _render_video(
+            rng,
+            num_frames,
+            _labeled_frames(split, num_frames),
+            seq,
+            split,
+            10000000000 + 10000 * seq_num,
+            work,
+        )
+        out[seq] = frames
+        if work is not None:
+            write_json_atomic(
+                _posetrack18_json(frames, f"{seq_num:06d}"),
+                os.path.join(work, "annotations", split, seq + ".json"),
+            )
+    return out
+
+
+def _move_into_place(work: str, out_dir: str) -> None:
+    """The finished set's images/, annotations/ and synthetic.json renamed into ``out_dir``
+    (a synthetic set's own parts there moved aside into ``work`` first), the marker last."""
+    os.makedirs(out_dir, exist_ok=True)
+    os.makedirs(os.path.join(work, "replaced"))
+    for name in ("images", "annotations", "synthetic.json"):  # the marker last
+        target = os.path.join(out_dir, name)
+        if os.path.exists(target):  # a synthetic set's own (checked by the caller)
+            os.replace(target, os.path.join(work, "replaced", name))
+        os.replace(os.path.join(work, name), target)
+
+
 def generate_synthetic_posetrack(
     out_dir: Optional[str],
     num_videos: int = 10,
@@ -337,26 +375,7 @@ def generate_synthetic_posetrack(
         for split_idx, (split, count) in enumerate(
             (("train", num_videos), ("val", num_val_videos))
         ):
-            result[split] = {}
-            for v in range(count):
-                seq_num = v + 1 + 1000 * split_idx
-                seq = f"{seq_num:06d}_synth_{split}"
-                rng = np.random.default_rng([seed, split_idx, v, _RENDER_STREAM])
-                frames = _render_video(
-                    rng,
-                    num_frames,
-                    _labeled_frames(split, num_frames),
-                    seq,
-                    split,
-                    10000000000 + 10000 * seq_num,
-                    work,
-                )
-                result[split][seq] = frames
-                if work is not None:
-                    write_json_atomic(
-                        _posetrack18_json(frames, f"{seq_num:06d}"),
-                        os.path.join(work, "annotations", split, seq + ".json"),
-                    )
+            result[split] = _render_split(split_idx, split, count, num_frames, seed, work)
         if work is not None:
             params = dict(
                 version=GENERATOR_VERSION,
@@ -366,13 +385,7 @@ def generate_synthetic_posetrack(
                 num_val_videos=num_val_videos,
             )
             write_json_atomic(params, os.path.join(work, "synthetic.json"))
-            os.makedirs(out_dir, exist_ok=True)
-            os.makedirs(os.path.join(work, "replaced"))
-            for name in ("images", "annotations", "synthetic.json"):  # the marker last
-                target = os.path.join(out_dir, name)
-                if os.path.exists(target):  # a synthetic set's own (checked above)
-                    os.replace(target, os.path.join(work, "replaced", name))
-                os.replace(os.path.join(work, name), target)
+            _move_into_place(work, out_dir)
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)

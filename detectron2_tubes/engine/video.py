@@ -78,15 +78,35 @@ def track_video(
         )
 
 
-def _track_into(
-    cfg, input_path, name, json_path, video_path, frames, fps, names, mode, batch_size, progress
-) -> dict:
-    write_video = video_path is not None
+def _skeleton_metadata(cfg):
+    """The metadata the overlay draws skeletons with: the test dataset's, else PoseTrack's."""
     meta = MetadataCatalog.get(cfg.DATASETS.TEST[0]) if cfg.DATASETS.TEST else None
     if meta is None or not meta.get("keypoint_names"):
         meta = MetadataCatalog.get("__detectron2_tubes_posetrack")
         if not meta.get("keypoint_names"):
             meta.set(**posetrack_metadata())
+    return meta
+
+
+def _open_mp4(tmp_path: str, video_path: str, fps: float, size) -> "cv2.VideoWriter":
+    """An MP4 writer on ``tmp_path`` for frames of ``size`` (h, w); one line when OpenCV has no
+    encoder for it."""
+    h, w = size
+    writer = cv2.VideoWriter(tmp_path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not writer.isOpened():
+        writer.release()
+        raise UserError(
+            f"{video_path}: OpenCV cannot write an MP4 video here (no mp4v encoder?); use "
+            "--no-video to write the JSON only"
+        )
+    return writer
+
+
+def _track_into(
+    cfg, input_path, name, json_path, video_path, frames, fps, names, mode, batch_size, progress
+) -> dict:
+    write_video = video_path is not None
+    meta = _skeleton_metadata(cfg)
     predictor = VideoPredictor(cfg, mode=mode, batch_size=batch_size)
     start = time.perf_counter()
     records, predictions, writer, tracks = [], {}, None, set()
@@ -115,16 +135,8 @@ def _track_into(
             tracks.update(int(i) for i in inst.ID)
             if write_video:
                 if writer is None:
-                    h, w = frame.shape[:2]
-                    writer = cv2.VideoWriter(
-                        tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h)
-                    )
+                    writer = _open_mp4(tmp_video, video_path, fps, frame.shape[:2])
                     stack.callback(writer.release)
-                    if not writer.isOpened():
-                        raise UserError(
-                            f"{video_path}: OpenCV cannot write an MP4 video here (no mp4v "
-                            f"encoder?); use --no-video to write the JSON only"
-                        )
                 writer.write(np.ascontiguousarray(draw_tracks(frame, inst, meta)))
         if not records:
             raise VideoReadError(f"{input_path}: no frames")

@@ -89,52 +89,13 @@ def evaluate_mot_many(pairs: Sequence[Tuple[str, str]], *, benchmark: Optional[s
             "box HOTA/IDF1 need TrackEval: pip install trackeval==1.0.0 (Python < 3.12)"
         ) from None
 
-    seqs, seq_info = [], {}
-    for n, (gt_path, pred_path) in enumerate(pairs):
-        gt, pred = _rows(gt_path), _rows(pred_path)
-        if not gt.size:  # MOTA would divide by zero ground-truth boxes (it printed -6000)
-            raise MOTEvalError(f"{gt_path}: the ground truth holds no box; nothing to score")
-        if benchmark is None:
-            benchmark = "MOT17" if gt.size and gt.shape[1] == 9 else "MOT15"
-        seq = f"seq{n:04d}"
-        seqs.append((seq, gt_path, pred_path))
-        seq_info[seq] = _seq_length(gt_path, gt, pred)
-    if not seqs:
-        raise MOTEvalError("no sequences to evaluate")
+    seqs, seq_info, benchmark = _sequences(pairs, benchmark)
     log = io.StringIO()  # TrackEval prints its progress and configs
     with tempfile.TemporaryDirectory() as tmp:
-        for seq, gt_path, pred_path in seqs:
-            for src, dst in (
-                (gt_path, os.path.join(tmp, "gt", seq, "gt", "gt.txt")),
-                (pred_path, os.path.join(tmp, "trackers", "tracker", "data", f"{seq}.txt")),
-            ):
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                os.symlink(os.path.abspath(src), dst)
+        _link_trackeval_layout(seqs, tmp)
         try:
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                dataset = trackeval.datasets.MotChallenge2DBox(
-                    {
-                        "GT_FOLDER": os.path.join(tmp, "gt"),
-                        "TRACKERS_FOLDER": os.path.join(tmp, "trackers"),
-                        "TRACKERS_TO_EVAL": ["tracker"],
-                        "BENCHMARK": benchmark,
-                        "SKIP_SPLIT_FOL": True,
-                        "SEQ_INFO": seq_info,
-                        "PRINT_CONFIG": False,
-                    }
-                )
-                evaluator = trackeval.Evaluator(
-                    {"USE_PARALLEL": False, "BREAK_ON_ERROR": False, "RETURN_ON_ERROR": True,
-                     "PRINT_RESULTS": False, "PRINT_CONFIG": False, "TIME_PROGRESS": False,
-                     "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False,
-                     "LOG_ON_ERROR": None, "OUTPUT_EMPTY_CLASSES": False}
-                )  # fmt: skip
-                metrics = [
-                    trackeval.metrics.HOTA({"PRINT_CONFIG": False}),
-                    trackeval.metrics.CLEAR({"PRINT_CONFIG": False}),
-                    trackeval.metrics.Identity({"PRINT_CONFIG": False}),
-                ]
-                res, msg = evaluator.evaluate([dataset], metrics)
+                res, msg = _run_trackeval(trackeval, tmp, benchmark, seq_info)
         except trackeval.utils.TrackEvalException as e:
             raise MOTEvalError(f"{pairs[0][1]}: {e}") from None
     status = msg["MotChallenge2DBox"]["tracker"]
@@ -151,6 +112,62 @@ def evaluate_mot_many(pairs: Sequence[Tuple[str, str]], *, benchmark: Optional[s
             out[k] = 100 * float(np.mean(r[group][k]))  # HOTA's: mean over its 19 alphas
     out["frames"] = sum(seq_info.values())
     return out
+
+
+def _sequences(pairs, benchmark):
+    """[(name, gt path, prediction path)], {name: length} and the benchmark (from the first
+    ground truth's columns unless given); a ground truth without boxes is refused."""
+    seqs, seq_info = [], {}
+    for n, (gt_path, pred_path) in enumerate(pairs):
+        gt, pred = _rows(gt_path), _rows(pred_path)
+        if not gt.size:  # MOTA would divide by zero ground-truth boxes (it printed -6000)
+            raise MOTEvalError(f"{gt_path}: the ground truth holds no box; nothing to score")
+        if benchmark is None:
+            benchmark = "MOT17" if gt.size and gt.shape[1] == 9 else "MOT15"
+        seq = f"seq{n:04d}"
+        seqs.append((seq, gt_path, pred_path))
+        seq_info[seq] = _seq_length(gt_path, gt, pred)
+    if not seqs:
+        raise MOTEvalError("no sequences to evaluate")
+    return seqs, seq_info, benchmark
+
+
+def _link_trackeval_layout(seqs, tmp: str) -> None:
+    """TrackEval's MOTChallenge folders under ``tmp``, the files linked, not copied."""
+    for seq, gt_path, pred_path in seqs:
+        for src, dst in (
+            (gt_path, os.path.join(tmp, "gt", seq, "gt", "gt.txt")),
+            (pred_path, os.path.join(tmp, "trackers", "tracker", "data", f"{seq}.txt")),
+        ):
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            os.symlink(os.path.abspath(src), dst)
+
+
+def _run_trackeval(trackeval, tmp: str, benchmark: str, seq_info: dict):
+    """TrackEval's HOTA, CLEAR and Identity on the layout under ``tmp``: (results, messages)."""
+    dataset = trackeval.datasets.MotChallenge2DBox(
+        {
+            "GT_FOLDER": os.path.join(tmp, "gt"),
+            "TRACKERS_FOLDER": os.path.join(tmp, "trackers"),
+            "TRACKERS_TO_EVAL": ["tracker"],
+            "BENCHMARK": benchmark,
+            "SKIP_SPLIT_FOL": True,
+            "SEQ_INFO": seq_info,
+            "PRINT_CONFIG": False,
+        }
+    )
+    evaluator = trackeval.Evaluator(
+        {"USE_PARALLEL": False, "BREAK_ON_ERROR": False, "RETURN_ON_ERROR": True,
+         "PRINT_RESULTS": False, "PRINT_CONFIG": False, "TIME_PROGRESS": False,
+         "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False,
+         "LOG_ON_ERROR": None, "OUTPUT_EMPTY_CLASSES": False}
+    )  # fmt: skip
+    metrics = [
+        trackeval.metrics.HOTA({"PRINT_CONFIG": False}),
+        trackeval.metrics.CLEAR({"PRINT_CONFIG": False}),
+        trackeval.metrics.Identity({"PRINT_CONFIG": False}),
+    ]
+    return evaluator.evaluate([dataset], metrics)
 
 
 def format_mot_table(result: Dict[str, float]) -> str:

@@ -101,9 +101,7 @@ def evaluate_sequences(
     labels = [[] for _ in range(NUM_JOINTS)]
     n_gt = np.zeros(NUM_JOINTS)
     counter_cls = {"fast": ClearMOTCounter, "motmetrics": MotmetricsCounter}[mot_backend]
-    totals = {
-        k: np.zeros(NUM_JOINTS) for k in ("misses", "switches", "fps", "objects", "dets", "sum_d")
-    }
+    totals = {k: np.zeros(NUM_JOINTS) for k in _COUNTS}
     for seq in seqs:
         per_joint = [counter_cls() for _ in range(NUM_JOINTS)]
         last = len(seq.gt) - 1
@@ -114,42 +112,17 @@ def evaluate_sequences(
             )
         for k, (gt, pred) in enumerate(zip(seq.gt, seq.pred)):
             n_gt += gt.present.sum(axis=0)
-            both = len(gt) > 0 and len(pred) > 0
-            if both:
+            matched = None
+            if len(gt) > 0 and len(pred) > 0:
                 dist = _frame_distances(gt, pred)
-                match, assigned = _assign(dist, gt)
+                matched = dist, *_assign(dist, gt)
             if eval_pose and len(pred):
-                for p in range(len(pred)):
-                    hits = (
-                        match[p, assigned[p]]
-                        if both and assigned[p] >= 0
-                        else np.zeros(NUM_JOINTS, bool)
-                    )
-                    for j in np.flatnonzero(pred.present[p]):
-                        scores[j].append(pred.scores[p, j])
-                        labels[j].append(bool(hits[j]))
-            if not eval_track or k == last:
-                continue  # the toolkit skips the last evaluated frame of a sequence
-            for j in range(NUM_JOINTS):
-                if both:
-                    gi = np.flatnonzero(gt.present[:, j])
-                    pi = np.flatnonzero(pred.present[:, j])
-                    d = dist[np.ix_(pi, gi, [j])][..., 0].T  # (G_j, P_j)
-                    d = np.where(d <= DIST_THRESH, d, np.nan)
-                    per_joint[j].update(gt.track_ids[gi].tolist(), pred.track_ids[pi].tolist(), d)
-                else:  # one dummy object and one dummy hypothesis that cannot match
-                    per_joint[j].update([0], [0], np.full((1, 1), np.nan))
+                _add_pose_hits(pred, matched, scores, labels)
+            if eval_track and k != last:  # the toolkit skips the last evaluated frame
+                _update_counters(per_joint, gt, pred, matched)
         for j, c in enumerate(per_joint):
-            for key, value in (
-                ("misses", c.misses),
-                ("switches", c.switches),
-                ("fps", c.false_positives),
-                ("objects", c.objects),
-                ("dets", c.detections),
-                ("sum_d", c.sum_d),
-            ):
+            for key, value in zip(_COUNTS, _counts_of(c)):
                 totals[key][j] += value
-
     out: dict = {}
     if eval_pose:
         ap, pre, rec = _ap(scores, labels, n_gt)
@@ -162,21 +135,62 @@ def evaluate_sequences(
                 "n_gt": n_gt,
             }
     if eval_track:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mota = _mota(totals)
-            motp = np.where(
-                totals["dets"] > 0, 100 * (1 - totals["sum_d"] / np.maximum(totals["dets"], 1)), 0.0
-            )
-            precision = 100 * totals["dets"] / (totals["dets"] + totals["fps"])
-            recall = 100 * totals["dets"] / totals["objects"]
-        out.update(
-            mota=_with_total(mota),
-            motp=_with_total(motp),
-            precision=_with_total(precision),
-            recall=_with_total(recall),
-        )
-        out["counts"] = {k: v.tolist() for k, v in totals.items()}
+        out.update(_track_metrics(totals))
     return out
+
+
+_COUNTS = ("misses", "switches", "fps", "objects", "dets", "sum_d")
+
+
+def _counts_of(counter) -> tuple:
+    """A joint's CLEAR MOT counts, in the order of _COUNTS."""
+    c = counter
+    return c.misses, c.switches, c.false_positives, c.objects, c.detections, c.sum_d
+
+
+def _add_pose_hits(pred, matched, scores, labels) -> None:
+    """Each predicted joint's score and whether it hit its person's joint (for AP)."""
+    for p in range(len(pred)):
+        if matched is not None and matched[2][p] >= 0:
+            _, match, assigned = matched
+            hits = match[p, assigned[p]]
+        else:
+            hits = np.zeros(NUM_JOINTS, bool)
+        for j in np.flatnonzero(pred.present[p]):
+            scores[j].append(pred.scores[p, j])
+            labels[j].append(bool(hits[j]))
+
+
+def _update_counters(per_joint, gt, pred, matched) -> None:
+    """One frame into every joint's CLEAR MOT counter: the distance of each labelled and
+    predicted joint pair within DIST_THRESH, the others unmatchable."""
+    for j in range(NUM_JOINTS):
+        if matched is not None:
+            gi = np.flatnonzero(gt.present[:, j])
+            pi = np.flatnonzero(pred.present[:, j])
+            d = matched[0][np.ix_(pi, gi, [j])][..., 0].T  # (G_j, P_j)
+            d = np.where(d <= DIST_THRESH, d, np.nan)
+            per_joint[j].update(gt.track_ids[gi].tolist(), pred.track_ids[pi].tolist(), d)
+        else:  # one dummy object and one dummy hypothesis that cannot match
+            per_joint[j].update([0], [0], np.full((1, 1), np.nan))
+
+
+def _track_metrics(totals) -> dict:
+    """MOTA, MOTP, precision and recall per joint and in total, and the counts."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mota = _mota(totals)
+        motp = np.where(
+            totals["dets"] > 0, 100 * (1 - totals["sum_d"] / np.maximum(totals["dets"], 1)), 0.0
+        )
+        precision = 100 * totals["dets"] / (totals["dets"] + totals["fps"])
+        recall = 100 * totals["dets"] / totals["objects"]
+    return {
+        "mota": _with_total(mota),
+        "motp": _with_total(motp),
+        "precision": _with_total(precision),
+        "recall": _with_total(recall),
+        "counts": {k: v.tolist() for k, v in totals.items()},
+    }
 
 
 def _ap(scores, labels, n_gt) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

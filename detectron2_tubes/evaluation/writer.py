@@ -96,14 +96,7 @@ def write_posetrack_video(
             x > 0 and y > 0, so thresholded joints are written as zeros, as here) or "2017"
             ("annolist").
     """
-    if fmt not in ("2018", "2021", "2017"):
-        raise ValueError(f"unknown PoseTrack format {fmt!r}; use 2018, 2021 or 2017")
-    if keypoint_thresh_on not in ("logit", "prob"):
-        raise ValueError(
-            f"keypoint_thresh_on must be 'logit' or 'prob', not {keypoint_thresh_on!r}"
-        )
-    if keypoint_score not in KEYPOINT_SCORES:
-        raise ValueError(f"keypoint_score must be one of {KEYPOINT_SCORES}, not {keypoint_score!r}")
+    _check_options(fmt, keypoint_thresh_on, keypoint_score)
     images, annotations, annolist = [], [], []
     for d in frames:
         name = d["file_name"]
@@ -116,65 +109,75 @@ def write_posetrack_video(
             keypoint_thresh_on,
             keypoint_score,
         )
-        if fmt != "2017":
-            images.append(
-                {
-                    "id": d["image_id"],
-                    "file_name": name,
-                    "frame_id": d["image_id"],
-                    "vid_id": d.get("video_id"),
-                    "nframes": len(frames),
-                }
-            )
-            for tid, score, box, k, keep in entries:
-                kps = np.where(
-                    keep[:, None], np.concatenate([k[:, :2], np.ones((NUM_KEYPOINTS, 1))], 1), 0
-                )
-                annotations.append(
-                    {
-                        "id": len(annotations),
-                        "image_id": d["image_id"],
-                        "category_id": 1,
-                        "track_id": tid,
-                        "score": score,
-                        "bbox": [
-                            float(box[0]),
-                            float(box[1]),
-                            float(box[2] - box[0]),
-                            float(box[3] - box[1]),
-                        ],
-                        "keypoints": [round(float(v), 2) for v in kps.reshape(-1)],
-                        "scores": [float(s) if kept else 0.0 for s, kept in zip(k[:, 2], keep)],
-                    }
-                )
-        else:
-            rects = []
-            for tid, score, box, k, keep in entries:
-                points = [
-                    {
-                        "id": [j],
-                        "x": [float(k[s, 0])],
-                        "y": [float(k[s, 1])],
-                        "score": [float(k[s, 2])],
-                    }
-                    for j, s in enumerate(POSETRACK17_TO_COCO)
-                    if keep[s]
-                ]
-                rects.append(
-                    {
-                        "x1": [float(box[0])],
-                        "y1": [float(box[1])],
-                        "x2": [float(box[2])],
-                        "y2": [float(box[3])],
-                        "score": [score],
-                        "track_id": [tid],
-                        "annopoints": [{"point": points}],
-                    }
-                )
-            annolist.append({"image": [{"name": name}], "annorect": rects})
+        if fmt == "2017":
+            annolist.append({"image": [{"name": name}], "annorect": _annorects_2017(entries)})
+            continue
+        images.append(
+            {
+                "id": d["image_id"],
+                "file_name": name,
+                "frame_id": d["image_id"],
+                "vid_id": d.get("video_id"),
+                "nframes": len(frames),
+            }
+        )
+        for entry in entries:
+            annotations.append(_annotation_2018(entry, len(annotations), d["image_id"]))
     data = (
         {"images": images, "annotations": annotations, "categories": posetrack_categories()}
         if fmt != "2017"
         else {"annolist": annolist}
     )
     write_json_atomic(data, path)
+
+
+def _check_options(fmt: str, keypoint_thresh_on: str, keypoint_score: str) -> None:
+    if fmt not in ("2018", "2021", "2017"):
+        raise ValueError(f"unknown PoseTrack format {fmt!r}; use 2018, 2021 or 2017")
+    if keypoint_thresh_on not in ("logit", "prob"):
+        raise ValueError(
+            f"keypoint_thresh_on must be 'logit' or 'prob', not {keypoint_thresh_on!r}"
+        )
+    if keypoint_score not in KEYPOINT_SCORES:
+        raise ValueError(f"keypoint_score must be one of {KEYPOINT_SCORES}, not {keypoint_score!r}")
+
+
+def _annotation_2018(entry, ann_id: int, image_id) -> dict:
+    """One person of a 2018 / 2021 file: COCO-style box and keypoints, a joint not kept
+    written as (0, 0, 0)."""
+    tid, score, box, k, keep = entry
+    kps = np.where(keep[:, None], np.concatenate([k[:, :2], np.ones((NUM_KEYPOINTS, 1))], 1), 0)
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": 1,
+        "track_id": tid,
+        "score": score,
+        "bbox": [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])],
+        "keypoints": [round(float(v), 2) for v in kps.reshape(-1)],
+        "scores": [float(s) if kept else 0.0 for s, kept in zip(k[:, 2], keep)],
+    }
+
+
+def _annorects_2017(entries) -> list:
+    """A frame's people as 2017 ``annorect`` entries (joints in PoseTrack 2017's order, only the
+    kept ones)."""
+    rects = []
+    for tid, score, box, k, keep in entries:
+        points = [
+            {"id": [j], "x": [float(k[s, 0])], "y": [float(k[s, 1])], "score": [float(k[s, 2])]}
+            for j, s in enumerate(POSETRACK17_TO_COCO)
+            if keep[s]
+        ]
+        rects.append(
+            {
+                "x1": [float(box[0])],
+                "y1": [float(box[1])],
+                "x2": [float(box[2])],
+                "y2": [float(box[3])],
+                "score": [score],
+                "track_id": [tid],
+                "annopoints": [{"point": points}],
+            }
+        )
+    return rects

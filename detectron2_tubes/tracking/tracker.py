@@ -201,15 +201,7 @@ class PoseTracker:
 
     def reset(self) -> None:
         """Forget all tracks (call between videos)."""
-        # Live tracks, one row each (arrays, so that a frame costs a fixed number of numpy calls).
-        self._ids = np.zeros(0, np.int64)
-        self._boxes = np.zeros((0, 4))  # last box
-        self._prev_boxes = np.zeros((0, 4))  # the box before it (for the velocity)
-        self._last_frame = np.zeros(0, np.int64)
-        self._prev_frame = np.full(0, -1, np.int64)  # -1: seen once only
-        self._keypoints: Optional[np.ndarray] = None
-        self._features: Optional[np.ndarray] = None
-        self._kf_mean, self._kf_cov = np.zeros((0, 8)), np.zeros((0, 8, 8))  # motion "kalman"
+        self._tracks = _Tracks(with_kalman=self.kalman is not None)
         self._histories: Dict[int, Deque[np.ndarray]] = {}  # only for the LSTM cost
         self._ended: "OrderedDict[int, int]" = OrderedDict()  # id -> frame it ended, oldest first
         self._next_new_id = 0
@@ -243,21 +235,20 @@ class PoseTracker:
         track's box predicted into this frame. Otherwise a track missed for g frames has its last
         box moved on g frames by its recent velocity; one seen in the previous frame keeps its box
         (the paper's matching)."""
-        boxes = self._boxes
+        t = self._tracks
+        boxes = t.boxes
         if self.kalman is not None:
-            boxes = xyah_to_xyxy(self._kf_mean)
+            boxes = xyah_to_xyxy(t.kf_mean)
         elif self.memory > 0:  # without memory every live track was seen in the previous frame
-            gap = (self._frame - 1 - self._last_frame)[:, None].astype(np.float64)
-            seen_twice = (self._prev_frame >= 0)[:, None]
-            steps = np.maximum(self._last_frame - self._prev_frame, 1)[:, None]
-            velocity = np.where(seen_twice, (self._boxes - self._prev_boxes) / steps, 0.0)
+            gap = (self._frame - 1 - t.last_frame)[:, None].astype(np.float64)
+            seen_twice = (t.prev_frame >= 0)[:, None]
+            steps = np.maximum(t.last_frame - t.prev_frame, 1)[:, None]
+            velocity = np.where(seen_twice, (t.boxes - t.prev_boxes) / steps, 0.0)
             boxes = boxes + velocity * gap
         histories = (
-            [np.array(self._histories[int(i)]) for i in self._ids] if self.needs_history else None
+            [np.array(self._histories[int(i)]) for i in t.ids] if self.needs_history else None
         )
-        return Detections(
-            boxes, np.ones(len(self._ids)), self._keypoints, self._features, histories
-        )
+        return Detections(boxes, np.ones(len(t)), t.keypoints, t.features, histories)
 
     def update(self, detections: Detections, image: Optional[np.ndarray] = None) -> Detections:
         """Track one frame.
@@ -297,76 +288,72 @@ class PoseTracker:
 
     def _assign(self, dets: Detections) -> np.ndarray:
         """Track ids of ``dets`` (-1 for low-score detections left unmatched)."""
-        n = len(dets)
-        ids = np.full(n, -1, dtype=np.int64)
-        rows = cols = np.zeros(0, np.int64)
+        ids = np.full(len(dets), -1, dtype=np.int64)
         high = dets.scores >= self.det_thresh
-        if self.kalman is not None and len(self._ids):
+        t = self._tracks
+        if self.kalman is not None and len(t):
             # A lost track keeps its size (ByteTrack's rule): extrapolating the height's velocity
             # over a long gap shrinks or swells the box until nothing matches it.
-            self._kf_mean[self._last_frame < self._frame - 1, 7] = 0.0
-            self._kf_mean, self._kf_cov = self.kalman.predict(self._kf_mean, self._kf_cov)
-        if len(self._ids) and n:
-            prev = self._previous()
-            first = np.flatnonzero(high)
-            if len(first):
-                cost = np.asarray(self.cost_fn(prev, dets[first]), dtype=np.float64)
-                rows, cols = self.matcher(cost, self.max_cost)
-                cols = first[cols]
-            if self.low_thresh is not None and (~high).any():
-                rows, cols = self._second_association(prev, dets, ~high, rows, cols)
-            ids[cols] = self._ids[rows]
+            t.kf_mean[t.last_frame < self._frame - 1, 7] = 0.0
+            t.kf_mean, t.kf_cov = self.kalman.predict(t.kf_mean, t.kf_cov)
+        rows, cols = self._match(dets, high)
+        ids[cols] = t.ids[rows]
         new = np.flatnonzero((ids < 0) & high)
         ids[new] = [self._new_id() for _ in new]
+        self._carry_forward(dets, ids, rows, cols, new)
+        self._end_lost_tracks()
+        return ids
 
-        # Matched tracks move on; unmatched detections become new rows.
+    def _match(self, dets: Detections, high: np.ndarray):
+        """(track rows, detection indices) matched: the high-score detections on the cost, then
+        (ByteTrack's second step) the low-score ones on IoU."""
+        rows = cols = np.zeros(0, np.int64)
+        if not len(self._tracks) or not len(dets):
+            return rows, cols
+        prev = self._previous()
+        first = np.flatnonzero(high)
+        if len(first):
+            cost = np.asarray(self.cost_fn(prev, dets[first]), dtype=np.float64)
+            rows, cols = self.matcher(cost, self.max_cost)
+            cols = first[cols]
+        if self.low_thresh is not None and (~high).any():
+            rows, cols = self._second_association(prev, dets, ~high, rows, cols)
+        return rows, cols
+
+    def _carry_forward(self, dets: Detections, ids, rows, cols, new) -> None:
+        """Matched tracks move on to their detections; unmatched detections become new tracks."""
+        t = self._tracks
+        kalman_new = None
         if self.kalman is not None:
-            self._kf_mean[rows], self._kf_cov[rows] = self.kalman.update(
-                self._kf_mean[rows], self._kf_cov[rows], dets.boxes[cols]
+            t.kf_mean[rows], t.kf_cov[rows] = self.kalman.update(
+                t.kf_mean[rows], t.kf_cov[rows], dets.boxes[cols]
             )
-            if len(new):
-                mean, cov = self.kalman.initiate(dets.boxes[new])
-                self._kf_mean = np.concatenate([self._kf_mean, mean])
-                self._kf_cov = np.concatenate([self._kf_cov, cov])
-        self._prev_boxes[rows] = self._boxes[rows]
-        self._prev_frame[rows] = self._last_frame[rows]
-        self._boxes[rows] = dets.boxes[cols]
-        self._last_frame[rows] = self._frame
-        if len(new):
-            self._ids = np.concatenate([self._ids, ids[new]])
-            self._boxes = np.concatenate([self._boxes, dets.boxes[new]])
-            self._prev_boxes = np.concatenate([self._prev_boxes, dets.boxes[new]])
-            self._last_frame = np.concatenate([self._last_frame, np.full(len(new), self._frame)])
-            self._prev_frame = np.concatenate([self._prev_frame, np.full(len(new), -1)])
-        self._keypoints = self._update_rows(self._keypoints, dets.keypoints, rows, cols, new)
-        self._features = self._update_rows(self._features, dets.features, rows, cols, new)
+            kalman_new = self.kalman.initiate(dets.boxes[new]) if len(new) else None
+        t.move(rows, dets.boxes[cols], self._frame)
+        t.add(ids[new], dets.boxes[new], self._frame, kalman_new)
+        for name in _Tracks.CARRIED:
+            t.carry(name, getattr(dets, name), rows, cols, new)
         if self.needs_history:
             for i, j in zip(ids[cols].tolist() + ids[new].tolist(), cols.tolist() + new.tolist()):
                 self._histories.setdefault(i, deque(maxlen=self.history)).append(dets.boxes[j])
 
-        # Tracks unseen for more than `memory` frames end; their ids become reusable.
-        alive = self._frame - self._last_frame <= self.memory
+    def _end_lost_tracks(self) -> None:
+        """Tracks unseen for more than `memory` frames end; their ids become reusable."""
+        t = self._tracks
+        alive = self._frame - t.last_frame <= self.memory
         if not alive.all():
-            for tid in self._ids[~alive].tolist():
+            for tid in t.ids[~alive].tolist():
                 self._ended[tid] = self._frame
                 self._histories.pop(tid, None)
-            self._ids, self._boxes = self._ids[alive], self._boxes[alive]
-            self._prev_boxes, self._last_frame = self._prev_boxes[alive], self._last_frame[alive]
-            self._prev_frame = self._prev_frame[alive]
-            if self.kalman is not None:
-                self._kf_mean, self._kf_cov = self._kf_mean[alive], self._kf_cov[alive]
-            if self._keypoints is not None:
-                self._keypoints = self._keypoints[alive]
-            if self._features is not None:
-                self._features = self._features[alive]
-        return ids
+            t.keep(alive)
 
     def _second_association(self, prev, dets, low, rows, cols):
         """ByteTrack's second step: the low-score detections against the tracks seen in the
         previous frame that the first step left unmatched, on box IoU."""
-        free = np.ones(len(self._ids), bool)
+        t = self._tracks
+        free = np.ones(len(t), bool)
         free[rows] = False
-        free &= self._last_frame == self._frame - 1
+        free &= t.last_frame == self._frame - 1
         free, low = np.flatnonzero(free), np.flatnonzero(low)
         if not len(free) or not len(low):
             return rows, cols
@@ -374,18 +361,70 @@ class PoseTracker:
         r2, c2 = self.matcher(cost, self.second_max_cost)
         return np.concatenate([rows, free[r2]]), np.concatenate([cols, low[c2]])
 
-    def _update_rows(self, state, values, rows, cols, new):
-        """Per-track keypoints/features: matched rows take the detection's, new rows appended.
-        Dropped (None) when the detections do not carry them."""
+
+class _Tracks:
+    """The live tracks, one row each, as arrays (so that a frame costs a fixed number of numpy
+    calls): every per-track quantity is a field here, filtered and extended together, so a new
+    one is a new field, not a new branch in the tracker."""
+
+    # What a track takes from its latest detection when the detections carry it.
+    CARRIED = ("keypoints", "features")
+    FIELDS = ("ids", "boxes", "prev_boxes", "last_frame", "prev_frame", "kf_mean", "kf_cov")
+    FIELDS += CARRIED
+
+    def __init__(self, with_kalman: bool):
+        self.ids = np.zeros(0, np.int64)
+        self.boxes = np.zeros((0, 4))  # last box
+        self.prev_boxes = np.zeros((0, 4))  # the box before it (for the velocity)
+        self.last_frame = np.zeros(0, np.int64)
+        self.prev_frame = np.full(0, -1, np.int64)  # -1: seen once only
+        # Kalman state (motion "kalman" only): mean (N, 8), covariance (N, 8, 8).
+        self.kf_mean = np.zeros((0, 8)) if with_kalman else None
+        self.kf_cov = np.zeros((0, 8, 8)) if with_kalman else None
+        self.keypoints: Optional[np.ndarray] = None
+        self.features: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def keep(self, mask: np.ndarray) -> None:
+        for name in self.FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value[mask])
+
+    def move(self, rows, boxes, frame: int) -> None:
+        """Matched tracks take their detections' boxes."""
+        self.prev_boxes[rows] = self.boxes[rows]
+        self.prev_frame[rows] = self.last_frame[rows]
+        self.boxes[rows] = boxes
+        self.last_frame[rows] = frame
+
+    def add(self, ids, boxes, frame: int, kalman=None) -> None:
+        """New tracks (``kalman``: their initial (mean, covariance))."""
+        if not len(ids):
+            return
+        self.ids = np.concatenate([self.ids, ids])
+        self.boxes = np.concatenate([self.boxes, boxes])
+        self.prev_boxes = np.concatenate([self.prev_boxes, boxes])
+        self.last_frame = np.concatenate([self.last_frame, np.full(len(ids), frame)])
+        self.prev_frame = np.concatenate([self.prev_frame, np.full(len(ids), -1)])
+        if kalman is not None:
+            self.kf_mean = np.concatenate([self.kf_mean, kalman[0]])
+            self.kf_cov = np.concatenate([self.kf_cov, kalman[1]])
+
+    def carry(self, name: str, values, rows, cols, new) -> None:
+        """A CARRIED field after `move` and `add`: matched rows take the detection's values,
+        new rows theirs. Dropped (None) when the detections do not carry it; reset to zeros for
+        the older tracks when its shape changes."""
         if values is None:
-            return None
+            setattr(self, name, None)
+            return
+        state = getattr(self, name)
         if state is None or state.shape[1:] != values.shape[1:]:
-            if len(self._ids) != len(new):  # older tracks have no values of this shape
-                state = np.zeros((len(self._ids) - len(new),) + values.shape[1:])
-            else:
-                state = np.zeros((0,) + values.shape[1:])
+            state = np.zeros((len(self) - len(new),) + values.shape[1:])
         state[rows] = values[cols]
-        return np.concatenate([state, values[new]]) if len(new) else state
+        setattr(self, name, np.concatenate([state, values[new]]) if len(new) else state)
 
 
 def link_video(
