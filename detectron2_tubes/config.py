@@ -79,6 +79,8 @@ def add_tubes_config(cfg: CN) -> CN:
     _C.TRACKING.setdefault("LOW_THRESH", -1.0)
     # The most 1 - IoU a pair of the second association may have (ByteTrack's 0.5).
     _C.TRACKING.setdefault("SECOND_MAX_COST", 0.5)
+    # Joints scoring below this do not count in the pose and OKS costs; -1 = every joint counts.
+    _C.TRACKING.setdefault("KEYPOINT_THRESH", -1.0)
     # Weights of the learned LSTM cost (from python -m detectron2_tubes.tracking.lstm).
     _C.TRACKING.setdefault("LSTM_WEIGHTS", "")
     # torchvision ResNet-18 weights for the CNN cost ("" = random init; nothing is downloaded).

@@ -1,9 +1,13 @@
 """Add track ids to per-frame detections read from files.
 
     python -m detectron2_tubes.link --input PATH --output PATH [--format posetrack|mot]
-        [--cost iou|pose|oks|cnn|lstm|name:weight,...] [--matcher hungarian|greedy]
-        [--det-thresh 0.95] [--min-area 50] [--max-cost X] [--memory K]
-        [--motion none|kalman] [--low-thresh X]
+        [--config-file CFG] [--overwrite] [TRACKING.KEY VALUE ...]
+
+The tracker's settings are the config's TRACKING keys, as train_net.py and track_video read
+them: the defaults are the paper's (IoU cost, Hungarian matching, detections >= 0.95, adjacent
+frames only); a config file and KEY VALUE overrides change them, e.g. TRACKING.DET_THRESH 0.5
+TRACKING.MEMORY 8 TRACKING.MAX_COST 0.7 TRACKING.MOTION kalman TRACKING.LOW_THRESH 0.1
+TRACKING.COST iou:1,pose:1.
 
 posetrack: PoseTrack 2018/2021 (``images`` + ``annotations``) or 2017 ("annolist") prediction
 files, one file or a folder of per-video files; every frame is tracked in file order, detections
@@ -12,11 +16,13 @@ below the thresholds are removed, the others get a ``track_id`` (0..999). mot: M
 convention) and the extra columns kept. Nothing is written unless every input is valid.
 """
 
+import argparse
 import os
 import sys
 from typing import List, Optional
 
-from .tracking import COST_NAMES, CropFeatureExtractor, PoseTracker, parse_cost
+from .engine import setup_tracking_cfg
+from .tracking import PoseTracker
 from .tracking.link_files import (  # noqa: F401  (link_posetrack: public here too)
     LinkError,
     link_mot,
@@ -50,53 +56,12 @@ def _main(argv: Optional[List[str]]) -> int:
         "--output", required=True, help="where to write (a folder for a folder input)"
     )
     parser.add_argument("--format", help="posetrack or mot (default: from the input's name)")
-    parser.add_argument(
-        "--cost",
-        default="iou",
-        help=f"one of {COST_NAMES} or a weighted sum like iou:1,pose:1 (default iou)",
-    )
-    parser.add_argument("--matcher", default="hungarian", choices=["hungarian", "greedy"])
-    parser.add_argument(
-        "--det-thresh",
-        type=float,
-        default=0.95,
-        help="drop detections scoring below this (default 0.95, the paper's)",
-    )
-    parser.add_argument(
-        "--min-area", type=float, default=50.0, help="drop smaller boxes (px^2, default 50)"
-    )
-    parser.add_argument(
-        "--max-cost", type=float, default=None, help="never match pairs costlier than this"
-    )
-    parser.add_argument(
-        "--memory",
-        type=int,
-        default=0,
-        help="frames a track may be unmatched and still continue (default 0)",
-    )
-    parser.add_argument(
-        "--motion",
-        default="none",
-        choices=["none", "kalman"],
-        help="kalman: predict each track's box into the frame before matching (default none)",
-    )
-    parser.add_argument(
-        "--low-thresh",
-        type=float,
-        default=None,
-        help="ByteTrack's second association for detections scoring in [this, --det-thresh)",
-    )
-    parser.add_argument(
-        "--keypoint-thresh",
-        type=float,
-        default=None,
-        help="joints scoring below this are ignored by the pose cost",
-    )
-    parser.add_argument("--lstm-weights", help="weights of the lstm cost")
+    parser.add_argument("--config-file", default="", help="a config whose TRACKING keys to use")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    parser.add_argument("--cnn-weights", help="torchvision ResNet-18 weights for the cnn cost")
+    parser.add_argument(
+        "opts", nargs=argparse.REMAINDER, help="TRACKING.KEY VALUE overrides of the tracker"
+    )
     args = parser.parse_args(argv)
-
     fmt = args.format or _infer_format(args.input)
     if fmt not in ("posetrack", "mot"):
         parser.error(
@@ -108,44 +73,21 @@ def _main(argv: Optional[List[str]]) -> int:
         check_output_folder(args.output)
     else:
         check_output_files([args.output], overwrite=args.overwrite)
-    cost = parse_cost(args.cost)
-    lstm = None
-    if args.lstm_weights:
-        from .tracking import load_box_lstm
-
-        lstm = load_box_lstm(args.lstm_weights)
-    if "cnn" in (cost if isinstance(cost, dict) else {cost: 1}):
-        parser.error(
-            "the cnn cost needs the frame images; use it through the Python API or track_video"
-        )
-    tracker = PoseTracker(
-        cost=cost,
-        matcher=args.matcher,
-        det_thresh=args.det_thresh,
-        min_area=args.min_area,
-        max_cost=args.max_cost,
-        memory=args.memory,
-        motion=args.motion,
-        low_thresh=args.low_thresh,
-        keypoint_thresh=args.keypoint_thresh,
-        lstm=lstm,
-        feature_extractor=(
-            CropFeatureExtractor(weights=args.cnn_weights) if args.cnn_weights else None
-        ),
-    )
+    tracker = PoseTracker(setup_tracking_cfg(args.config_file, args.opts, frames=False))
     outputs, kept, dropped = link_path(args.input, args.output, fmt, tracker)
     check_output_files([dst for dst, _ in outputs], overwrite=args.overwrite)
     write_outputs(outputs)  # every input was valid
+    low = tracker.low_thresh
     print(
-        f"link: {kept} detections tracked, {dropped} dropped (score < {args.det_thresh}"
-        + ("" if args.low_thresh is None else " and unmatched, or score < " + str(args.low_thresh))
-        + f", or area < {args.min_area}); wrote {len(outputs)} file(s) to {args.output}"
+        f"link: {kept} detections tracked, {dropped} dropped (score < {tracker.det_thresh:g}"
+        + ("" if low is None else f" and unmatched, or score < {low:g}")
+        + f", or area < {tracker.min_area:g}); wrote {len(outputs)} file(s) to {args.output}"
     )
     if dropped and not kept:
         print(
             "link: note: every detection was dropped. Files written by track_video and "
             "train_net --eval-only hold only detections at or above the TRACKING.DET_THRESH "
-            "they ran with: give --det-thresh at or below it",
+            "they ran with: give TRACKING.DET_THRESH at or below it",
             file=sys.stderr,
         )
     return 0

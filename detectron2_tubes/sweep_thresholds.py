@@ -3,12 +3,16 @@
 
     python -m detectron2_tubes.sweep_thresholds --raw OUTPUT/inference/DATASET/posetrack_raw_predictions.npz
         --dataset posetrack_synth_val [--det-thresh 0.5 0.8 0.95] [--keypoint-thresh 0 1 1.95]
-        [--cost iou] [--memory 0] [--max-cost X]
+        [--config-file CFG] [TRACKING.KEY VALUE ...] [TEST.POSETRACK.KEY VALUE ...]
 
 The raw predictions are what `PoseTrackEvaluator` saves (train_net.py --eval-only); for every
 pair of thresholds the videos are re-tracked, written and scored with the official metrics.
+The tracker (TRACKING.*) and the written joints' settings (TEST.POSETRACK.KEYPOINT_THRESH_ON,
+KEYPOINT_SCORE) come from the config, with KEY VALUE overrides, as in train_net.py; the two
+swept thresholds replace TRACKING.DET_THRESH and TEST.POSETRACK.KEYPOINT_THRESH.
 """
 
+import argparse
 import sys
 from typing import List, Optional
 
@@ -16,7 +20,7 @@ from detectron2.data import DatasetCatalog
 
 from .evaluation import load_raw_predictions
 from .evaluation.sweep import sweep
-from .tracking import parse_cost
+from .engine import setup_tracking_cfg
 from .utils.cli import run_command, tool_parser
 
 __all__ = ["sweep", "main"]
@@ -48,36 +52,18 @@ def _main(argv: Optional[List[str]]) -> int:
         default=[None, 0.0, 1.0, 1.95, 3.0],
         help="keypoint thresholds; 'none' keeps every keypoint",
     )
+    parser.add_argument("--config-file", default="", help="a config to take the settings from")
     parser.add_argument(
-        "--keypoint-thresh-on",
-        default="logit",
-        choices=["logit", "prob"],
-        help="what the keypoint threshold applies to (default: the heatmap logit)",
+        "opts",
+        nargs=argparse.REMAINDER,
+        help="TRACKING.* and TEST.POSETRACK.* KEY VALUE overrides",
     )
-    parser.add_argument(
-        "--keypoint-score",
-        default="box",
-        choices=["box", "prob"],
-        help="each written joint's score (default: the box score, as the release)",
-    )
-    parser.add_argument("--cost", default="iou")
-    parser.add_argument("--memory", type=int, default=0)
-    parser.add_argument("--max-cost", type=float, default=None)
     args = parser.parse_args(argv)
+    cfg = setup_tracking_cfg(args.config_file, args.opts, keys=("TRACKING.", "TEST.POSETRACK."))
     if args.dataset not in DatasetCatalog.list():
         parser.error(f"unknown dataset {args.dataset!r}")
     raw = load_raw_predictions(args.raw)
-    rows = sweep(
-        raw,
-        args.dataset,
-        args.det_thresh,
-        args.keypoint_thresh,
-        cost=parse_cost(args.cost),
-        memory=args.memory,
-        max_cost=args.max_cost,
-        keypoint_thresh_on=args.keypoint_thresh_on,
-        keypoint_score=args.keypoint_score,
-    )
+    rows = sweep(raw, args.dataset, args.det_thresh, args.keypoint_thresh, cfg)
     print("| det thresh | keypoint thresh | mAP | MOTA |\n|---|---|---|---|")
     for r in rows:
         kp = "none" if r["keypoint_thresh"] is None else f"{r['keypoint_thresh']:g}"

@@ -99,9 +99,12 @@ def _track(frames, out, *extra, weights=None):
             ["SOLVER.MAX_ITR", "3"],
             ["unknown config key SOLVER.MAX_ITR", "did you mean SOLVER.MAX_ITER"],
         ),
-        (["SOLVER.MAX_ITER", "abc"], ["Type mismatch", "SOLVER.MAX_ITER"]),
+        (
+            ["SOLVER.MAX_ITER", "abc"],
+            ["SOLVER.MAX_ITER takes an int (its default is 300), not 'abc'"],
+        ),
         (["SOLVER.MAX_ITER"], ["KEY VALUE pairs", "SOLVER.MAX_ITER has no value"]),
-        (["TRACKING.DET_THRESH", "nan"], ["Type mismatch", "TRACKING.DET_THRESH"]),
+        (["TRACKING.DET_THRESH", "nan"], ["TRACKING.DET_THRESH takes a float", "not 'nan'"]),
         (["TRACKING.DET_THRESH", "1.5"], ["det_thresh must be in [0, 1]"]),
     ],
 )
@@ -295,10 +298,13 @@ def test_link_output_problems(tmp_path, capsys):
     assert code == 2
     _one_line(err, str(a_file))
     assert a_file.read_text() == "mine"
-    for value, fragment in (("nan", "det_thresh must be in [0, 1], not nan"), ("-0.5", "[0, 1]")):
+    for value, fragment in (
+        ("nan", "TRACKING.DET_THRESH takes a float (its default is 0.95), not 'nan'"),
+        ("-0.5", "det_thresh must be in [0, 1]"),
+    ):
         out = tmp_path / f"out_{value}"
         code, _, err = _call(
-            main, ["--input", pred, "--output", str(out), "--det-thresh", value], capsys
+            main, ["--input", pred, "--output", str(out), "TRACKING.DET_THRESH", value], capsys
         )
         assert code == 2
         _one_line(err, fragment)
@@ -619,7 +625,7 @@ def test_link_says_when_every_detection_was_dropped(tmp_path, capsys):
     _, pred = _posetrack_pair(tmp_path)  # scores 0.9, below the paper's 0.95
     code, printed, err = _call(main, ["--input", pred, "--output", str(tmp_path / "out")], capsys)
     assert code == 0 and "0 detections tracked, 2 dropped" in printed
-    _one_line(err, "every detection was dropped", "--det-thresh at or below")
+    _one_line(err, "every detection was dropped", "TRACKING.DET_THRESH at or below")
 
 
 def test_demo_does_not_trust_a_truncated_model(tmp_path):

@@ -354,7 +354,7 @@ def test_threshold_sweep_tool(tiny_val, tmp_path, capsys):
                 "--keypoint-thresh",
                 "none",
                 "0.5",
-                "--keypoint-thresh-on",
+                "TEST.POSETRACK.KEYPOINT_THRESH_ON",
                 "prob",
             ]
         )

@@ -124,9 +124,9 @@ def test_mot_text_with_gaps_and_memory(tmp_path):
                 src,
                 "--output",
                 str(tmp_path / "mem.txt"),
-                "--memory",
+                "TRACKING.MEMORY",
                 "2",
-                "--max-cost",
+                "TRACKING.MAX_COST",
                 "0.7",
             ]
         )
@@ -201,4 +201,15 @@ def test_cli_errors_from_the_shell(tmp_path):
     p = run("--input", str(tmp_path / "d.csvx"), "--output", str(tmp_path / "o"), "--format", "xml")
     assert p.returncode == 2 and "unknown format 'xml'" in p.stderr
     assert "Traceback" not in p.stderr
-    assert "--matcher" in run("--help").stdout
+    assert "TRACKING.DET_THRESH" in run("--help").stdout
+    # Settings are the config's TRACKING keys: anything else, or an unknown one, is one line.
+    src = _write(tmp_path / "det.txt", "1,-1,10,10,30,60,0.99,-1,-1,-1\n")
+    for opts, fragment in (
+        (["MODEL.DEVICE", "cpu"], "MODEL.DEVICE: only TRACKING.* settings apply here"),
+        (["TRACKING.MEMROY", "2"], "TRACKING.MEMROY"),
+        (["TRACKING.COST", "cnn"], "the cnn cost needs the frame images"),
+        (["TRACKING.MEMORY"], "KEY VALUE pairs"),
+    ):
+        p = run("--input", src, "--output", str(tmp_path / "t.txt"), *opts)
+        assert p.returncode == 2 and fragment in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.txt").exists()

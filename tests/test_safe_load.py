@@ -123,7 +123,7 @@ def test_commands_refuse_a_file_that_would_run_code(hostile, tmp_path, capsys):
             str(tmp_path / "videos"),
             "--output",
             str(tmp_path / "out"),
-            "--lstm-weights",
+            "TRACKING.LSTM_WEIGHTS",
             pth,
         ]
     )

@@ -1,10 +1,19 @@
 from .predictor import ClipPredictor, VideoPredictor, VideoReadError, read_frames
-from .trainer import ConfigError, TubeTrainer, missing_weights, setup_cfg, setup_run, uses_clips
+from .trainer import (
+    ConfigError,
+    TubeTrainer,
+    missing_weights,
+    setup_cfg,
+    setup_run,
+    setup_tracking_cfg,
+    uses_clips,
+)
 from .video import draw_tracks, track_video
 
 __all__ = [
     "TubeTrainer",
     "setup_cfg",
+    "setup_tracking_cfg",
     "ConfigError",
     "setup_run",
     "uses_clips",

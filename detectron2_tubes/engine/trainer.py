@@ -4,6 +4,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import time
 import weakref
 from typing import Optional
@@ -76,6 +77,30 @@ def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
     return cfg
 
 
+def setup_tracking_cfg(
+    config_file: str = "", opts=None, *, frames: bool = True, keys=("TRACKING.",)
+):
+    """The config a command that tracks saved detections reads its TRACKING keys from: the
+    defaults (the paper's tracker), then ``config_file``, then ``KEY VALUE`` overrides of the
+    ``keys`` groups (TRACKING.* by default). Any other key, or (``frames=False``: no frame images at hand) the CNN cost, is a one-line
+    `ConfigError`."""
+    from ..tracking import parse_cost
+
+    opts = list(opts or [])
+    for key in opts[::2]:
+        if not key.startswith(tuple(keys)):
+            wanted = ", ".join(k + "*" for k in keys)
+            raise ConfigError(f"{key}: only {wanted} settings apply here")
+    cfg = setup_cfg(config_file, opts)
+    cost = parse_cost(cfg.TRACKING.COST)
+    if not frames and "cnn" in (cost if isinstance(cost, dict) else {cost: 1}):
+        raise ConfigError(
+            "TRACKING.COST: the cnn cost needs the frame images; use it through track_video or "
+            "the Python API"
+        )
+    return cfg
+
+
 def _merge_file(cfg, config_file: str) -> None:
     import yaml
 
@@ -111,6 +136,15 @@ def _config_problem(e: Exception, cfg) -> str:
         key = text.split(":", 1)[1].strip()
         near = difflib.get_close_matches(key, _all_keys(cfg), n=3, cutoff=0.75)
         return f"unknown config key {key}" + (f" (did you mean {', '.join(near)}?)" if near else "")
+    mismatch = re.match(
+        r"Type mismatch \(<class '(\w+)'> vs\. <class '(\w+)'>\) with values \((.*) vs\. (.*)\) "
+        r"for config key: (\S+)",
+        text,
+    )
+    if mismatch:
+        want, _, default, given, key = mismatch.groups()
+        article = "an" if want[0] in "aeiou" else "a"
+        return f"{key} takes {article} {want} (its default is {default}), not {given!r}"
     return message_lines(text, limit=3)
 
 

@@ -7,45 +7,34 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..data.clips import group_by_video
 from ..tracking import PoseTracker
-from .evaluator import score_written, track_and_write
+from .evaluator import score_written, track_and_write, writer_options
 from .sequences import PoseTrackEvalError
 
 __all__ = ["sweep"]
 
 
-def sweep(
-    raw,
-    dataset_name: str,
-    det_threshs,
-    kp_threshs,
-    *,
-    keypoint_thresh_on: str = "logit",
-    keypoint_score: str = "box",
-    **tracker_kwargs,
-) -> List[dict]:
+def sweep(raw, dataset_name: str, det_threshs, kp_threshs, cfg) -> List[dict]:
     """Re-track, write and score ``raw`` (`PoseTrackEvaluator`'s saved predictions) for every
-    pair of detection and keypoint thresholds: one row (det_thresh, keypoint_thresh, total AP
-    and MOTA) per pair."""
+    pair of detection and keypoint thresholds, with the tracker and writer settings of ``cfg``
+    (its TRACKING.DET_THRESH and TEST.POSETRACK.KEYPOINT_THRESH replaced by each pair): one row
+    (det_thresh, keypoint_thresh, total AP and MOTA) per pair."""
     videos = [
         v for v in group_by_video(DatasetCatalog.get(dataset_name)) if v[0]["video_id"] in raw
     ]
     if not videos:
         raise PoseTrackEvalError(f"the raw predictions have no video of {dataset_name}")
     root = MetadataCatalog.get(dataset_name).get("image_root")
+    options = writer_options(cfg)
     rows = []
     for det in det_threshs:
-        tracker = PoseTracker(det_thresh=det, **tracker_kwargs)
+        tracker_cfg = cfg.clone()
+        tracker_cfg.defrost()
+        tracker_cfg.TRACKING.DET_THRESH = det
+        tracker = PoseTracker(tracker_cfg)
         for kp in kp_threshs:
             with tempfile.TemporaryDirectory() as tmp:
                 paths = track_and_write(
-                    raw,
-                    videos,
-                    tmp,
-                    tracker,
-                    image_root=root,
-                    keypoint_thresh=kp,
-                    keypoint_thresh_on=keypoint_thresh_on,
-                    keypoint_score=keypoint_score,
+                    raw, videos, tmp, tracker, image_root=root, **{**options, "keypoint_thresh": kp}
                 )
                 r = score_written(videos, paths, warn=lambda m: None)
             rows.append(

@@ -52,7 +52,7 @@ def build_cost(cost: Union[str, Dict[str, float], Callable], *, lstm=None, keypo
         if name == "lstm":
             if lstm is None:
                 raise TrackerSettingError(
-                    "the lstm cost needs a trained model (lstm=... or --lstm-weights)"
+                    "the lstm cost needs a trained model (lstm=... or TRACKING.LSTM_WEIGHTS)"
                 )
             from .lstm import LSTMCost
 
@@ -190,6 +190,7 @@ class PoseTracker:
             motion=t.MOTION,
             low_thresh=t.LOW_THRESH if t.LOW_THRESH >= 0 else None,
             second_max_cost=t.SECOND_MAX_COST,
+            keypoint_thresh=t.KEYPOINT_THRESH if t.KEYPOINT_THRESH >= 0 else None,
         )
         if t.LSTM_WEIGHTS:
             from .lstm import load_box_lstm
