@@ -101,3 +101,11 @@ def add_tubes_config(cfg: CN) -> CN:
     # Detectron2's tracker-head name for `build_tracker_head(cfg)`.
     _C.TRACKER_HEADS.setdefault("TRACKER_NAME", "PoseTrackerHead")
     return cfg
+
+
+def tracking_defaults():
+    """The TRACKING keys' defaults (the paper's tracker), which `PoseTracker`'s arguments take
+    as theirs."""
+    from detectron2.config import get_cfg
+
+    return add_tubes_config(get_cfg()).TRACKING

@@ -11,6 +11,7 @@ from detectron2.config import configurable
 from detectron2.structures import Instances
 from detectron2.tracking.base_tracker import TRACKER_HEADS_REGISTRY, BaseTracker
 
+from ..config import tracking_defaults
 from ..utils.cli import UserError
 from .costs import CropFeatureExtractor, WeightedCost, cosine_cost, iou_cost, oks_cost, pose_cost
 from .detections import Detections
@@ -29,9 +30,15 @@ __all__ = [
 
 COST_NAMES = ("iou", "pose", "oks", "cnn", "lstm")
 MOTIONS = ("none", "kalman")
-# Detect-and-Track's defaults (POSETRACK.md section 4).
-PAPER_DET_THRESH = 0.95
-PAPER_MIN_AREA = 50.0
+
+
+def _unset(value: float) -> Optional[float]:
+    """The config's "-1 = off" as None."""
+    return None if value < 0 else value
+
+
+# The tracker's defaults are the TRACKING config keys' (the paper's tracker): one set of them.
+_DEFAULTS = tracking_defaults()
 
 
 def build_cost(cost: Union[str, Dict[str, float], Callable], *, lstm=None, keypoint_thresh=None):
@@ -133,20 +140,20 @@ class PoseTracker:
     def __init__(
         self,
         *,
-        cost="iou",
-        matcher: str = "hungarian",
-        det_thresh: float = PAPER_DET_THRESH,
-        min_area: float = PAPER_MIN_AREA,
-        max_cost: Optional[float] = None,
-        memory: int = 0,
+        cost=_DEFAULTS.COST,
+        matcher: str = _DEFAULTS.MATCHER,
+        det_thresh: float = _DEFAULTS.DET_THRESH,
+        min_area: float = _DEFAULTS.MIN_AREA,
+        max_cost: Optional[float] = _unset(_DEFAULTS.MAX_COST),
+        memory: int = _DEFAULTS.MEMORY,
         max_tracks: int = 1000,
         feature_extractor: Optional[CropFeatureExtractor] = None,
         lstm=None,
-        keypoint_thresh: Optional[float] = None,
+        keypoint_thresh: Optional[float] = _unset(_DEFAULTS.KEYPOINT_THRESH),
         history: int = 8,
-        motion: str = "none",
-        low_thresh: Optional[float] = None,
-        second_max_cost: float = 0.5,
+        motion: str = _DEFAULTS.MOTION,
+        low_thresh: Optional[float] = _unset(_DEFAULTS.LOW_THRESH),
+        second_max_cost: float = _DEFAULTS.SECOND_MAX_COST,
     ):
         if matcher not in MATCHERS:
             raise TrackerSettingError(f"unknown matcher {matcher!r}; use one of {sorted(MATCHERS)}")
@@ -185,12 +192,12 @@ class PoseTracker:
             matcher=t.MATCHER,
             det_thresh=t.DET_THRESH,
             min_area=t.MIN_AREA,
-            max_cost=t.MAX_COST if t.MAX_COST >= 0 else None,
+            max_cost=_unset(t.MAX_COST),
             memory=t.MEMORY,
             motion=t.MOTION,
-            low_thresh=t.LOW_THRESH if t.LOW_THRESH >= 0 else None,
+            low_thresh=_unset(t.LOW_THRESH),
             second_max_cost=t.SECOND_MAX_COST,
-            keypoint_thresh=t.KEYPOINT_THRESH if t.KEYPOINT_THRESH >= 0 else None,
+            keypoint_thresh=_unset(t.KEYPOINT_THRESH),
         )
         if t.LSTM_WEIGHTS:
             from .lstm import load_box_lstm
