@@ -3,6 +3,7 @@
 from detectron2.config import CfgNode as CN
 
 
+# long: one flat list of every key with the comment that documents it, as Detectron2's defaults.py
 def add_tubes_config(cfg: CN) -> CN:
     """Add every detectron2_tubes key (with its default) to ``cfg`` in place and return it.
 

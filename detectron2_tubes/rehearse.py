@@ -22,14 +22,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     return run_command("rehearse", lambda: _main(argv))
 
 
-def _main(argv: Optional[List[str]]) -> int:
+def _parse(argv: Optional[List[str]]):
     import difflib
 
     from detectron2.data import DatasetCatalog
-
-    from .data import ensure_synthetic_dataset
-    from .engine import rehearsal
-    from .engine.recipe import train  # noqa: F401  (sets up Detectron2's console log)
 
     parser = tool_parser("rehearse", __doc__)
     parser.add_argument("--output", default="output/rehearsal", help="folder for everything")
@@ -48,6 +44,15 @@ def _main(argv: Optional[List[str]]) -> int:
                 f"{flag} {name} is not a registered dataset"
                 + (f" (did you mean {', '.join(near)}?)" if near else "")
             )
+    return args
+
+
+def _main(argv: Optional[List[str]]) -> int:
+    from .data import ensure_synthetic_dataset
+    from .engine import rehearsal
+    from .engine.recipe import train  # noqa: F401  (sets up Detectron2's console log)
+
+    args = _parse(argv)
     check_output_folder(args.output)
     from detectron2.utils.logger import setup_logger
 
