@@ -37,14 +37,17 @@ import numpy as np
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-from detectron2_tubes.demo import (  # noqa: E402
+from detectron2_tubes.engine.recipe import (  # noqa: E402
     CONFIG_2D,
     CONFIG_3D,
     FINETUNE_OPTS,
+    DET_THRESHOLDS_TRIED,
+    evaluate_at_thresholds,
     quick_config,
     schedule_opts,
     train,
 )
+from detectron2_tubes.utils.cli import show_training_log  # noqa: E402
 
 ROWS = (
     ("2D (T = 1)", "scratch", CONFIG_2D, None),
@@ -64,79 +67,7 @@ PAPER = {
 SUBSETS = ("blurred", "sharp", "crowded", "uncrowded")
 
 
-# Tracking thresholds tried for every row; each row is reported at the one with the best MOTA
-# (the paper tuned its thresholds on validation too; a model trained for fewer iterations, or
-# from scratch, scores its people lower, and one fixed threshold would measure that, not poses).
-DET_THRESHOLDS = (0.5, 0.7, 0.9)
-
-
-def evaluate(config: str, weights: str, dataset: str, output_dir: str, opts) -> dict:
-    """PoseTrack metrics of a checkpoint on ``dataset`` at each of DET_THRESHOLDS.
-
-    Inference runs once (as train_net.py --eval-only, at the lowest threshold: the box
-    predictor drops what no threshold would keep, before the keypoint head runs); then, for each
-    threshold, the saved detections are tracked, written to ``output_dir/det_<t>`` and scored.
-    Returns the best threshold's {"mAP", "MOTA", "det_thresh", "pred_dir"} and every
-    threshold's numbers ("by_thresh")."""
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
-    from detectron2_tubes import InflatingCheckpointer
-    from detectron2_tubes.data.clips import group_by_video
-    from detectron2_tubes.engine import TubeTrainer, setup_cfg
-    from detectron2_tubes.engine.predictor import box_thresh_keeping
-    from detectron2_tubes.evaluation import (
-        RAW_PREDICTIONS_FILE,
-        load_raw_predictions,
-        score_written,
-        track_and_write,
-        writer_options,
-    )
-    from detectron2_tubes.tracking.tracker import build_pose_tracker
-
-    lowest = min(DET_THRESHOLDS)
-    cfg = setup_cfg(
-        config,
-        [
-            "MODEL.WEIGHTS",
-            weights,
-            "DATASETS.TEST",
-            f"('{dataset}',)",
-            "OUTPUT_DIR",
-            output_dir,
-            *opts,
-            "TRACKING.DET_THRESH",
-            str(lowest),
-        ],
-    )
-    cfg.defrost()
-    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = max(
-        cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST, box_thresh_keeping(lowest)
-    )
-    cfg.freeze()
-    model = TubeTrainer.build_model(cfg)
-    InflatingCheckpointer.from_config(cfg, model, inference=True).load(weights)
-    TubeTrainer.test(cfg, model)
-    raw = load_raw_predictions(os.path.join(output_dir, "inference", dataset, RAW_PREDICTIONS_FILE))
-    videos = [v for v in group_by_video(DatasetCatalog.get(dataset)) if v[0]["video_id"] in raw]
-    by_thresh = {}
-    for t in DET_THRESHOLDS:
-        cfg.defrost()
-        cfg.TRACKING.DET_THRESH = t
-        cfg.freeze()
-        pred_dir = os.path.join(output_dir, f"det_{t:g}")
-        paths = track_and_write(
-            raw,
-            videos,
-            pred_dir,
-            build_pose_tracker(cfg),
-            image_root=MetadataCatalog.get(dataset).get("image_root"),
-            **writer_options(cfg),
-        )
-        r = score_written(videos, paths, warn=lambda m: None)
-        mota = r["mota"][-1]
-        by_thresh[f"{t:g}"] = {"mAP": r["ap"][-1], "MOTA": mota, "pred_dir": pred_dir}
-    best = max(by_thresh, key=lambda k: np.nan_to_num(by_thresh[k]["MOTA"], nan=-np.inf))
-    return {**by_thresh[best], "det_thresh": float(best), "by_thresh": by_thresh}
+DET_THRESHOLDS = DET_THRESHOLDS_TRIED
 
 
 def frame_conditions(gt_dir: str, dataset_root: str) -> dict:
@@ -328,6 +259,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides for every run")
     args = parser.parse_args(argv)
+    show_training_log()
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     import detectron2_tubes  # noqa: F401  (registers the datasets)
@@ -384,9 +316,10 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 weights = train(quick_config(config), out, opts)
                 t1 = time.perf_counter()
-                metrics = evaluate(
-                    quick_config(config), weights, test_set, out, [*seed_opts, *args.opts]
-                )
+                metrics = evaluate_at_thresholds(
+                    quick_config(config), weights, test_set, out, [*seed_opts, *args.opts],
+                    DET_THRESHOLDS,
+                )  # fmt: skip
                 row = {"stage": stage, "iters": iters, "row": i, "model": name, "init": init}
                 row.update(seed=seed, **metrics, train_s=t1 - t0, eval_s=time.perf_counter() - t1)
                 write_json_atomic(row, cached)

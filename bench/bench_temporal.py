@@ -27,37 +27,26 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-from bench_table5 import evaluate  # noqa: E402
-
-from detectron2_tubes.demo import (  # noqa: E402
+from detectron2_tubes.engine.recipe import (  # noqa: E402
     CONFIG_2D,
     CONFIG_3D,
+    DET_THRESHOLDS_TRIED,
     FINETUNE_OPTS,
+    evaluate_at_thresholds,
     quick_config,
     schedule_opts,
     train,
 )
+from detectron2_tubes.modeling.diagnostics import tap_ratios  # noqa: E402
+from detectron2_tubes.utils.cli import show_training_log  # noqa: E402
 
 MODELS = (("2D (T = 1)", CONFIG_2D), ("3D (T = 3), centre inflation", CONFIG_3D))
 TRAIN_SET = "posetrack_synth_degraded_train"
-
-
-def tap_ratios(weights: str) -> dict:
-    """{layer group: median over its 3-tap convs of |off-centre taps| / |centre tap|}."""
-    import torch
-
-    state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
-    groups = {}
-    for name, w in state.items():
-        if w.dim() == 5 and w.shape[2] == 3:
-            off = (w[:, :, 0].norm() ** 2 + w[:, :, 2].norm() ** 2).sqrt()
-            ratio = (off / w[:, :, 1].norm().clamp_min(1e-12)).item()
-            groups.setdefault(".".join(name.split(".")[:2]), []).append(ratio)
-    return {k: float(np.median(v)) for k, v in groups.items()}
 
 
 def video_parts(gt_dir: str, pred_dir: str, degraded: dict) -> list:
@@ -201,6 +190,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default="output/temporal")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides for every run")
     args = parser.parse_args(argv)
+    show_training_log()
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     import detectron2_tubes  # noqa: F401  (registers the datasets)
@@ -244,14 +234,16 @@ def main(argv=None) -> int:
                     "train_s": time.perf_counter() - t0,
                 }
                 if config == CONFIG_3D:
-                    row["taps"] = tap_ratios(weights)
+                    state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
+                    row["taps"] = tap_ratios(state.items())
                 for dataset in args.eval:
-                    m = evaluate(
+                    m = evaluate_at_thresholds(
                         quick_config(config),
                         weights,
                         dataset,
                         os.path.join(out, dataset),
                         ["SEED", str(seed), *args.opts],
+                        DET_THRESHOLDS_TRIED,
                     )
                     row[dataset] = {k: m[k] for k in ("mAP", "MOTA", "det_thresh", "pred_dir")}
                 from detectron2_tubes.utils.io import write_json_atomic

@@ -142,18 +142,10 @@ def synthetic_detections(weights, dataset, out_dir):
 
     raw_path = os.path.join(out_dir, "inference", dataset, RAW_PREDICTIONS_FILE)
     if not os.path.isfile(raw_path):
-        from detectron2_tubes import InflatingCheckpointer
-        from detectron2_tubes.demo import CONFIG_3D, quick_config
-        from detectron2_tubes.engine import TubeTrainer, setup_cfg
+        from detectron2_tubes.engine.recipe import CONFIG_3D, evaluate, quick_config
 
-        cfg = setup_cfg(
-            quick_config(CONFIG_3D),
-            ["MODEL.WEIGHTS", weights, "DATASETS.TEST", f"('{dataset}',)", "OUTPUT_DIR", out_dir]
-            + ["TRACKING.DET_THRESH", "0.0", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.05"],
-        )
-        model = TubeTrainer.build_model(cfg)
-        InflatingCheckpointer.from_config(cfg, model, inference=True).load(weights)
-        TubeTrainer.test(cfg, model)
+        opts = ["TRACKING.DET_THRESH", "0.0", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.05"]
+        evaluate(quick_config(CONFIG_3D), weights, dataset, out_dir, opts)
     return load_raw_predictions(raw_path)
 
 
@@ -285,7 +277,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default="output/trackers")
     args = parser.parse_args(argv)
     import detectron2_tubes  # noqa: F401  (registers the datasets)
-    from detectron2_tubes.demo import CONFIG_3D, quick_config
+    from detectron2_tubes.engine.recipe import CONFIG_3D, quick_config
     from detectron2_tubes.engine import setup_cfg
     from detectron2_tubes.evaluation import writer_options
     from detectron2_tubes.utils.io import atomic_path, write_json_atomic

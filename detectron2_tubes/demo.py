@@ -19,21 +19,20 @@ import time
 from typing import List, Optional
 
 from .data import ensure_synthetic_dataset
-from .engine.recipe import FINETUNE_OPTS, schedule_opts, train
-from .model_zoo import get_config_file
-from .utils.cli import run_command, tool_parser
+from .engine.recipe import (
+    CONFIG_2D,
+    CONFIG_3D,
+    FINETUNE_OPTS,
+    quick_config,
+    schedule_opts,
+    train,
+)
+from .utils.cli import run_command, show_training_log, tool_parser
 
-__all__ = ["main", "train", "schedule_opts", "quick_config", "CONFIG_2D", "CONFIG_3D"]
+__all__ = ["main"]
 
-CONFIG_2D = "tube_rcnn_R18_T1_synth.yaml"
-CONFIG_3D = "tube_rcnn_R18_T3_synth.yaml"
 # Iterations of (2D pretraining, 3D fine-tuning): "short" is `make demo`, "long" `make demo-long`.
 SCHEDULES = {"short": (800, 30), "long": (3500, 400)}
-
-
-def quick_config(name: str) -> str:
-    """Path of a config of ``configs/quick_schedules`` (a checkout's or the installed copy)."""
-    return get_config_file(os.path.join("quick_schedules", name))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -83,6 +82,7 @@ def _parse(argv: Optional[List[str]]):
 
 def _main(argv: Optional[List[str]]) -> int:
     args = _parse(argv)
+    show_training_log()
     start = time.perf_counter()
     root = ensure_synthetic_dataset()
     print(

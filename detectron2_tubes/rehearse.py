@@ -14,7 +14,7 @@ import os
 import time
 from typing import List, Optional
 
-from .utils.cli import run_command, tool_parser
+from .utils.cli import run_command, show_training_log, tool_parser
 from .utils.io import check_output_folder
 
 
@@ -50,14 +50,10 @@ def _parse(argv: Optional[List[str]]):
 def _main(argv: Optional[List[str]]) -> int:
     from .data import ensure_synthetic_dataset
     from .engine import rehearsal
-    from .engine.recipe import train  # noqa: F401  (sets up Detectron2's console log)
 
     args = _parse(argv)
     check_output_folder(args.output)
-    from detectron2.utils.logger import setup_logger
-
-    setup_logger()
-    setup_logger(name="detectron2_tubes")
+    show_training_log()
     start = time.perf_counter()
     out = os.path.abspath(args.output)
     if args.train.startswith("posetrack_synth"):

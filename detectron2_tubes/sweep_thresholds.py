@@ -13,6 +13,7 @@ swept thresholds replace TRACKING.DET_THRESH and TEST.POSETRACK.KEYPOINT_THRESH.
 """
 
 import argparse
+import re
 import sys
 from typing import List, Optional
 
@@ -58,7 +59,13 @@ def _main(argv: Optional[List[str]]) -> int:
         nargs=argparse.REMAINDER,
         help="TRACKING.* and TEST.POSETRACK.* KEY VALUE overrides",
     )
-    args = parser.parse_args(argv)
+    # The threshold lists take any number of values: the KEY VALUE overrides start at the first
+    # config key, so that a list does not swallow them.
+    argv = sys.argv[1:] if argv is None else list(argv)
+    split = next((i for i, a in enumerate(argv) if re.match(r"[A-Z][A-Z0-9_]*\.[A-Z]", a)), None)
+    args = parser.parse_args(argv if split is None else argv[:split])
+    if split is not None:
+        args.opts = argv[split:]
     cfg = setup_tracking_cfg(args.config_file, args.opts, keys=("TRACKING.", "TEST.POSETRACK."))
     if args.dataset not in DatasetCatalog.list():
         parser.error(f"unknown dataset {args.dataset!r}")

@@ -87,7 +87,7 @@ def test_demo_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_seeded_training_is_reproducible(tmp_path):
     """The same seed gives the same losses, so the demo's figures are the same run to run."""
-    from detectron2_tubes.demo import CONFIG_2D, quick_config, schedule_opts, train
+    from detectron2_tubes.engine.recipe import CONFIG_2D, quick_config, schedule_opts, train
 
     runs = []
     for name in ("a", "b", "c"):
@@ -169,7 +169,7 @@ def test_table5_bench_smoke(tmp_path, tiny_synth):
 def test_installed_package_finds_its_configs_outside_a_checkout(tmp_path):
     """`pip install .` (not editable) puts configs/ into the package: the demo's configs, and
     the _BASE_ chain of a paper config, load from there with no checkout on the path."""
-    from detectron2_tubes.demo import CONFIG_3D
+    from detectron2_tubes.engine.recipe import CONFIG_3D
 
     target = tmp_path / "site"
     subprocess.run(
@@ -180,7 +180,7 @@ def test_installed_package_finds_its_configs_outside_a_checkout(tmp_path):
     )
     script = (
         "import os, detectron2_tubes\n"
-        "from detectron2_tubes.demo import CONFIG_3D, quick_config\n"
+        "from detectron2_tubes.engine.recipe import CONFIG_3D, quick_config\n"
         "from detectron2_tubes.engine import setup_cfg\n"
         "from detectron2_tubes.model_zoo import get_config_file\n"
         "print(os.path.dirname(detectron2_tubes.__file__))\n"

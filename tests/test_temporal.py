@@ -19,6 +19,7 @@ from detectron2_tubes.data.synthetic_degraded import (
     load_degraded_frames,
 )
 from detectron2_tubes.engine import TubeTrainer, setup_cfg
+from detectron2_tubes.modeling.diagnostics import tap_ratios
 
 QUICK = os.path.join(os.path.dirname(__file__), "..", "configs", "quick_schedules")
 
@@ -53,18 +54,7 @@ def test_degraded_variant_degrades_single_frames_only(tiny_synth, tmp_path):
 
 
 def _tap_ratios(model, grads: bool):
-    """{layer group: median over its 3-tap convs of |off-centre taps| / |centre tap|} of the
-    weights or of their gradients."""
-    out = {}
-    for name, p in model.named_parameters():
-        if p.dim() == 5 and p.shape[2] == 3:
-            w = p.grad if grads else p.detach()
-            group = ".".join(name.split(".")[:2])
-            out.setdefault(group, []).append(
-                (w[:, :, 0].norm() ** 2 + w[:, :, 2].norm() ** 2).sqrt().item()
-                / max(w[:, :, 1].norm().item(), 1e-12)
-            )
-    return {k: float(np.median(v)) for k, v in out.items()}
+    return tap_ratios((n, p.grad if grads else p) for n, p in model.named_parameters())
 
 
 def test_centre_inflated_model_learns_from_its_neighbour_frames(tiny_synth, tmp_path):

@@ -1,11 +1,44 @@
-"""Training a config to its final checkpoint with a log of its own, and the schedule options
-the demo and the Table 5 bench share."""
+"""The library's "train this config" and "evaluate these weights on this dataset", used by the
+demo, the rehearsal and the benches, and the schedule options and quick configs they share."""
 
 import logging
 import os
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
 
-__all__ = ["schedule_opts", "train", "FINETUNE_OPTS"]
+import numpy as np
+
+__all__ = [
+    "schedule_opts",
+    "train",
+    "seeded_trainer",
+    "evaluate",
+    "evaluate_at_thresholds",
+    "quick_config",
+    "FINETUNE_OPTS",
+    "CONFIG_2D",
+    "CONFIG_3D",
+    "DET_THRESHOLDS_TRIED",
+]
+
+logger = logging.getLogger(__name__)
+
+# Tracking thresholds the benches try for every trained model; each is reported at the one with
+# the best MOTA (the paper tuned its thresholds on validation too; a model trained for fewer
+# iterations, or from scratch, scores its people lower, and one fixed threshold would measure
+# that, not poses).
+DET_THRESHOLDS_TRIED = (0.5, 0.7, 0.9)
+
+# The demo's models (configs/quick_schedules): Tube R-CNN R-18 at half width, T = 1 and T = 3.
+CONFIG_2D = "tube_rcnn_R18_T1_synth.yaml"
+CONFIG_3D = "tube_rcnn_R18_T3_synth.yaml"
+
+
+def quick_config(name: str) -> str:
+    """Path of a config of ``configs/quick_schedules`` (a checkout's or the installed copy)."""
+    from ..model_zoo import get_config_file
+
+    return get_config_file(os.path.join("quick_schedules", name))
+
 
 # Fine-tuning a pretrained model, as the release fine-tuned from COCO: the stem and res2 frozen
 # (FREEZE_AT 2) and a quarter of the pretraining learning rate (the full rate, with AdamW's
@@ -30,11 +63,6 @@ def schedule_opts(iters: int) -> List[str]:
     ]
 
 
-def _not_a_model_dump(record: logging.LogRecord) -> bool:
-    """Console filter: Detectron2's trainer logs the whole model; keep that in log.txt only."""
-    return not str(record.msg).startswith("Model:\n")
-
-
 def _unusable(checkpoint: str):
     """Why a cached checkpoint cannot be reused (unreadable, truncated, no weights), or None."""
     from ..utils.safe_load import UnreadableFileError, UnsafeFileError, torch_load
@@ -48,43 +76,111 @@ def _unusable(checkpoint: str):
     return None
 
 
+def seeded_trainer(trainer_class, cfg):
+    """``trainer_class(cfg)`` after seeding every generator with cfg.SEED (a random seed when it
+    is negative, as Detectron2 does), its MODEL.WEIGHTS loaded: the one way the library starts a
+    training."""
+    from detectron2.utils.env import seed_all_rng
+
+    seed_all_rng(cfg.SEED if cfg.SEED >= 0 else None)
+    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+    trainer = trainer_class(cfg)
+    trainer.resume_or_load(resume=False)
+    return trainer
+
+
 def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bool = False) -> str:
     """Train ``config_file`` (seeded by its SEED) into ``output_dir`` unless a final model is
-    there; returns the final checkpoint's path."""
-    from detectron2.utils.env import seed_all_rng
-    from detectron2.utils.logger import setup_logger
-
+    there; returns the final checkpoint's path. The training's log also goes to its own
+    ``log.txt``."""
     from .trainer import TubeTrainer, setup_cfg
-
-    setup_logger()  # Detectron2's training log on the console (once: it is cached)
-    for handler in logging.getLogger("detectron2").handlers:
-        if type(handler) is logging.StreamHandler and _not_a_model_dump not in handler.filters:
-            handler.addFilter(_not_a_model_dump)
 
     final = os.path.join(output_dir, "model_final.pth")
     if os.path.isfile(final) and not retrain:
         problem = _unusable(final)
         if problem is None:
-            print(f"      using the trained model {final} (--retrain to train again)", flush=True)
+            logger.info(f"using the trained model {final} (--retrain to train again)")
             return final
-        print(f"      the trained model {final} cannot be used ({problem}): training again")
+        logger.warning(f"the trained model {final} cannot be used ({problem}): training again")
     # No DATASETS.TEST during training: the demo evaluates the tracked videos instead.
     cfg = setup_cfg(config_file, ["OUTPUT_DIR", output_dir, "DATASETS.TEST", "()", *opts])
-    seed_all_rng(cfg.SEED)
     os.makedirs(output_dir, exist_ok=True)
-    # This training's log also goes to its own log.txt.
     log_file = logging.FileHandler(os.path.join(output_dir, "log.txt"))
     log_file.setFormatter(logging.Formatter("[%(asctime)s] %(name)s %(levelname)s: %(message)s"))
     loggers = [logging.getLogger(name) for name in ("detectron2", "detectron2_tubes", "fvcore")]
-    for logger in loggers:
-        logger.setLevel(logging.INFO)
-        logger.addHandler(log_file)
+    for one in loggers:
+        one.setLevel(logging.INFO)
+        one.addHandler(log_file)
     try:
-        trainer = TubeTrainer(cfg)
-        trainer.resume_or_load(resume=False)
-        trainer.train()
+        seeded_trainer(TubeTrainer, cfg).train()
     finally:
-        for logger in loggers:
-            logger.removeHandler(log_file)
+        for one in loggers:
+            one.removeHandler(log_file)
         log_file.close()
     return final
+
+
+def evaluate(
+    config_file: str,
+    weights: str,
+    dataset: str,
+    output_dir: Optional[str] = None,
+    opts: Sequence[str] = (),
+) -> Dict[str, float]:
+    """PoseTrack metrics (Detectron2's flat dict) of ``weights`` on ``dataset``, as
+    ``train_net.py --eval-only`` computes them (Tube R-CNN or a stock Detectron2 model); the
+    predictions go to ``output_dir`` (default: beside the weights)."""
+    return _inference(config_file, weights, dataset, output_dir, opts)[1]["posetrack"]
+
+
+def evaluate_at_thresholds(
+    config_file: str, weights: str, dataset: str, output_dir: str, opts, det_thresholds
+) -> dict:
+    """PoseTrack metrics of ``weights`` on ``dataset`` at each detection threshold.
+
+    Inference runs once (at the lowest threshold: the box predictor drops what no threshold
+    would keep, before the keypoint head runs); then `sweep` re-tracks, writes (to
+    ``output_dir/det_<t>``) and scores the saved detections at each threshold. Returns the best
+    MOTA's {"mAP", "MOTA", "det_thresh", "pred_dir"} and every threshold's ("by_thresh")."""
+    from ..evaluation import RAW_PREDICTIONS_FILE, load_raw_predictions
+    from ..evaluation.sweep import sweep
+    from .predictor import box_thresh_keeping
+
+    lowest = min(det_thresholds)
+    opts = [*opts, "TRACKING.DET_THRESH", str(lowest)]
+
+    def keep_lowest(cfg):
+        cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = max(
+            cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST, box_thresh_keeping(lowest)
+        )
+
+    cfg, _ = _inference(config_file, weights, dataset, output_dir, opts, adjust=keep_lowest)
+    raw = load_raw_predictions(os.path.join(output_dir, "inference", dataset, RAW_PREDICTIONS_FILE))
+    kp = cfg.TEST.POSETRACK.KEYPOINT_THRESH
+    rows = sweep(raw, dataset, det_thresholds, [kp], cfg, out_dir=output_dir)
+    by_thresh = {
+        f"{r['det_thresh']:g}": {"mAP": r["ap"], "MOTA": r["mota"], "pred_dir": r["pred_dir"]}
+        for r in rows
+    }
+    best = max(by_thresh, key=lambda k: np.nan_to_num(by_thresh[k]["MOTA"], nan=-np.inf))
+    return {**by_thresh[best], "det_thresh": float(best), "by_thresh": by_thresh}
+
+
+def _inference(config_file, weights, dataset, output_dir, opts, adjust=None):
+    """(cfg, Detectron2's results) of ``weights`` on ``dataset`` through `TubeTrainer.test`."""
+    from ..checkpoint import InflatingCheckpointer
+    from .trainer import TubeTrainer, setup_cfg
+
+    output_dir = output_dir or os.path.dirname(os.path.abspath(weights))
+    cfg = setup_cfg(
+        config_file,
+        [*opts, "MODEL.WEIGHTS", weights, "DATASETS.TEST", f"('{dataset}',)",
+         "OUTPUT_DIR", output_dir],
+    )  # fmt: skip
+    if adjust is not None:
+        cfg.defrost()
+        adjust(cfg)
+        cfg.freeze()
+    model = TubeTrainer.build_model(cfg)
+    InflatingCheckpointer.from_config(cfg, model, inference=True).load(weights)
+    return cfg, TubeTrainer.test(cfg, model)

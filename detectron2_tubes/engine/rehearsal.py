@@ -24,7 +24,8 @@ from detectron2.engine import DefaultTrainer
 from ..checkpoint import SafeDetectionCheckpointer
 from ..data.coco import export_coco_keypoints, register_coco_keypoints
 from ..model_zoo import get_config_file
-from .recipe import FINETUNE_OPTS, schedule_opts
+from . import recipe
+from .recipe import FINETUNE_OPTS, schedule_opts, seeded_trainer
 from .trainer import TubeTrainer, setup_cfg
 
 __all__ = ["export_images", "pretrain_2d", "finetune_3d", "evaluate"]
@@ -60,19 +61,12 @@ def export_images(train_name: str, out_dir: str) -> str:
 
 
 def _trainer(trainer_class, config: str, dataset: str, out_dir: str, opts: Sequence[str]):
-    """``trainer_class`` on ``config`` trained on ``dataset`` into ``out_dir``, seeded by its
-    SEED, its MODEL.WEIGHTS loaded."""
-    from detectron2.utils.env import seed_all_rng
-
+    """``trainer_class`` on ``config`` trained on ``dataset`` into ``out_dir`` (`seeded_trainer`)."""
     cfg = setup_cfg(
         get_config_file(config),
         [*opts, "DATASETS.TRAIN", f"('{dataset}',)", "DATASETS.TEST", "()", "OUTPUT_DIR", out_dir],
     )
-    seed_all_rng(cfg.SEED if cfg.SEED >= 0 else None)
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    trainer = trainer_class(cfg)
-    trainer.resume_or_load(resume=False)
-    return trainer
+    return seeded_trainer(trainer_class, cfg)
 
 
 class _Stock2DTrainer(DefaultTrainer):
@@ -108,18 +102,4 @@ def finetune_3d(
 def evaluate(config: str, weights: str, val_name: str, opts: Sequence[str] = ()) -> Dict:
     """PoseTrack metrics of a trained model on ``val_name`` (Tube R-CNN or stock Detectron2);
     predictions are written beside the checkpoint (``inference/<val_name>/``)."""
-    cfg = setup_cfg(
-        get_config_file(config),
-        [
-            *opts,
-            "MODEL.WEIGHTS",
-            weights,
-            "DATASETS.TEST",
-            f"('{val_name}',)",
-            "OUTPUT_DIR",
-            os.path.dirname(os.path.abspath(weights)),
-        ],
-    )
-    model = TubeTrainer.build_model(cfg)
-    SafeDetectionCheckpointer(model).load(weights)
-    return TubeTrainer.test(cfg, model)["posetrack"]
+    return recipe.evaluate(get_config_file(config), weights, val_name, opts=opts)

@@ -193,3 +193,21 @@ def keep_dumps_in_log_file(*logger_names: str) -> None:
                 handler.addFilter(_not_a_dump)
                 # Detectron2's console handlers show DEBUG (per-tensor inflation lines, ...).
                 handler.setLevel(max(handler.level, logging.INFO))
+
+
+def _not_a_model_dump(record: logging.LogRecord) -> bool:
+    """Console filter: Detectron2's trainer logs the whole model; keep that in log.txt only."""
+    return not str(record.msg).startswith("Model:\n")
+
+
+def show_training_log() -> None:
+    """Detectron2's and this package's logs on the console (stdout), as Detectron2's commands
+    show them, without the trainer's dump of the whole model."""
+    from detectron2.utils.logger import setup_logger
+
+    setup_logger()  # cached: once per process
+    setup_logger(name="detectron2_tubes")
+    for name in ("detectron2", "detectron2_tubes"):
+        for handler in logging.getLogger(name).handlers:
+            if type(handler) is logging.StreamHandler and _not_a_model_dump not in handler.filters:
+                handler.addFilter(_not_a_model_dump)
