@@ -89,6 +89,7 @@ def main():
         default=["tube_rcnn_R18_T1_synth.yaml", "tube_rcnn_R18_T3_synth.yaml"],
     )
     args = parser.parse_args()
+    from detectron2_tubes.utils.io import write_text_atomic
     from detectron2_tubes.utils.machine import machine_description
 
     runs_dir = os.path.join(args.output, "runs")
@@ -120,9 +121,7 @@ def main():
                   f"{statistics.median(result['seconds']):.2f} s/it", flush=True)  # fmt: skip
         rows.append(_row(name, runs))
     table = "\n".join(rows) + "\n"
-    with open(os.path.join(args.output, "amp.md.tmp"), "w") as f:
-        f.write(table)
-    os.replace(os.path.join(args.output, "amp.md.tmp"), os.path.join(args.output, "amp.md"))
+    write_text_atomic(table, os.path.join(args.output, "amp.md"))
     print(table)
 
 

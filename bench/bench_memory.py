@@ -315,6 +315,10 @@ def _rule_check(done):
     return "\n".join(rows) + "\n"
 
 
+RULE_CHECK_HEAD = (
+    "\nThe estimation rule checked on every measured point (each estimated from the others):\n\n"
+)
+
 # Per GPU: the weights, their gradients and SGD's momentum (3 x the model), and 1 GB for the CUDA
 # context and the allocator's slack, are not in the per-clip peak.
 GPU_RESERVE_GB = 1.0
@@ -446,14 +450,10 @@ def main():
             + (f", {result['seconds']:.1f} s/it" if result.get("seconds") else ""),
             flush=True,
         )
-    table = _table(
-        done
-    ) + "\nThe estimation rule checked on every measured point (each " "estimated from the others):\n\n" + _rule_check(
-        measured
-    )
-    with open(os.path.join(args.output, "memory.md.tmp"), "w") as f:
-        f.write(table)
-    os.replace(os.path.join(args.output, "memory.md.tmp"), os.path.join(args.output, "memory.md"))
+    table = _table(done) + RULE_CHECK_HEAD + _rule_check(measured)
+    from detectron2_tubes.utils.io import write_text_atomic
+
+    write_text_atomic(table, os.path.join(args.output, "memory.md"))
     print(table)
 
 

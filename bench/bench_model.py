@@ -15,7 +15,6 @@ passes after one warm-up, so it includes the heads on up to 100 detections per c
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -39,6 +38,7 @@ from detectron2_tubes.data import (  # noqa: E402
 )
 from detectron2_tubes.data.posetrack import load_posetrack_split  # noqa: E402
 from detectron2_tubes.engine import setup_cfg  # noqa: E402
+from detectron2_tubes.utils.io import write_json_atomic  # noqa: E402
 
 
 def _time(model, clip, runs):
@@ -114,8 +114,7 @@ def main():
             f"| {r['detections']} |"
         )
     if args.output:
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=1)
+        write_json_atomic(results, args.output, indent=1)
 
 
 if __name__ == "__main__":

@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     import detectron2_tubes  # noqa: F401  (registers the datasets)
-    from detectron2_tubes.utils.io import atomic_path, write_json_atomic
+    from detectron2_tubes.utils.io import write_json_atomic, write_text_atomic
 
     train_set, test_set = "posetrack_synth_train", args.test_set
     if args.dataset_root:
@@ -350,9 +350,7 @@ def main(argv=None) -> int:
         },
         os.path.join(args.output, "table5.json"),
     )
-    with atomic_path(os.path.join(args.output, "table5.md")) as tmp:
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
+    write_text_atomic(text + "\n", os.path.join(args.output, "table5.md"))
     return 0
 
 

@@ -271,7 +271,7 @@ def main(argv=None) -> int:
             )
     text = table(results, analyses, args) + f"\n\nTotal time {time.perf_counter() - start:.0f} s."
     print(text)
-    from detectron2_tubes.utils.io import atomic_path, write_json_atomic
+    from detectron2_tubes.utils.io import write_json_atomic, write_text_atomic
 
     write_json_atomic(
         {
@@ -281,9 +281,7 @@ def main(argv=None) -> int:
         },
         os.path.join(args.output, "temporal.json"),
     )
-    with atomic_path(os.path.join(args.output, "temporal.md")) as tmp:
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
+    write_text_atomic(text + "\n", os.path.join(args.output, "temporal.md"))
     return 0
 
 

@@ -10,7 +10,6 @@ Our tracker is timed on the same `Instances` and on plain arrays (`Detections`).
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ from detectron2.tracking.vanilla_hungarian_bbox_iou_tracker import (  # noqa: E4
 )
 
 from detectron2_tubes.tracking import Detections, PoseTracker, PoseTrackerHead  # noqa: E402
+from detectron2_tubes.utils.io import write_json_atomic  # noqa: E402
 
 H, W = 720, 1280
 
@@ -126,8 +126,7 @@ def main():
             f"{r['speedup_full']:.0f}x (all parts) |"
         )
     if args.output:
-        with open(args.output, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_json_atomic(rows, args.output, indent=1)
 
 
 if __name__ == "__main__":

@@ -280,7 +280,7 @@ def main(argv=None) -> int:
     from detectron2_tubes.engine.recipe import CONFIG_3D, quick_config
     from detectron2_tubes.engine import setup_cfg
     from detectron2_tubes.evaluation import writer_options
-    from detectron2_tubes.utils.io import atomic_path, write_json_atomic
+    from detectron2_tubes.utils.io import write_json_atomic, write_text_atomic
 
     os.makedirs(args.output, exist_ok=True)
     python = boxmot_python(args.boxmot_env)
@@ -355,9 +355,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines)
     print(text)
     write_json_atomic({"settings": s, "rows": rows}, os.path.join(args.output, "trackers.json"))
-    with atomic_path(os.path.join(args.output, "trackers.md")) as tmp_md:
-        with open(tmp_md, "w") as fh:
-            fh.write(text + "\n")
+    write_text_atomic(text + "\n", os.path.join(args.output, "trackers.md"))
     return 0
 
 

@@ -527,14 +527,7 @@ def test_train_net_mistakes_are_one_line(tmp_path):
 def test_sigterm_leaves_nothing(frames, weights, tmp_path):
     """SIGTERM during data.synthetic and track_video: exit 143, one line, no temp files, no
     partial outputs."""
-    out = tmp_path / "synth"
-    proc = _python("-m", "detectron2_tubes.data.synthetic", "--out", str(out), "--videos", "40")
-    _wait_for(lambda: any(n.startswith(".synthetic-partial") for n in os.listdir(tmp_path)))
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143
-    _one_line(err, "terminated")
-    assert os.listdir(tmp_path) == []
+    _signal_synthetic(tmp_path, signal.SIGTERM, 143, "terminated")
 
     long_video = tmp_path / "frames"
     long_video.mkdir()
@@ -607,16 +600,21 @@ def test_a_full_disk_during_training_leaves_no_truncated_checkpoint(tmp_path):
             subprocess.run(["umount", str(disk)])
 
 
-def test_ctrl_c_is_one_line_and_130(tmp_path):
+def _signal_synthetic(tmp_path, sig, code, fragment):
+    """data.synthetic stopped by ``sig`` while it writes: exit ``code``, one line, nothing left."""
     proc = _python(
         "-m", "detectron2_tubes.data.synthetic", "--out", str(tmp_path / "s"), "--videos", "40"
     )
     _wait_for(lambda: any(n.startswith(".synthetic-partial") for n in os.listdir(tmp_path)))
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    _one_line(err, "synthetic: interrupted")
+    assert proc.returncode == code
+    _one_line(err, fragment)
     assert os.listdir(tmp_path) == []
+
+
+def test_ctrl_c_is_one_line_and_130(tmp_path):
+    _signal_synthetic(tmp_path, signal.SIGINT, 130, "synthetic: interrupted")
 
 
 def test_link_says_when_every_detection_was_dropped(tmp_path, capsys):

@@ -58,6 +58,13 @@ def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
             os.remove(tmp)
 
 
+def write_text_atomic(text: str, path: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+
 def write_json_atomic(data: Any, path: str, **kwargs) -> None:
     """Write ``data`` as JSON to ``path`` atomically."""
     with atomic_path(path, ".json") as tmp:
