@@ -546,7 +546,7 @@ def test_sigterm_leaves_nothing(frames, weights, tmp_path):
     assert not out.exists()  # created by the command, empty, removed
 
 
-def _wait_for(condition, timeout=60.0):
+def _wait_for(condition, timeout=180.0):
     end = time.time() + timeout
     while time.time() < end:
         if condition():
@@ -607,7 +607,7 @@ def _signal_synthetic(tmp_path, sig, code, fragment):
     )
     _wait_for(lambda: any(n.startswith(".synthetic-partial") for n in os.listdir(tmp_path)))
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=180)
     assert proc.returncode == code
     _one_line(err, fragment)
     assert os.listdir(tmp_path) == []
