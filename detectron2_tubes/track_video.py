@@ -1,20 +1,30 @@
-"""Track people's poses in a video and write PoseTrack JSON and an overlay video.
+"""Track people's poses in videos and write PoseTrack JSON and overlay videos.
 
-    python -m detectron2_tubes.track_video --config-file CFG --input VIDEO_OR_FRAME_DIR
-        --output OUT_DIR [--mode dense|strided] [--batch-size N] [--no-video] [KEY VALUE ...]
+    python -m detectron2_tubes.track_video --config-file CFG --input VIDEO [VIDEO ...]
+        --output OUT_DIR [--mode dense|strided] [--batch-size N] [--no-video] [--overwrite]
+        [--num-gpus N] [--num-machines M --machine-rank R --dist-url URL] [KEY VALUE ...]
 
-Writes OUT_DIR/<name>.json (PoseTrack 2018 with track ids and scores, readable by
-eval_posetrack) and OUT_DIR/<name>.mp4 (boxes and skeletons coloured by track id, ids drawn).
-MODEL.WEIGHTS gives the model (2D checkpoints are inflated); TRACKING.* the tracker. Nothing is
-written unless the whole video was processed; existing outputs are kept unless --overwrite.
+--input: video files, folders of frames (one video each), folders of video files, or list files
+(.txt: one path a line). Writes OUT_DIR/<name>.json (PoseTrack 2018 with track ids and scores,
+readable by eval_posetrack) and OUT_DIR/<name>.mp4 (boxes and skeletons coloured by track id,
+ids drawn). MODEL.WEIGHTS gives the model (2D checkpoints are inflated); TRACKING.* the tracker.
+A video's outputs are written whole or not at all.
+
+One video: existing outputs are kept unless --overwrite. Several: a video whose outputs exist is
+done and skipped (a rerun resumes), --overwrite redoes it; a line per finished video, a summary
+at the end, and a video that fails never stops the others (exit status 1 if any failed).
+--num-gpus N runs N processes per machine (Detectron2's launch: NCCL on GPUs, Gloo on CPUs),
+each taking its share of the videos, balanced by frame count.
 """
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 from typing import List, Optional
 
-from .engine import missing_weights, setup_cfg
+from .engine import ConfigError, missing_weights, setup_cfg
 from .engine.video import draw_tracks, track_video
 from .utils.cli import run_command, tool_parser
 
@@ -25,38 +35,53 @@ def main(argv: Optional[List[str]] = None) -> int:
     return run_command("track_video", lambda: _main(argv))
 
 
-def _main(argv: Optional[List[str]]) -> int:
+def _parse(argv):
     parser = tool_parser("track_video", __doc__)
     parser.add_argument("--config-file", required=True)
     parser.add_argument(
-        "--input", required=True, help="a video file (.mp4, .avi, ...) or a folder of frames"
+        "--input", required=True, nargs="+", help="videos, frame folders, video folders, lists"
     )
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--mode", default="dense", choices=["dense", "strided"])
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--no-video", action="store_true", help="write only the JSON")
     parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace OUT_DIR/<name>.json and .mp4 if they exist",
+        "--overwrite", action="store_true", help="replace (redo) outputs that exist"
     )
+    parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine")
+    parser.add_argument("--num-machines", type=int, default=1)
+    parser.add_argument("--machine-rank", type=int, default=0)
+    parser.add_argument("--dist-url", default="auto", help="tcp://HOST:PORT of machine 0")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)
     if not os.path.isfile(args.config_file):
         parser.error(f"config file {args.config_file} does not exist")
-    if not os.path.exists(args.input):
-        parser.error(f"input {args.input} does not exist")
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be at least 1, not {args.batch_size}")
+    for flag, value in (("--batch-size", args.batch_size), ("--num-gpus", args.num_gpus),
+                        ("--num-machines", args.num_machines)):  # fmt: skip
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, not {value}")
+    return args
+
+
+def _main(argv: Optional[List[str]]) -> int:
+    args = _parse(argv)
     import detectron2_tubes  # noqa: F401  (registers everything)
+    from .engine.collection import expand_inputs
 
     cfg = setup_cfg(args.config_file, args.opts)
     error = missing_weights(cfg)
     if error:
-        parser.error(error)
+        raise ConfigError(error)
+    videos = expand_inputs(args.input)
+    if len(videos) == 1 and args.num_gpus * args.num_machines == 1 and args.input == videos:
+        return _one(cfg, videos[0], args)
+    return _collection(args, videos)
+
+
+def _one(cfg, video, args) -> int:
     r = track_video(
         cfg,
-        args.input,
+        video,
         args.output,
         mode=args.mode,
         batch_size=args.batch_size,
@@ -70,6 +95,76 @@ def _main(argv: Optional[List[str]]) -> int:
         + (f", {r['video']}" if r["video"] else "")
     )
     return 0
+
+
+def _collection(args, videos) -> int:
+    """Several videos, in this process or in N x M processes through Detectron2's launch; the
+    summary is printed by the first process, the exit status read from the file it writes."""
+    from detectron2.engine import launch
+
+    args.status_dir = tempfile.mkdtemp(prefix="track_video-")
+    try:
+        if args.num_gpus * args.num_machines == 1:
+            _worker(args, videos)
+        else:
+            launch(_worker, args.num_gpus, num_machines=args.num_machines,
+                   machine_rank=args.machine_rank, dist_url=args.dist_url,
+                   args=(args, videos))  # fmt: skip
+        status = os.path.join(args.status_dir, "failed")
+        if not os.path.isfile(status):  # another machine's process 0 summarised
+            return 0
+        with open(status) as f:
+            return 1 if int(f.read()) else 0
+    finally:
+        shutil.rmtree(args.status_dir, ignore_errors=True)
+
+
+def _worker(args, videos):
+    from detectron2.utils import comm
+
+    from .engine.collection import frame_count, share_of, track_videos
+
+    rank, world = comm.get_rank(), comm.get_world_size()
+    cfg = setup_cfg(args.config_file, args.opts)
+    mine = share_of(videos, [frame_count(v) for v in videos], rank, world)
+    prefix = f"[{rank}/{world}] " if world > 1 else ""
+
+    def report(r):
+        print(prefix + _line(r), flush=True)
+
+    records = track_videos(cfg, mine, args.output, overwrite=args.overwrite,
+                           write_video=not args.no_video, mode=args.mode,
+                           batch_size=args.batch_size, report=report)  # fmt: skip
+    gathered = comm.gather(records, dst=0) if world > 1 else [records]
+    if comm.is_main_process():
+        everything = [r for part in gathered for r in part]
+        print(_summary(everything), flush=True)
+        failed = sum(r["status"] == "failed" for r in everything)
+        with open(os.path.join(args.status_dir, "failed"), "w") as f:
+            f.write(str(failed))
+    if world > 1:
+        comm.synchronize()
+
+
+def _line(r) -> str:
+    name = os.path.basename(os.path.normpath(r["input"]))
+    if r["status"] == "skipped":
+        return f"track_video: {name}: done already (--overwrite to redo)"
+    if r["status"] == "failed":
+        return f"track_video: {name}: FAILED: {r['error']}"
+    per_frame = r["detections"] / max(r["frames"], 1)
+    return (f"track_video: {name}: {r['frames']} frames, {per_frame:.1f} people per frame, "
+            f"{r['tracks']} tracks, {r['seconds']:.1f} s")  # fmt: skip
+
+
+def _summary(records) -> str:
+    counts = {s: sum(r["status"] == s for r in records) for s in ("done", "skipped", "failed")}
+    lines = [
+        f"track_video: {len(records)} videos: {counts['done']} tracked, {counts['skipped']} done "
+        f"already, {counts['failed']} failed"
+    ]
+    lines += [f"  failed: {r['input']}: {r['error']}" for r in records if r["status"] == "failed"]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -23,3 +23,19 @@ def tiny_synth(tmp_path_factory):
         root, num_videos=2, num_frames=12, seed=3, num_val_videos=1
     )
     return root, truth
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory):
+    """A random tiny T = 3 Tube R-CNN saved by the project's checkpointer (complete)."""
+    from detectron2.modeling import build_model
+    from model_configs import QUICK_T3, TINY_TEST
+
+    from detectron2_tubes.checkpoint import SafeDetectionCheckpointer
+    from detectron2_tubes.engine import setup_cfg
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("weights")
+    model = build_model(setup_cfg(QUICK_T3, TINY_TEST))
+    SafeDetectionCheckpointer(model, str(folder)).save("model_final")
+    return str(folder / "model_final.pth")

@@ -10,6 +10,8 @@ from detectron2_tubes import add_tubes_config
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
 QUICK_T3 = os.path.join(CONFIGS, "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
+# The quick T = 3 config made smaller still for tests that run whole commands.
+TINY_TEST = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32,32]", "INPUT.MIN_SIZE_TEST", "96"]
 
 
 def tube_cfg(path, *opts):

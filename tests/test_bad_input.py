@@ -14,12 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from detectron2_tubes.engine import setup_cfg
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(ROOT, "configs", "quick_schedules")
 T3 = os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml")
-TINY = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32,32]", "INPUT.MIN_SIZE_TEST", "96"]
+from model_configs import TINY_TEST as TINY  # noqa: E402
 
 
 def _call(main, argv, capsys):
@@ -59,20 +58,6 @@ def _no_temp_files(path):
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """A random tiny T = 3 Tube R-CNN saved by the project's checkpointer (complete)."""
-    from detectron2.modeling import build_model
-
-    from detectron2_tubes.checkpoint import SafeDetectionCheckpointer
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("weights")
-    model = build_model(setup_cfg(T3, TINY))
-    SafeDetectionCheckpointer(model, str(folder)).save("model_final")
-    return str(folder / "model_final.pth")
 
 
 @pytest.fixture(scope="module")

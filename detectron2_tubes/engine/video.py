@@ -3,7 +3,10 @@
 
 import contextlib
 import os
+import queue
+import threading
 import time
+from typing import Iterable, Iterator, List, Optional
 
 import cv2
 import numpy as np
@@ -18,7 +21,7 @@ from ..utils.cli import UserError
 from ..utils.io import atomic_path, check_output_files, created_folder
 from .predictor import VideoPredictor, VideoReadError, read_frames
 
-__all__ = ["track_video", "draw_tracks"]
+__all__ = ["track_video", "draw_tracks", "output_paths", "video_name", "prefetch"]
 
 _PALETTE = colormap(rgb=True, maximum=1)
 
@@ -37,6 +40,53 @@ def draw_tracks(frame_bgr: np.ndarray, instances, metadata) -> np.ndarray:
     return vis.get_output().get_image()[:, :, ::-1]
 
 
+def prefetch(items: Iterable, depth: int = 16) -> Iterator:
+    """``items`` produced by a reader thread up to ``depth`` ahead (frames decoded while the model
+    runs); the reader's exception is raised here, in order."""
+    q: "queue.Queue" = queue.Queue(maxsize=depth)
+    done, stop = object(), threading.Event()
+
+    def read():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", done))
+        except BaseException as e:  # handed to the consumer
+            q.put(("error", e))
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+def video_name(path: str) -> str:
+    """What a video's outputs are named after: its file or folder name without extension."""
+    return os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+
+
+def output_paths(input_path: str, output_dir: str, write_video: bool = True) -> List[str]:
+    """The files tracking ``input_path`` writes: OUTPUT_DIR/<name>.json (and <name>.mp4)."""
+    name = video_name(input_path)
+    paths = [os.path.join(output_dir, f"{name}.json")]
+    return paths + ([os.path.join(output_dir, f"{name}.mp4")] if write_video else [])
+
+
 def track_video(
     cfg,
     input_path: str,
@@ -47,6 +97,7 @@ def track_video(
     write_video: bool = True,
     progress: bool = True,
     overwrite: bool = True,
+    predictor: Optional[VideoPredictor] = None,
 ) -> dict:
     """Run the video predictor with tracking on a video file or frame folder; see the module doc.
 
@@ -54,14 +105,18 @@ def track_video(
     the end: a failure or a signal leaves neither, and no temporary file. ``overwrite=False``
     refuses outputs that exist already (`OutputExistsError`) before any work starts.
 
-    Returns {"json": path, "video": path or None, "frames": n, "tracks": n, "seconds": s,
-    "weights": the checkpointer's summary line}.
+    ``predictor``: a `VideoPredictor` built from ``cfg`` to reuse (a collection of videos builds
+    one); frames are decoded by a reader thread ahead of the model.
+
+    Returns {"json": path, "video": path or None, "frames": n, "detections": tracked people over
+    all frames, "tracks": n, "seconds": s, "weights": the checkpointer's summary line}.
     """
-    name = os.path.splitext(os.path.basename(os.path.normpath(input_path)))[0]
-    json_path = os.path.join(output_dir, f"{name}.json")
-    video_path = os.path.join(output_dir, f"{name}.mp4") if write_video else None
-    check_output_files([p for p in (json_path, video_path) if p], overwrite=overwrite)
+    name = video_name(input_path)
+    paths = output_paths(input_path, output_dir, write_video)
+    json_path, video_path = paths[0], (paths[1] if write_video else None)
+    check_output_files(paths, overwrite=overwrite)
     frames, fps, names = read_frames(input_path)
+    frames = prefetch(frames)
     with created_folder(output_dir):
         return _track_into(
             cfg,
@@ -75,6 +130,7 @@ def track_video(
             mode,
             batch_size,
             progress,
+            predictor,
         )
 
 
@@ -103,13 +159,24 @@ def _open_mp4(tmp_path: str, video_path: str, fps: float, size) -> "cv2.VideoWri
 
 
 def _track_into(
-    cfg, input_path, name, json_path, video_path, frames, fps, names, mode, batch_size, progress
+    cfg,
+    input_path,
+    name,
+    json_path,
+    video_path,
+    frames,
+    fps,
+    names,
+    mode,
+    batch_size,
+    progress,
+    predictor=None,
 ) -> dict:
     write_video = video_path is not None
     meta = _skeleton_metadata(cfg)
-    predictor = VideoPredictor(cfg, mode=mode, batch_size=batch_size)
+    predictor = predictor or VideoPredictor(cfg, mode=mode, batch_size=batch_size)
     start = time.perf_counter()
-    records, predictions, writer, tracks = [], {}, None, set()
+    records, predictions, writer, tracks, detections = [], {}, None, set(), 0
     with contextlib.ExitStack() as stack:
         # Both outputs go to temporary files, renamed (video first) only if everything succeeds.
         tmp_json = stack.enter_context(atomic_path(json_path, ".json"))
@@ -122,17 +189,12 @@ def _track_into(
             iterator = tqdm(iterator, desc=name, unit="frame", total=total)
         for index, frame, inst in iterator:
             frame_name = names[index] if index < len(names) else f"{index:06d}.jpg"
-            records.append(
-                {
-                    "file_name": f"{name}/{frame_name}",
-                    "image_id": index,
-                    "frame_id": index,
-                    "video_id": name,
-                }
-            )
+            records.append(dict(file_name=f"{name}/{frame_name}", image_id=index,
+                                frame_id=index, video_id=name))  # fmt: skip
             predictions[index] = Detections.from_instances(inst)
             predictions[index].track_ids = inst.track_ids.numpy()
             tracks.update(int(i) for i in inst.ID)
+            detections += len(inst)
             if write_video:
                 if writer is None:
                     writer = _open_mp4(tmp_video, video_path, fps, frame.shape[:2])
@@ -149,5 +211,6 @@ def _track_into(
         "video": video_path,
         "frames": len(records),
         "tracks": len(tracks),
+        "detections": detections,
         "seconds": time.perf_counter() - start,
     }
