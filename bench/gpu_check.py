@@ -9,7 +9,9 @@
    NMS does);
 2. video inference: 100 frames at 1280x720 (synthetic frames scaled up) through the dense video
    predictor with tracking, R-18 T = 3: frames per second and peak GPU memory;
-3. the memory table's GPU column: ``bench/bench_memory.py --device cuda`` (a process per point,
+3. two-process video sharding (needs 2 GPUs on CUDA): track_video over the synthetic videos in
+   1 and 2 processes, the seconds of each and whether they write the same files;
+4. the memory table's GPU column: ``bench/bench_memory.py --device cuda`` (a process per point,
    ``torch.cuda.max_memory_allocated``) on MEMORY_POINTS (the paper's R-18 T = 3 at 256 px, and
    R-50 / R-101 up to T = 8 at 800 px, 1 and 2 clips per GPU) in float32 and under bfloat16
    autocast (Detectron2's AMP precision), each point's peak and seconds per iteration.
@@ -168,6 +170,46 @@ def video_speed(root, device, num_frames, smoke):
     }
 
 
+def video_sharding(root, device, smoke):
+    """track_video over the synthetic training videos (folders of frames) in 1 process and in 2
+    (--num-gpus 2, each process a share): seconds of each, and whether the files are the same.
+    Needs 2 GPUs for CUDA (Detectron2's launch gives each process its own)."""
+    import filecmp
+    import subprocess
+    import tempfile
+
+    if device.startswith("cuda") and torch.cuda.device_count() < 2:
+        return {"skipped": f"{torch.cuda.device_count()} GPU(s); two-process sharding needs 2"}
+    seq_dir = os.path.join(root, "images", "train")
+    inputs = [os.path.join(seq_dir, s) for s in sorted(os.listdir(seq_dir))]
+    opts = ["MODEL.DEVICE", device, "TRACKING.DET_THRESH", "0.0", "TEST.DETECTIONS_PER_IMAGE", "5"]
+    if smoke:
+        opts += ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[64]", "INPUT.MIN_SIZE_TEST", "128"]
+    out, seconds = tempfile.mkdtemp(prefix="gpu_check_sharding_"), {}
+    # One set of seeded random weights for every process (speed, not accuracy).
+    from detectron2_tubes.checkpoint import SafeDetectionCheckpointer
+
+    torch.manual_seed(0)
+    cfg = setup_cfg(os.path.join(ROOT, "configs", "tube_rcnn_R18_T3.yaml"), opts[:2] + opts[6:])
+    SafeDetectionCheckpointer(TubeTrainer.build_model(cfg), out).save("weights")
+    opts += ["MODEL.WEIGHTS", os.path.join(out, "weights.pth")]
+    for n in (1, 2):
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "detectron2_tubes.track_video", "--config-file",
+             os.path.join(ROOT, "configs", "tube_rcnn_R18_T3.yaml"), "--input", *inputs,
+             "--output", os.path.join(out, str(n)), "--no-video", "--num-gpus", str(n), *opts],
+            check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+        )  # fmt: skip
+        seconds[n] = time.perf_counter() - start
+    names = sorted(os.listdir(os.path.join(out, "1")))
+    same = all(filecmp.cmp(os.path.join(out, "1", f), os.path.join(out, "2", f), shallow=False)
+               for f in names)  # fmt: skip
+    return {"videos": len(inputs), "seconds_1_process": seconds[1],
+            "seconds_2_processes": seconds[2], "speedup": seconds[1] / seconds[2],
+            "same_files": same}  # fmt: skip
+
+
 # (depths, frames, sizes, clips) groups for bench_memory.py on the GPU.
 MEMORY_POINTS = (
     ("18", "3", "256", "1 2"),
@@ -218,7 +260,9 @@ def main():
     from detectron2_tubes.data import register_posetrack
 
     root = os.path.join(os.environ.get("TMPDIR", "/tmp"), "gpu_check_synth")
-    generate_synthetic_posetrack(root, num_videos=4, num_frames=30, seed=0, num_val_videos=1)
+    generate_synthetic_posetrack(
+        root, num_videos=4, num_frames=30, seed=0, num_val_videos=1, overwrite=True
+    )
     register_posetrack("gpu_check_train", os.path.join(root, "annotations", "train"), root)
     report = {
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
@@ -229,6 +273,7 @@ def main():
         ],
         "video": video_speed(root, args.device, args.frames, args.smoke),
     }
+    report["video_sharding"] = video_sharding(root, args.device, args.smoke)
     if not args.skip_memory:
         report["memory"] = memory_points(args.device, args.memory_output, args.smoke)
     t1, t3 = report["train"]
