@@ -47,7 +47,10 @@ def expand_inputs(paths: Sequence[str]) -> List[str]:
                     os.path.join(path, n) for n in names if n.lower().endswith(VIDEO_EXTENSIONS)
                 ]
                 if not found:
-                    raise InputListError(f"{path}: neither frame images nor video files in it")
+                    raise InputListError(
+                        f"{path}: no image files (.jpg, .png, .bmp) and no video files in this "
+                        "folder"
+                    )
                 videos += found
         elif os.path.exists(path):
             videos.append(path)
