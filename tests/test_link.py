@@ -202,14 +202,21 @@ def test_cli_errors_from_the_shell(tmp_path):
     assert p.returncode == 2 and "unknown format 'xml'" in p.stderr
     assert "Traceback" not in p.stderr
     assert "TRACKING.DET_THRESH" in run("--help").stdout
-    # Settings are the config's TRACKING keys: anything else, or an unknown one, is one line.
-    src = _write(tmp_path / "det.txt", "1,-1,10,10,30,60,0.99,-1,-1,-1\n")
-    for opts, fragment in (
+
+
+@pytest.mark.parametrize(
+    "opts, fragment",
+    [
         (["MODEL.DEVICE", "cpu"], "MODEL.DEVICE: only TRACKING.* settings apply here"),
         (["TRACKING.MEMROY", "2"], "TRACKING.MEMROY"),
         (["TRACKING.COST", "cnn"], "the cnn cost needs the frame images"),
         (["TRACKING.MEMORY"], "KEY VALUE pairs"),
-    ):
-        p = run("--input", src, "--output", str(tmp_path / "t.txt"), *opts)
-        assert p.returncode == 2 and fragment in p.stderr, p.stderr
-        assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.txt").exists()
+    ],
+)
+def test_settings_are_the_tracking_keys(tmp_path, capsys, opts, fragment):
+    """Anything but a TRACKING key, an unknown one or an odd list: one line, nothing written."""
+    src = _write(tmp_path / "det.txt", "1,-1,10,10,30,60,0.99,-1,-1,-1\n")
+    assert main(["--input", src, "--output", str(tmp_path / "t.txt"), *opts]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "t.txt").exists()
