@@ -150,6 +150,7 @@ def _train_models(args, start: float) -> dict:
 def _track_validation_videos(args, models: dict, val_images: str) -> dict:
     """Step 4: every validation video tracked with both models; {"2D"/"3D": predictions dir}."""
     from .engine import setup_cfg
+    from .engine import VideoPredictor
     from .engine.video import track_video
 
     videos = sorted(os.listdir(val_images))
@@ -164,6 +165,7 @@ def _track_validation_videos(args, models: dict, val_images: str) -> dict:
             args.output, "predictions" if name == "3D" else "predictions_2d"
         )
         t0 = time.perf_counter()
+        predictor = VideoPredictor(cfg, mode=args.mode)  # one per model, its weights loaded once
         for seq in videos:
             r = track_video(
                 cfg,
@@ -172,6 +174,7 @@ def _track_validation_videos(args, models: dict, val_images: str) -> dict:
                 mode=args.mode,
                 progress=False,
                 write_video=name == "3D",
+                predictor=predictor,
             )
         print(f"      {name}: {len(videos)} videos in {time.perf_counter() - t0:.0f} s", flush=True)
         print(f"      {name} weights: {r['weights']}", flush=True)
