@@ -111,27 +111,12 @@ def track_video(
     Returns {"json": path, "video": path or None, "frames": n, "detections": tracked people over
     all frames, "tracks": n, "seconds": s, "weights": the checkpointer's summary line}.
     """
-    name = video_name(input_path)
     paths = output_paths(input_path, output_dir, write_video)
-    json_path, video_path = paths[0], (paths[1] if write_video else None)
     check_output_files(paths, overwrite=overwrite)
-    frames, fps, names = read_frames(input_path)
-    frames = prefetch(frames)
+    video = read_frames(input_path)  # an unreadable input fails before the model is built
+    predictor = predictor or VideoPredictor(cfg, mode=mode, batch_size=batch_size)
     with created_folder(output_dir):
-        return _track_into(
-            cfg,
-            input_path,
-            name,
-            json_path,
-            video_path,
-            frames,
-            fps,
-            names,
-            mode,
-            batch_size,
-            progress,
-            predictor,
-        )
+        return _track_into(cfg, predictor, input_path, video, *paths, progress=progress)
 
 
 def _skeleton_metadata(cfg):
@@ -158,23 +143,13 @@ def _open_mp4(tmp_path: str, video_path: str, fps: float, size) -> "cv2.VideoWri
     return writer
 
 
-def _track_into(
-    cfg,
-    input_path,
-    name,
-    json_path,
-    video_path,
-    frames,
-    fps,
-    names,
-    mode,
-    batch_size,
-    progress,
-    predictor=None,
-) -> dict:
+def _track_into(cfg, predictor, input_path, video, json_path, video_path=None, *, progress):
+    """``video`` (`read_frames`' frames, fps, names) tracked into the outputs."""
+    name = video_name(input_path)
+    frames, fps, names = video
+    frames = prefetch(frames)
     write_video = video_path is not None
     meta = _skeleton_metadata(cfg)
-    predictor = predictor or VideoPredictor(cfg, mode=mode, batch_size=batch_size)
     start = time.perf_counter()
     records, predictions, writer, tracks, detections = [], {}, None, set(), 0
     with contextlib.ExitStack() as stack:
