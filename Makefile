@@ -9,11 +9,11 @@ install:
 	@bash scripts/install.sh
 
 demo: install
-	$(PYTHON) -m detectron2_tubes.demo --output $(OUTPUT)
+	$(PYTHON) -m tubes_cli.demo --output $(OUTPUT)
 
 # The same job with about an hour of training on 2 cores.
 demo-long: install
-	$(PYTHON) -m detectron2_tubes.demo --schedule long --output output/demo_long
+	$(PYTHON) -m tubes_cli.demo --schedule long --output output/demo_long
 
 test: install
 	$(PYTHON) -m pytest tests

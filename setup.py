@@ -8,7 +8,9 @@ setup(
     long_description_content_type="text/markdown",
     # configs/ installs as detectron2_tubes/configs (package data), so that
     # detectron2_tubes.model_zoo.get_config_file and the demo work outside a checkout.
-    packages=find_packages(include=["detectron2_tubes", "detectron2_tubes.*"])
+    # detectron2_tubes: the model in Detectron2; posetrack_core: formats, metrics and tracker
+    # without torch; tubes_cli: the commands.
+    packages=find_packages(include=["detectron2_tubes*", "posetrack_core*", "tubes_cli*"])
     + ["detectron2_tubes.configs"],
     package_dir={"detectron2_tubes.configs": "configs"},
     package_data={"detectron2_tubes.configs": ["*.yaml", "*/*.yaml"]},

@@ -89,8 +89,8 @@ def main():
         default=["tube_rcnn_R18_T1_synth.yaml", "tube_rcnn_R18_T3_synth.yaml"],
     )
     args = parser.parse_args()
-    from detectron2_tubes.utils.io import write_text_atomic
     from detectron2_tubes.utils.machine import machine_description
+    from posetrack_core.io import write_text_atomic
 
     runs_dir = os.path.join(args.output, "runs")
     os.makedirs(runs_dir, exist_ok=True)

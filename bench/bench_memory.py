@@ -451,7 +451,7 @@ def main():
             flush=True,
         )
     table = _table(done) + RULE_CHECK_HEAD + _rule_check(measured)
-    from detectron2_tubes.utils.io import write_text_atomic
+    from posetrack_core.io import write_text_atomic
 
     write_text_atomic(table, os.path.join(args.output, "memory.md"))
     print(table)

@@ -38,7 +38,7 @@ from detectron2_tubes.data import (  # noqa: E402
 )
 from detectron2_tubes.data.posetrack import load_posetrack_split  # noqa: E402
 from detectron2_tubes.engine import setup_cfg  # noqa: E402
-from detectron2_tubes.utils.io import write_json_atomic  # noqa: E402
+from posetrack_core.io import write_json_atomic  # noqa: E402
 
 
 def _time(model, clip, runs):

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from detectron2_tubes.data import generate_synthetic_posetrack  # noqa: E402
-from detectron2_tubes.evaluation.hota_pose import (  # noqa: E402
+from posetrack_core.evaluation.hota_pose import (  # noqa: E402
     HOTA_METRICS,
     evaluate_posetrack21,
     format_hota_table,

@@ -40,14 +40,14 @@ sys.path.insert(0, ROOT)
 from detectron2_tubes.engine.recipe import (  # noqa: E402
     CONFIG_2D,
     CONFIG_3D,
-    FINETUNE_OPTS,
     DET_THRESHOLDS_TRIED,
+    FINETUNE_OPTS,
     evaluate_at_thresholds,
     quick_config,
     schedule_opts,
     train,
 )
-from detectron2_tubes.utils.cli import show_training_log  # noqa: E402
+from detectron2_tubes.utils.logs import show_training_log  # noqa: E402
 
 ROWS = (
     ("2D (T = 1)", "scratch", CONFIG_2D, None),
@@ -121,7 +121,7 @@ def video_parts(gt_dir: str, pred_dir: str, conditions: dict) -> list:
     (with tracking) and, AP only, of each subset's, with the subset's frame count, so that any
     resampling of the videos is scored by `pooled_metrics` without evaluating again."""
     from detectron2_tubes.evaluation import evaluate_sequences
-    from detectron2_tubes.evaluation.sequences import SequenceData, load_sequence_pair
+    from posetrack_core.evaluation.sequences import SequenceData, load_sequence_pair
 
     out = []
     for i, n in enumerate(sorted(os.listdir(gt_dir))):
@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     import detectron2_tubes  # noqa: F401  (registers the datasets)
-    from detectron2_tubes.utils.io import write_json_atomic, write_text_atomic
+    from posetrack_core.io import write_json_atomic, write_text_atomic
 
     train_set, test_set = "posetrack_synth_train", args.test_set
     if args.dataset_root:

@@ -43,7 +43,7 @@ from detectron2_tubes.engine.recipe import (  # noqa: E402
     train,
 )
 from detectron2_tubes.modeling.diagnostics import tap_ratios  # noqa: E402
-from detectron2_tubes.utils.cli import show_training_log  # noqa: E402
+from detectron2_tubes.utils.logs import show_training_log  # noqa: E402
 
 MODELS = (("2D (T = 1)", CONFIG_2D), ("3D (T = 3), centre inflation", CONFIG_3D))
 TRAIN_SET = "posetrack_synth_degraded_train"
@@ -53,7 +53,7 @@ def video_parts(gt_dir: str, pred_dir: str, degraded: dict) -> list:
     """Per video: AP parts (`evaluate_sequences(..., return_parts=True)`) of its degraded
     evaluated frames and of its intact ones."""
     from detectron2_tubes.evaluation import evaluate_sequences
-    from detectron2_tubes.evaluation.sequences import SequenceData, load_sequence_pair
+    from posetrack_core.evaluation.sequences import SequenceData, load_sequence_pair
 
     out = []
     for i, name in enumerate(sorted(os.listdir(gt_dir))):
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
                         DET_THRESHOLDS_TRIED,
                     )
                     row[dataset] = {k: m[k] for k in ("mAP", "MOTA", "det_thresh", "pred_dir")}
-                from detectron2_tubes.utils.io import write_json_atomic
+                from posetrack_core.io import write_json_atomic
 
                 write_json_atomic(row, cached)
                 results.append(row)
@@ -271,7 +271,7 @@ def main(argv=None) -> int:
             )
     text = table(results, analyses, args) + f"\n\nTotal time {time.perf_counter() - start:.0f} s."
     print(text)
-    from detectron2_tubes.utils.io import write_json_atomic, write_text_atomic
+    from posetrack_core.io import write_json_atomic, write_text_atomic
 
     write_json_atomic(
         {

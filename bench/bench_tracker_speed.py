@@ -25,7 +25,7 @@ from detectron2.tracking.vanilla_hungarian_bbox_iou_tracker import (  # noqa: E4
 )
 
 from detectron2_tubes.tracking import Detections, PoseTracker, PoseTrackerHead  # noqa: E402
-from detectron2_tubes.utils.io import write_json_atomic  # noqa: E402
+from posetrack_core.io import write_json_atomic  # noqa: E402
 
 H, W = 720, 1280
 

@@ -153,8 +153,8 @@ def synthetic_videos(raw, dataset):
     from detectron2.data import DatasetCatalog
 
     from detectron2_tubes.data.clips import group_by_video
-    from detectron2_tubes.data.keypoints import NUM_KEYPOINTS
     from detectron2_tubes.tracking import Detections
+    from posetrack_core.keypoints import NUM_KEYPOINTS
 
     videos, frames_of = {}, {}
     for frames in group_by_video(DatasetCatalog.get(dataset)):
@@ -190,7 +190,7 @@ def score_boxes(tracked, gts, tmp, tag, labelled=None, ignore=None):
     """TrackEval on the tracked boxes (synthetic: labelled frames only, none in ignore regions)."""
     import cv2
 
-    from detectron2_tubes.evaluation.box_metrics import evaluate_mot_many
+    from posetrack_core.evaluation.box_metrics import evaluate_mot_many
 
     pairs = []
     for seq, frames in tracked.items():
@@ -214,8 +214,8 @@ def score_boxes(tracked, gts, tmp, tag, labelled=None, ignore=None):
 
 def score_poses(tracked, frames_of, out_dir, cfg_options):
     from detectron2_tubes.evaluation import score_written
-    from detectron2_tubes.evaluation.hota_pose import evaluate_posetrack21
-    from detectron2_tubes.evaluation.writer import write_posetrack_video
+    from posetrack_core.evaluation.hota_pose import evaluate_posetrack21
+    from posetrack_core.evaluation.writer import write_posetrack_video
 
     paths, videos = [], []
     for seq, frames in frames_of.items():
@@ -277,10 +277,10 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default="output/trackers")
     args = parser.parse_args(argv)
     import detectron2_tubes  # noqa: F401  (registers the datasets)
-    from detectron2_tubes.engine.recipe import CONFIG_3D, quick_config
     from detectron2_tubes.engine import setup_cfg
+    from detectron2_tubes.engine.recipe import CONFIG_3D, quick_config
     from detectron2_tubes.evaluation import writer_options
-    from detectron2_tubes.utils.io import write_json_atomic, write_text_atomic
+    from posetrack_core.io import write_json_atomic, write_text_atomic
 
     os.makedirs(args.output, exist_ok=True)
     python = boxmot_python(args.boxmot_env)

@@ -32,13 +32,13 @@ from detectron2.data import DatasetCatalog  # noqa: E402
 
 from detectron2_tubes.data import generate_synthetic_posetrack, group_by_video  # noqa: E402
 from detectron2_tubes.data.posetrack import load_posetrack_split  # noqa: E402
-from detectron2_tubes.evaluation.box_metrics import evaluate_mot_many  # noqa: E402
 from detectron2_tubes.tracking import (  # noqa: E402
     CropFeatureExtractor,
     Detections,
     PoseTracker,
     train_box_lstm,
 )
+from posetrack_core.evaluation.box_metrics import evaluate_mot_many  # noqa: E402
 
 
 def noisy_detections(

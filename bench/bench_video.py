@@ -84,8 +84,8 @@ def memory(frame_counts):
 def modes(weights: str):
     from detectron2_tubes.data import ensure_synthetic_dataset
     from detectron2_tubes.engine import setup_cfg
-    from detectron2_tubes.evaluation import evaluate_posetrack, grouped
     from detectron2_tubes.engine.video import track_video
+    from detectron2_tubes.evaluation import evaluate_posetrack, grouped
 
     root = ensure_synthetic_dataset()
     cfg = setup_cfg(QUICK, ["MODEL.WEIGHTS", weights])

@@ -196,7 +196,7 @@ def video_sharding(root, device, smoke):
     for n in (1, 2):
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "detectron2_tubes.track_video", "--config-file",
+            [sys.executable, "-m", "tubes_cli.track_video", "--config-file",
              os.path.join(ROOT, "configs", "tube_rcnn_R18_T3.yaml"), "--input", *inputs,
              "--output", os.path.join(out, str(n)), "--no-video", "--num-gpus", str(n), *opts],
             check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),

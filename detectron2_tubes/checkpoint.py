@@ -27,8 +27,9 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.checkpoint.c2_model_loading import convert_c2_detectron_names
 
-from .utils.cli import UserError
-from .utils.io import atomic_path
+from posetrack_core.errors import UserError
+from posetrack_core.io import atomic_path
+
 from .utils.safe_load import UnreadableFileError, UnsafeFileError, load_pickle, torch_load
 
 __all__ = [

@@ -2,6 +2,8 @@
 
 from detectron2.config import CfgNode as CN
 
+from posetrack_core.settings import OUTPUT_KEYS, TRACKING_KEYS
+
 
 # long: one flat list of every key with the comment that documents it, as Detectron2's defaults.py
 def add_tubes_config(cfg: CN) -> CN:
@@ -55,58 +57,18 @@ def add_tubes_config(cfg: CN) -> CN:
     # "SGD" (Detectron2's) or "ADAMW" (with Detectron2's parameter groups and weight decay).
     _C.SOLVER.setdefault("OPTIMIZER", "SGD")
 
+    # The tracker's and the PoseTrack writer's keys, one set of defaults for the library and
+    # the commands (their meanings: posetrack_core.settings).
     if "TRACKING" not in _C:
         _C.TRACKING = CN()
-    # Cost between detections of adjacent frames: "iou", "pose" (PCKh), "oks", "cnn", "lstm", or
-    # a "name:weight,name:weight" weighted sum (e.g. "iou:1,pose:1").
-    _C.TRACKING.setdefault("COST", "iou")
-    # "hungarian" (optimal) or "greedy" matching.
-    _C.TRACKING.setdefault("MATCHER", "hungarian")
-    # Detections below this score are not tracked (the paper's 0.95, Table 1).
-    _C.TRACKING.setdefault("DET_THRESH", 0.95)
-    # Detections whose box, clipped to the frame, is smaller than this (px^2) are not tracked.
-    _C.TRACKING.setdefault("MIN_AREA", 50.0)
-    # Pairs costlier than this are never matched; -1 = no gate (the paper).
-    _C.TRACKING.setdefault("MAX_COST", -1.0)
-    # Frames a track may go unmatched and still be continued; 0 = the paper (previous frame only).
-    _C.TRACKING.setdefault("MEMORY", 0)
-    # How a track's box is carried into the next frame before matching: "none" (its last box,
-    # the paper's; with MEMORY, moved on by its recent velocity) or "kalman" (a constant-velocity
-    # Kalman filter, as SORT and ByteTrack).
-    _C.TRACKING.setdefault("MOTION", "none")
-    # ByteTrack's second association: detections scoring in [LOW_THRESH, DET_THRESH) are matched
-    # to tracks seen in the previous frame that the first association left unmatched (never
-    # starting a track); -1 = off (the paper: detections below DET_THRESH are dropped).
-    _C.TRACKING.setdefault("LOW_THRESH", -1.0)
-    # The most 1 - IoU a pair of the second association may have (ByteTrack's 0.5).
-    _C.TRACKING.setdefault("SECOND_MAX_COST", 0.5)
-    # Joints scoring below this do not count in the pose and OKS costs; -1 = every joint counts.
-    _C.TRACKING.setdefault("KEYPOINT_THRESH", -1.0)
-    # Weights of the learned LSTM cost (from python -m detectron2_tubes.tracking.lstm).
-    _C.TRACKING.setdefault("LSTM_WEIGHTS", "")
-    # torchvision ResNet-18 weights for the CNN cost ("" = random init; nothing is downloaded).
-    _C.TRACKING.setdefault("CNN_WEIGHTS", "")
+    for key, value, _ in TRACKING_KEYS:
+        _C.TRACKING.setdefault(key, value)
     if "POSETRACK" not in _C.TEST:
         _C.TEST.POSETRACK = CN()
-    # Joints whose heatmap peak logit is below this are written as absent: the paper's 1.95
-    # (tuned on PoseTrack validation). Re-tune with python -m detectron2_tubes.sweep_thresholds.
-    _C.TEST.POSETRACK.setdefault("KEYPOINT_THRESH", 1.95)
-    # What KEYPOINT_THRESH applies to: "logit" (the heatmap peak logit; the paper's) or "prob"
-    # (Detectron2's spatial-softmax probability of the peak).
-    _C.TEST.POSETRACK.setdefault("KEYPOINT_THRESH_ON", "logit")
-    # Each written joint's score, which ranks joints for AP: "box" (the detection's score, as the
-    # authors' release did: KEYPOINT_CONFIDENCE bbox) or "prob" (the joint's own probability).
-    _C.TEST.POSETRACK.setdefault("KEYPOINT_SCORE", "box")
+    for key, value, _ in OUTPUT_KEYS:
+        _C.TEST.POSETRACK.setdefault(key, value)
     if "TRACKER_HEADS" not in _C:
         _C.TRACKER_HEADS = CN()
     # Detectron2's tracker-head name for `build_tracker_head(cfg)`.
     _C.TRACKER_HEADS.setdefault("TRACKER_NAME", "PoseTrackerHead")
     return cfg
-
-
-def tracking_defaults():
-    """The TRACKING keys' defaults (the paper's tracker), which `PoseTracker`'s arguments take
-    as theirs."""
-    from detectron2.config import get_cfg
-
-    return add_tubes_config(get_cfg()).TRACKING

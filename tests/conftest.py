@@ -1,16 +1,30 @@
 import os
+import shutil
 import tempfile
 
 # The built-in synthetic dataset is generated on first use into this cache; tests use a fresh
-# one so that the generate-on-first-use path runs and no stale copy is read.
-os.environ.setdefault(
-    "DETECTRON2_TUBES_CACHE", tempfile.mkdtemp(prefix="detectron2_tubes_test_cache_")
-)
+# one so that the generate-on-first-use path runs and no stale copy is read. Removed at the end.
+_OWN_CACHE = None
+if "DETECTRON2_TUBES_CACHE" not in os.environ:
+    _OWN_CACHE = tempfile.mkdtemp(prefix="detectron2_tubes_test_cache_")
+    os.environ["DETECTRON2_TUBES_CACHE"] = _OWN_CACHE
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+try:
+    import torch
+except ImportError:  # posetrack_core's tests also run where torch is not installed
+    torch = None
+else:
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_CACHE and os.getpid() == _OWNER:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+
+
+_OWNER = os.getpid()
 
 
 @pytest.fixture(scope="session")

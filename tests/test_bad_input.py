@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(ROOT, "configs", "quick_schedules")
 T3 = os.path.join(QUICK, "tube_rcnn_R18_T3_synth.yaml")
@@ -94,7 +93,7 @@ def _track(frames, out, *extra, weights=None):
     ],
 )
 def test_config_override_mistakes(frames, weights, tmp_path, capsys, overrides, fragments):
-    from detectron2_tubes.track_video import main
+    from tubes_cli.track_video import main
 
     out = tmp_path / "out"
     code, _, err = _call(main, _track(frames, out, weights=weights) + overrides, capsys)
@@ -117,7 +116,7 @@ def test_config_override_mistakes(frames, weights, tmp_path, capsys, overrides, 
     ],
 )
 def test_config_file_mistakes(frames, tmp_path, capsys, content, fragment):
-    from detectron2_tubes.track_video import main
+    from tubes_cli.track_video import main
 
     cfg = tmp_path / "my.yaml"
     cfg.write_text(content)
@@ -146,7 +145,7 @@ def _checkpoint_cases(tmp_path, weights):
 
 
 def test_unusable_checkpoints(frames, weights, tmp_path, capsys):
-    from detectron2_tubes.track_video import main
+    from tubes_cli.track_video import main
 
     for name, fragment in _checkpoint_cases(tmp_path, weights).items():
         out = tmp_path / f"out_{name}"
@@ -162,7 +161,7 @@ def test_unusable_checkpoints(frames, weights, tmp_path, capsys):
 def test_a_checkpoint_that_does_not_fit_is_refused_at_inference(frames, weights, tmp_path, capsys):
     """A keypoint head of other shapes would run at its random initialisation: refused, naming
     the head; MODEL.WEIGHTS_ALLOW_PARTIAL True runs anyway and says what was left."""
-    from detectron2_tubes.track_video import main
+    from tubes_cli.track_video import main
 
     other = ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[48,48]"]
     out = tmp_path / "out"
@@ -177,7 +176,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused_at_inference(frames, weights,
 
 
 def test_no_backbone_checkpoint(frames, tmp_path, capsys):
-    from detectron2_tubes.track_video import main
+    from tubes_cli.track_video import main
 
     path = tmp_path / "classifier.pth"
     torch.save({"model": {"fc.weight": torch.zeros(2, 3)}}, path)
@@ -189,7 +188,7 @@ def test_no_backbone_checkpoint(frames, tmp_path, capsys):
 def test_input_convention_travels_inside_the_checkpoint(frames, weights, tmp_path, capsys):
     """The weights were trained on BGR: an RGB model is refused even with no config.yaml beside
     the copied checkpoint (the record is in the checkpoint)."""
-    from detectron2_tubes.track_video import main
+    from tubes_cli.track_video import main
 
     copied = tmp_path / "copied.pth"
     copied.write_bytes(open(weights, "rb").read())
@@ -203,7 +202,7 @@ def test_input_convention_travels_inside_the_checkpoint(frames, weights, tmp_pat
 
 
 def test_track_video_output_problems(frames, weights, tmp_path, capsys):
-    from detectron2_tubes.track_video import main
+    from tubes_cli.track_video import main
 
     a_file = tmp_path / "a_file"
     a_file.write_text("mine")
@@ -229,7 +228,7 @@ def test_track_video_output_problems(frames, weights, tmp_path, capsys):
 
 
 def test_track_video_bad_values_and_a_video_that_decodes_short(weights, tmp_path, capsys):
-    from detectron2_tubes.track_video import main
+    from tubes_cli.track_video import main
 
     video = tmp_path / "short.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 72))
@@ -254,8 +253,8 @@ def test_track_video_bad_values_and_a_video_that_decodes_short(weights, tmp_path
 
 
 def test_eval_commands_check_their_output_before_the_work(tmp_path, capsys):
-    from detectron2_tubes.eval_mot import main as eval_mot
-    from detectron2_tubes.eval_posetrack import main as eval_posetrack
+    from tubes_cli.eval_mot import main as eval_mot
+    from tubes_cli.eval_posetrack import main as eval_posetrack
 
     gt, pred = _posetrack_pair(tmp_path)
     folder = tmp_path / "a_folder"
@@ -274,7 +273,7 @@ def test_eval_commands_check_their_output_before_the_work(tmp_path, capsys):
 
 
 def test_link_output_problems(tmp_path, capsys):
-    from detectron2_tubes.link import main
+    from tubes_cli.link import main
 
     gt, pred = _posetrack_pair(tmp_path)
     a_file = tmp_path / "a_file"
@@ -300,7 +299,7 @@ def test_link_output_problems(tmp_path, capsys):
 
 
 def test_synthetic_never_replaces_what_it_did_not_make(tmp_path, capsys):
-    from detectron2_tubes.data.synthetic import main
+    from tubes_cli.synthetic import main
 
     real = tmp_path / "posetrack"
     (real / "images" / "val" / "seq").mkdir(parents=True)
@@ -329,7 +328,7 @@ def test_synthetic_never_replaces_what_it_did_not_make(tmp_path, capsys):
 
 
 def test_data_coco_mistakes(tmp_path, capsys):
-    from detectron2_tubes.data.coco import main
+    from tubes_cli.export_coco import main
 
     out = tmp_path / "coco.json"
     code, _, err = _call(main, ["--dataset", "posetrack18_val", "--output", str(out)], capsys)
@@ -403,7 +402,7 @@ def _set(path, value):
 )
 @pytest.mark.parametrize("kit", ["posetrack18", "posetrack21"])
 def test_bad_evaluation_files(tmp_path, capsys, gt_change, pred_change, fragment, kit):
-    from detectron2_tubes.eval_posetrack import main
+    from tubes_cli.eval_posetrack import main
 
     gt, pred = _posetrack_pair(tmp_path, gt_change, pred_change)
     out = tmp_path / "m.json"
@@ -416,7 +415,7 @@ def test_bad_evaluation_files(tmp_path, capsys, gt_change, pred_change, fragment
 
 def test_the_evaluation_pair_itself_scores_100(tmp_path, capsys):
     """The control for the cases above: the unchanged pair scores as ground truth should."""
-    from detectron2_tubes.eval_posetrack import main
+    from tubes_cli.eval_posetrack import main
 
     gt, pred = _posetrack_pair(tmp_path)
     code, printed, err = _call(main, ["--groundTruth", gt, "--predictions", pred], capsys)
@@ -425,7 +424,7 @@ def test_the_evaluation_pair_itself_scores_100(tmp_path, capsys):
 
 
 def test_eval_mot_empty_ground_truth(tmp_path, capsys):
-    from detectron2_tubes.eval_mot import main
+    from tubes_cli.eval_mot import main
 
     (tmp_path / "gt.txt").write_text("")
     (tmp_path / "pred.txt").write_text("1,1,10,10,20,40,0.9,-1,-1,-1\n")
@@ -436,7 +435,7 @@ def test_eval_mot_empty_ground_truth(tmp_path, capsys):
 
 
 def test_link_refuses_non_finite_input(tmp_path, capsys):
-    from detectron2_tubes.link import main
+    from tubes_cli.link import main
 
     _, pred = _posetrack_pair(tmp_path, None, _set(["annotations", 0, "bbox", 0], float("nan")))
     out = tmp_path / "out"
@@ -461,7 +460,7 @@ def test_link_refuses_non_finite_input(tmp_path, capsys):
 def test_training_command_values(command, argv, fragment, tmp_path, capsys):
     import importlib
 
-    main = importlib.import_module(f"detectron2_tubes.{command}").main
+    main = importlib.import_module(f"tubes_cli.{command}").main
     code, _, err = _call(main, ["--output", str(tmp_path / "out"), *argv], capsys)
     assert code == 2
     _one_line(err, fragment)
@@ -471,8 +470,8 @@ def test_training_command_values(command, argv, fragment, tmp_path, capsys):
 def test_sweep_thresholds_wrong_shape_and_lstm_steps(tmp_path, capsys):
     import pickle
 
-    from detectron2_tubes.sweep_thresholds import main as sweep
-    from detectron2_tubes.tracking.lstm import main as lstm
+    from tubes_cli.sweep_thresholds import main as sweep
+    from tubes_cli.train_lstm import main as lstm
 
     raw = tmp_path / "raw.pkl"
     raw.write_bytes(pickle.dumps({"video": {0: [1, 2, 3]}}))
@@ -510,7 +509,7 @@ def test_train_net_mistakes_are_one_line(tmp_path):
 
 
 def test_sigterm_leaves_nothing(frames, weights, tmp_path):
-    """SIGTERM during data.synthetic and track_video: exit 143, one line, no temp files, no
+    """SIGTERM during synthetic and track_video: exit 143, one line, no temp files, no
     partial outputs."""
     _signal_synthetic(tmp_path, signal.SIGTERM, 143, "terminated")
 
@@ -519,9 +518,7 @@ def test_sigterm_leaves_nothing(frames, weights, tmp_path):
     for i in range(300):
         cv2.imwrite(str(long_video / f"{i:06d}.jpg"), np.full((72, 96, 3), i % 250, np.uint8))
     out = tmp_path / "tracks"
-    proc = _python(
-        "-m", "detectron2_tubes.track_video", *_track(str(long_video), out, weights=weights)
-    )
+    proc = _python("-m", "tubes_cli.track_video", *_track(str(long_video), out, weights=weights))
     _wait_for(lambda: out.exists() and any(n.startswith(".") for n in os.listdir(out)), 120)
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
@@ -586,9 +583,9 @@ def test_a_full_disk_during_training_leaves_no_truncated_checkpoint(tmp_path):
 
 
 def _signal_synthetic(tmp_path, sig, code, fragment):
-    """data.synthetic stopped by ``sig`` while it writes: exit ``code``, one line, nothing left."""
+    """tubes_cli.synthetic stopped by ``sig`` while it writes: exit ``code``, one line, nothing left."""
     proc = _python(
-        "-m", "detectron2_tubes.data.synthetic", "--out", str(tmp_path / "s"), "--videos", "40"
+        "-m", "tubes_cli.synthetic", "--out", str(tmp_path / "s"), "--videos", "40"
     )
     _wait_for(lambda: any(n.startswith(".synthetic-partial") for n in os.listdir(tmp_path)))
     proc.send_signal(sig)
@@ -603,7 +600,7 @@ def test_ctrl_c_is_one_line_and_130(tmp_path):
 
 
 def test_link_says_when_every_detection_was_dropped(tmp_path, capsys):
-    from detectron2_tubes.link import main
+    from tubes_cli.link import main
 
     _, pred = _posetrack_pair(tmp_path)  # scores 0.9, below the paper's 0.95
     code, printed, err = _call(main, ["--input", pred, "--output", str(tmp_path / "out")], capsys)
@@ -662,7 +659,7 @@ def test_evaluation_without_the_input_keys_is_refused_in_every_process(tmp_path)
 
 def test_an_incomplete_cache_with_foreign_files_is_never_deleted(tmp_path, monkeypatch):
     from detectron2_tubes.data.builtin import ensure_synthetic_dataset, synthetic_root
-    from detectron2_tubes.utils.cli import UserError
+    from posetrack_core.errors import UserError
 
     monkeypatch.setenv("DETECTRON2_TUBES_CACHE", str(tmp_path))
     root = synthetic_root()

@@ -9,8 +9,8 @@ import motmetrics as mm
 import numpy as np
 import pytest
 
-from detectron2_tubes.eval_mot import main as eval_mot
-from detectron2_tubes.evaluation.box_metrics import MOTEvalError, evaluate_mot, evaluate_mot_many
+from posetrack_core.evaluation.box_metrics import MOTEvalError, evaluate_mot, evaluate_mot_many
+from tubes_cli.eval_mot import main as eval_mot
 
 pytest.importorskip("trackeval")  # declared for Python < 3.12 only (see setup.py)
 

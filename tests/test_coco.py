@@ -167,7 +167,7 @@ def test_train_net_trains_t1_on_a_coco_keypoint_json(coco_sets, tmp_path):
     """Through train_net.py's main: the quick-width 2D Tube R-CNN on the COCO-format images."""
     from detectron2.engine import default_argument_parser
 
-    import train_net
+    from tubes_cli import train_net
 
     out = str(tmp_path / "coco_t1")
     args = default_argument_parser().parse_args(

@@ -42,7 +42,7 @@ def test_demo_end_to_end(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "detectron2_tubes.demo",
+        "tubes_cli.demo",
         "--output",
         str(out),
         "--mode",

@@ -51,10 +51,10 @@ ALL = [c for doc in DOCS for c in _commands(doc)]
 
 
 def _help(module):
-    """The --help text of ``python -m detectron2_tubes.<module>``, in process."""
+    """The --help text of ``python -m tubes_cli.<module>``, in process."""
     import importlib
 
-    main = importlib.import_module(f"detectron2_tubes.{module}").main
+    main = importlib.import_module(f"tubes_cli.{module}").main
     buf = io.StringIO()
     with redirect_stdout(buf), redirect_stderr(io.StringIO()):
         with pytest.raises(SystemExit) as ex:
@@ -100,15 +100,18 @@ def test_documented_command_parses(where, tokens):
     if tokens[0] not in ("python", "python3"):
         return  # apt-get, git, ...: not this project's
     args = tokens[1:]
-    if args[:1] == ["train_net.py"]:
+    if args[:1] == ["train_net.py"] or args[:2] == ["-m", "tubes_cli.train_net"]:
         from detectron2.engine import default_argument_parser
 
-        default_argument_parser().parse_args(args[1:])  # exits on an unknown flag
-        _check_config(args[1:], where)
-    elif args[:1] == ["-m"] and args[1].startswith("detectron2_tubes."):
-        module = args[1][len("detectron2_tubes.") :]
+        args = args[1:] if args[0] == "train_net.py" else args[2:]
+        default_argument_parser().parse_args(args)  # exits on an unknown flag
+        _check_config(args, where)
+    elif args[:1] == ["-m"] and args[1].startswith("tubes_cli."):
+        module = args[1][len("tubes_cli.") :]
         _check_flags(args[2:], _help(module), where)
         _check_config(args[2:], where)
+    elif args[:1] == ["-m"] and args[1].startswith(("detectron2_tubes", "posetrack_core")):
+        raise AssertionError(f"{where}: the commands are python -m tubes_cli.<command>")
     elif args and args[0].startswith("bench/"):
         path = os.path.join(ROOT, args[0])
         assert os.path.isfile(path), f"{where}: {args[0]} does not exist"

@@ -6,13 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from detectron2_tubes.data.keypoints import (
-    KEYPOINT_NAMES,
-    POSETRACK17_TO_COCO,
-    posetrack_categories,
-)
-from detectron2_tubes.eval_posetrack import main as eval_main
-from detectron2_tubes.evaluation import (
+from posetrack_core.evaluation import (
     ClearMOTCounter,
     MotmetricsCounter,
     PoseTrackEvalError,
@@ -22,6 +16,8 @@ from detectron2_tubes.evaluation import (
     load_sequence_pair,
     pooled_metrics,
 )
+from posetrack_core.keypoints import KEYPOINT_NAMES, POSETRACK17_TO_COCO, posetrack_categories
+from tubes_cli.eval_posetrack import main as eval_main
 
 SLOT = {n: i for i, n in enumerate(KEYPOINT_NAMES)}
 JOINTS15 = [KEYPOINT_NAMES[s] for s in sorted(POSETRACK17_TO_COCO)]
@@ -160,7 +156,7 @@ def test_ignore_regions_remove_points_and_empty_people(tmp_path):
 def test_ignore_polygon_contains_strictly_as_shapely_does():
     """The toolkit's shapely Polygon.contains: inside a concave polygon, not on an edge or a
     vertex, not in the notch."""
-    from detectron2_tubes.evaluation.sequences import _inside_polygons
+    from posetrack_core.evaluation.sequences import _inside_polygons
 
     # An L shape: the notch (x > 10 and y > 10) is outside.
     poly = np.array([(0, 0), (20, 0), (20, 10), (10, 10), (10, 20), (0, 20)], float)

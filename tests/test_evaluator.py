@@ -18,8 +18,8 @@ from detectron2_tubes.evaluation import (
     evaluate_posetrack,
     write_posetrack_video,
 )
-from detectron2_tubes.evaluation.hota_pose import evaluate_posetrack21
 from detectron2_tubes.tracking import Detections, PoseTracker
+from posetrack_core.evaluation.hota_pose import evaluate_posetrack21
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 sys.path.insert(0, ROOT)
@@ -206,7 +206,7 @@ def test_evaluator_tracks_writes_and_scores(tiny_val, tmp_path, clip_outputs):
 
 
 def _run_train_net(*argv):
-    import train_net
+    from tubes_cli import train_net
 
     args = default_argument_parser().parse_args(list(argv))
     return train_net.main(args)
@@ -263,7 +263,7 @@ def test_eval_only_prints_posetrack_metrics_for_tube_rcnn(tiny_val, tmp_path, ca
 
 
 def _assert_equals_direct_evaluation(result, root, pred_dir, metrics_json):
-    from detectron2_tubes.eval_posetrack import main as eval_main
+    from tubes_cli.eval_posetrack import main as eval_main
 
     gt_dir = os.path.join(root, "annotations", "val")
     assert eval_main(
@@ -307,7 +307,7 @@ def test_eval_only_with_stock_detectron2_keypoint_rcnn(tiny_val, tmp_path):
 @pytest.mark.slow
 def test_eval_hook_during_training(tiny_val, tmp_path):
     cfg = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
-    import train_net
+    from tubes_cli import train_net
     from detectron2_tubes.engine import TubeTrainer
 
     args = default_argument_parser().parse_args(
@@ -330,7 +330,7 @@ def test_eval_hook_during_training(tiny_val, tmp_path):
 
 
 def test_threshold_sweep_tool(tiny_val, tmp_path, capsys):
-    from detectron2_tubes.sweep_thresholds import main as sweep_main
+    from tubes_cli.sweep_thresholds import main as sweep_main
 
     name, _ = tiny_val
     frames = DatasetCatalog.get(name)

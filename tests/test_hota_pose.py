@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from detectron2_tubes.data.posetrack_json import PoseTrackFormatError
-from detectron2_tubes.evaluation.hota_pose import HOTA_METRICS, evaluate_posetrack21
+from posetrack_core.evaluation.hota_pose import HOTA_METRICS, evaluate_posetrack21
+from posetrack_core.posetrack_json import PoseTrackFormatError
 
 # A standing person's 17 slots (ears unannotated), all well inside a 640x480 image.
 _POSE = np.array(
@@ -176,7 +176,7 @@ def test_input_checks_name_the_file_and_frame(tmp_path):
 
 
 def test_cli_prints_the_kit_table_and_writes_json(tmp_path, capsys):
-    from detectron2_tubes.eval_posetrack import main
+    from tubes_cli.eval_posetrack import main
 
     gt = _two_people()
     pred = [[_person(0, 7), _person(0, 8, dx=300)] for _ in range(2)]

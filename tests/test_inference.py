@@ -18,7 +18,7 @@ from detectron2_tubes.engine import (
     setup_cfg,
 )
 from detectron2_tubes.evaluation import evaluate_posetrack
-from detectron2_tubes.track_video import main as track_video_main
+from tubes_cli.track_video import main as track_video_main
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 QUICK = os.path.join(ROOT, "configs", "quick_schedules")
@@ -306,7 +306,7 @@ def test_unreadable_or_missing_input_writes_nothing(checkpoint, tmp_path, capsys
         [
             sys.executable,
             "-m",
-            "detectron2_tubes.track_video",
+            "tubes_cli.track_video",
             "--input",
             str(tmp_path / "missing.avi"),
             *args,
@@ -324,7 +324,7 @@ def test_unreadable_or_missing_input_writes_nothing(checkpoint, tmp_path, capsys
         [
             sys.executable,
             "-m",
-            "detectron2_tubes.track_video",
+            "tubes_cli.track_video",
             "--input",
             str(frames_dir),
             *args[:-1],

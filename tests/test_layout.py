@@ -1,11 +1,97 @@
-"""The package's shape, checked so that it stays: functions short enough to read."""
+"""The project's shape, checked so that it stays: the libraries apart from the commands, the
+file-reading commands free of torch, functions short enough to read."""
 
 import ast
 import glob
 import os
+import re
+import subprocess
+import sys
 
-PACKAGE = os.path.join(os.path.dirname(__file__), "..", "detectron2_tubes")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+PACKAGE = os.path.join(ROOT, "detectron2_tubes")
+LIBRARIES = ("detectron2_tubes", "posetrack_core")
 MAX_LINES = 60
+
+
+def _sources(*packages):
+    return sorted(
+        p
+        for pkg in packages
+        for p in glob.glob(os.path.join(ROOT, pkg, "**", "*.py"), recursive=True)
+    )
+
+
+def _imported_modules(path):
+    """Absolute names of the modules a file imports (relative imports resolved)."""
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    here = os.path.relpath(path, ROOT)[:-3].split(os.sep)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level]
+                yield ".".join(base + ([node.module] if node.module else []))
+            else:
+                yield node.module
+
+
+def test_libraries_have_no_commands_and_do_not_print():
+    """No ``main``, no ``print``, no ``__main__`` block in a library module: the commands are in
+    tubes_cli, and a library reports through logging, return values and exceptions."""
+    found = []
+    for path in _sources(*LIBRARIES):
+        with open(path) as f:
+            source = f.read()
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name == "main":
+                found.append(f"{path}: def main")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                found.append(f"{path}:{node.lineno}: print")
+        if re.search(r"^if __name__ == .__main__.:", source, re.M):
+            found.append(f"{path}: __main__ block")
+    assert found == []
+
+
+def test_imports_go_one_way():
+    """tubes_cli -> detectron2_tubes -> posetrack_core, never back; benches import libraries
+    only; posetrack_core imports neither torch nor Detectron2."""
+    bad = []
+    for pkg, banned in (
+        ("posetrack_core", ("torch", "torchvision", "detectron2", "detectron2_tubes", "tubes_cli")),
+        ("detectron2_tubes", ("tubes_cli",)),
+        ("bench", ("tubes_cli",)),
+    ):
+        for path in _sources(pkg):
+            for mod in _imported_modules(path):
+                if mod and mod.split(".")[0] in banned:
+                    bad.append(f"{os.path.relpath(path, ROOT)} imports {mod}")
+    assert bad == []
+
+
+def test_file_reading_commands_start_without_torch():
+    """eval_posetrack, eval_mot and link (without the CNN and LSTM costs) read files only: they
+    must not pay for torch and Detectron2 (about 3 s here), while ``import detectron2_tubes``
+    still registers everything."""
+    code = (
+        "import sys\n"
+        "import tubes_cli.eval_posetrack, tubes_cli.eval_mot, tubes_cli.link\n"
+        "heavy = ('torch', 'detectron2', 'detectron2_tubes', 'pandas')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
+    p = subprocess.run(
+        [sys.executable, "-c", "import sys, detectron2_tubes; from detectron2.data import "
+         "DatasetCatalog; from detectron2.modeling import META_ARCH_REGISTRY; "
+         "print('posetrack_synth_val' in DatasetCatalog.list(), 'TubeRCNN' in META_ARCH_REGISTRY)"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert p.stdout.split() == ["True", "True"], p.stderr
 
 
 def _code_lines(node) -> int:
@@ -33,8 +119,8 @@ def _long_functions(path):
 
 def test_no_function_in_the_package_is_over_60_lines_without_a_reason():
     """Docstrings aside; a longer function says why in a "# long: ..." line above it."""
-    paths = glob.glob(os.path.join(PACKAGE, "**", "*.py"), recursive=True)
-    assert len(paths) > 40
+    paths = _sources(*LIBRARIES, "tubes_cli")
+    assert len(paths) > 60
     assert [f for p in sorted(paths) for f in _long_functions(p)] == []
 
 

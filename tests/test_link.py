@@ -1,4 +1,4 @@
-"""python -m detectron2_tubes.link on PoseTrack JSON and MOTChallenge text."""
+"""python -m tubes_cli.link on PoseTrack JSON and MOTChallenge text."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from detectron2_tubes.link import main
+from tubes_cli.link import main
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -187,7 +187,7 @@ def test_cli_errors_from_the_shell(tmp_path):
 
     def run(*args):
         return subprocess.run(
-            [sys.executable, "-m", "detectron2_tubes.link", *args],
+            [sys.executable, "-m", "tubes_cli.link", *args],
             capture_output=True,
             text=True,
             env=env,

@@ -95,7 +95,7 @@ def test_training_cli(tmp_path):
         [
             sys.executable,
             "-m",
-            "detectron2_tubes.tracking.lstm",
+            "tubes_cli.train_lstm",
             "--output",
             str(out),
             "--steps",
@@ -112,7 +112,7 @@ def test_training_cli(tmp_path):
         [
             sys.executable,
             "-m",
-            "detectron2_tubes.tracking.lstm",
+            "tubes_cli.train_lstm",
             "--output",
             str(out),
             "--dataset",

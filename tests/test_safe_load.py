@@ -98,7 +98,7 @@ def test_loaders_refuse_a_file_that_would_run_code(hostile):
         load_box_lstm(pth)
     with pytest.raises(UnsafeFileError):  # an older version's saved raw predictions
         load_raw_predictions(pkl)
-    from detectron2_tubes.tracking.costs import CropFeatureExtractor
+    from detectron2_tubes.tracking.features import CropFeatureExtractor
 
     with pytest.raises(UnsafeFileError):  # the CNN tracking cost's ResNet-18
         CropFeatureExtractor(weights=pth)
@@ -107,8 +107,8 @@ def test_loaders_refuse_a_file_that_would_run_code(hostile):
 
 def test_commands_refuse_a_file_that_would_run_code(hostile, tmp_path, capsys):
     """In-process commands: sweep_thresholds --raw, link --lstm-weights: exit 2, one line."""
-    from detectron2_tubes.link import main as link_main
-    from detectron2_tubes.sweep_thresholds import main as sweep_main
+    from tubes_cli.link import main as link_main
+    from tubes_cli.sweep_thresholds import main as sweep_main
 
     marker, write = hostile
     pkl, pth = write("evil.pkl"), write("evil.pth")
@@ -145,7 +145,7 @@ def test_model_commands_refuse_weights_that_would_run_code(hostile, tmp_path, co
         frames.mkdir()
         for i in range(3):
             cv2.imwrite(str(frames / f"{i:06d}.jpg"), np.full((64, 80, 3), 90, np.uint8))
-        argv = [sys.executable, "-m", "detectron2_tubes.track_video", "--input", str(frames)]
+        argv = [sys.executable, "-m", "tubes_cli.track_video", "--input", str(frames)]
         argv += ["--output", str(out), "--config-file", QUICK_T1]
     else:
         argv = [sys.executable, os.path.join(ROOT, "train_net.py"), "--eval-only"]

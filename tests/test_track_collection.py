@@ -42,7 +42,7 @@ def videos(tmp_path_factory):
 
 
 def _run(inputs, out, weights, *extra):
-    cmd = [sys.executable, "-m", "detectron2_tubes.track_video", "--config-file", QUICK_T3,
+    cmd = [sys.executable, "-m", "tubes_cli.track_video", "--config-file", QUICK_T3,
            "--input", *inputs, "--output", str(out), "--no-video", *extra,
            *TINY_TEST, *KEEP_ALL, "MODEL.WEIGHTS", weights]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=ROOT)
@@ -93,7 +93,7 @@ def test_two_processes_write_what_one_writes(videos, weights, tmp_path):
 @pytest.mark.slow
 def test_a_killed_run_resumes_with_the_rest(videos, weights, tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "detectron2_tubes.track_video", "--config-file", QUICK_T3,
+    cmd = [sys.executable, "-m", "tubes_cli.track_video", "--config-file", QUICK_T3,
            "--input", str(videos), "--output", str(out), "--no-video",
            *TINY_TEST, *KEEP_ALL, "MODEL.WEIGHTS", weights]  # fmt: skip
     proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=ROOT), text=True,

@@ -14,6 +14,7 @@ from detectron2_tubes.tracking import (
     PoseTrackerHead,
     WeightedCost,
     box_iou,
+    build_pose_tracker,
     greedy_match,
     hungarian_match,
     iou_cost,
@@ -24,7 +25,7 @@ from detectron2_tubes.tracking import (
     pckh,
     pose_cost,
 )
-from detectron2_tubes.tracking.motion import BoxKalman, xyah_to_xyxy, xyxy_to_xyah
+from posetrack_core.tracking.motion import BoxKalman, xyah_to_xyxy, xyxy_to_xyah
 
 
 def frame(*boxes, scores=None, keypoints=None, size=(480, 640)):
@@ -237,6 +238,8 @@ def test_weighted_cost_and_parse():
         PoseTracker(matcher="auction")
     with pytest.raises(ValueError, match="lstm cost needs a trained model"):
         PoseTracker(cost="lstm")
+    with pytest.raises(ValueError, match="cnn cost needs a feature extractor"):
+        PoseTracker(cost={"iou": 1.0, "cnn": 1.0})
 
 
 def test_cnn_cost_tells_appearance_apart():
@@ -266,7 +269,7 @@ def test_detectron2_tracker_head():
     cfg.TRACKING.MEMORY = 2
     head = build_tracker_head(cfg)
     assert head.tracker.memory == 2 and head.tracker.det_thresh == 0.95
-    tracker = PoseTracker(cfg)  # configurable, as Detectron2 components are
+    tracker = build_pose_tracker(cfg)
     weights = {name: w for name, (w, _) in tracker.cost_fn.costs.items()}
     assert tracker.memory == 2 and weights == {"iou": 1.0, "pose": 1.0}
     i = Instances(
@@ -345,10 +348,10 @@ def test_oks_of_a_pose_with_itself_is_one():
 def test_tracking_config_keys_build_the_new_parts():
     cfg = add_tubes_config(get_cfg())
     assert (cfg.TRACKING.MOTION, cfg.TRACKING.LOW_THRESH) == ("none", -1.0)
-    paper = PoseTracker(cfg)
+    paper = build_pose_tracker(cfg)
     assert paper.kalman is None and paper.low_thresh is None
     cfg.merge_from_list(["TRACKING.MOTION", "kalman", "TRACKING.LOW_THRESH", "0.3"])
-    t = PoseTracker(cfg)
+    t = build_pose_tracker(cfg)
     assert t.kalman is not None and t.low_thresh == 0.3 and t.second_max_cost == 0.5
 
 

@@ -1,3 +1,12 @@
+from posetrack_core.keypoints import (
+    KEYPOINT_CONNECTION_RULES,
+    KEYPOINT_FLIP_MAP,
+    KEYPOINT_NAMES,
+    POSETRACK17_TO_COCO,
+    keypoints_to_box,
+    posetrack_metadata,
+)
+
 from . import builtin  # noqa: F401  (registers the built-in datasets)
 from .build import build_clip_test_loader, build_clip_train_loader
 from .builtin import (
@@ -21,17 +30,9 @@ from .coco import (
     keypoint_hflip_indices,
     register_coco_keypoints,
 )
-from .keypoints import (
-    KEYPOINT_CONNECTION_RULES,
-    KEYPOINT_FLIP_MAP,
-    KEYPOINT_NAMES,
-    POSETRACK17_TO_COCO,
-    posetrack_metadata,
-)
 from .posetrack import (
     PoseTrackFormatError,
     detect_posetrack_format,
-    keypoints_to_box,
     load_posetrack_json,
     load_posetrack_split,
     register_posetrack,

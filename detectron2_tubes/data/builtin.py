@@ -21,8 +21,9 @@ import shutil
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from filelock import FileLock
 
-from ..utils.cli import UserError
-from .keypoints import posetrack_metadata
+from posetrack_core.errors import UserError
+from posetrack_core.keypoints import posetrack_metadata
+
 from .posetrack import load_posetrack_split, register_posetrack
 from .synthetic import GENERATOR_VERSION, generate_synthetic_posetrack
 from .synthetic_degraded import DEGRADED_VERSION, generate_degraded_variant

@@ -11,10 +11,11 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import Instances
 
+from posetrack_core.keypoints import NUM_KEYPOINTS
+
 from ..structures import Tubes
 from .clips import key_frame_index
 from .coco import keypoint_hflip_indices
-from .keypoints import NUM_KEYPOINTS
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ import os
 from typing import List, Optional, Sequence
 
 import numpy as np
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data.datasets import register_coco_instances
 
-from ..utils.io import write_json_atomic
-from .keypoints import SKELETON_1BASED
+from posetrack_core.io import write_json_atomic
+from posetrack_core.keypoints import SKELETON_1BASED
 
 __all__ = [
     "flip_map_from_names",
@@ -145,57 +145,3 @@ def export_coco_keypoints(
     write_json_atomic(data, json_file)
     logger.info(f"{json_file}: {len(images)} images, {len(annotations)} people")
     return data
-
-
-_TOOL_DOC = """Write a registered dataset's labelled frames as a COCO keypoint JSON of single images
-(2D pretraining data for the same trainer; register it with register_coco_keypoints).
-
-    python -m detectron2_tubes.data.coco --dataset posetrack_synth_train --output train.json
-"""
-
-
-def _under(path: str, root: str) -> bool:
-    return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(
-        root
-    )
-
-
-def main(argv=None) -> int:
-    from ..utils.cli import run_command
-
-    return run_command("data.coco", lambda: _main(argv))
-
-
-def _main(argv) -> int:
-    from ..utils.cli import UserError, tool_parser
-    from ..utils.io import check_output_files
-
-    parser = tool_parser("data.coco", _TOOL_DOC)
-    parser.add_argument("--dataset", required=True, help="a registered dataset name")
-    parser.add_argument("--output", required=True, help="the JSON file to write")
-    parser.add_argument(
-        "--image-root",
-        default="",
-        help="file names are written relative to it (default: " "the folder all the frames share)",
-    )
-    args = parser.parse_args(argv)
-    if args.dataset not in DatasetCatalog.list():
-        parser.error(f"dataset '{args.dataset}' is not registered")
-    check_output_files([args.output], overwrite=True)  # before the work, not after it
-    frames = DatasetCatalog.get(args.dataset)
-    root = args.image_root or os.path.commonpath([f["file_name"] for f in frames])
-    outside = [f["file_name"] for f in frames if not _under(f["file_name"], root)]
-    if outside:
-        raise UserError(
-            f"--image-root {root}: {len(outside)} frames are not under it (e.g. {outside[0]}); "
-            f"give a folder that holds every frame"
-        )
-    export_coco_keypoints(
-        frames, args.output, root, MetadataCatalog.get(args.dataset).keypoint_names
-    )
-    print(f"Wrote {args.output}; image root {root}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

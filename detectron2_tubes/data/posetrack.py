@@ -17,15 +17,15 @@ clips and tracking need::
 
 import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 from PIL import Image
 
-from .keypoints import NUM_KEYPOINTS, posetrack_metadata
-from .posetrack_json import (
+from posetrack_core.keypoints import NUM_KEYPOINTS, keypoints_to_box, posetrack_metadata
+from posetrack_core.posetrack_json import (
     PoseTrackFile,
     PoseTrackFormatError,
     detect_posetrack_format,
@@ -37,43 +37,10 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "PoseTrackFormatError",
     "detect_posetrack_format",
-    "keypoints_to_box",
     "load_posetrack_json",
     "load_posetrack_split",
     "register_posetrack",
 ]
-
-# Person boxes made from keypoints are dilated by this factor (Detect-and-Track's 20%).
-BOX_DILATION = 1.2
-
-
-def keypoints_to_box(keypoints: np.ndarray, image_size: Optional[Sequence[int]] = None):
-    """Person box (XYXY) from the labelled keypoints of one person, or None if none is labelled.
-
-    The extent of the labelled keypoints, one pixel wider and taller (so a box is never
-    degenerate), dilated by 20% about its centre as Detect-and-Track did, then clipped to the
-    image when ``image_size`` = (height, width) is given.
-
-    Args:
-        keypoints: (K, 3) array of x, y, visibility; visibility > 0 means labelled.
-    """
-    labelled = keypoints[keypoints[:, 2] > 0]
-    if len(labelled) == 0:
-        return None
-    x1, y1 = labelled[:, 0].min(), labelled[:, 1].min()
-    x2, y2 = labelled[:, 0].max() + 1, labelled[:, 1].max() + 1
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    hw, hh = (x2 - x1) / 2 * BOX_DILATION, (y2 - y1) / 2 * BOX_DILATION
-    box = [cx - hw, cy - hh, cx + hw, cy + hh]
-    if image_size is not None:
-        h, w = image_size
-        box = [
-            min(max(box[0], 0), w),
-            min(max(box[1], 0), h),
-            min(max(box[2], 0), w),
-            min(max(box[3], 0), h),
-        ]
-    return [float(v) for v in box]
 
 
 def _image_size(path: str, json_file: str, cache: Dict[str, Any]) -> tuple:

@@ -20,16 +20,16 @@ import math
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from ..utils.cli import OneLineErrorParser, UserError, run_command
-from ..utils.io import write_json_atomic
-from .keypoints import EVALUATED_SLOTS, NUM_KEYPOINTS, posetrack_categories
+from posetrack_core.errors import UserError
+from posetrack_core.io import write_json_atomic
+from posetrack_core.keypoints import EVALUATED_SLOTS, NUM_KEYPOINTS, posetrack_categories
+
 from .synthetic_people import (
     IMAGE_SIZE,
     JOINT_INDEX,
@@ -43,7 +43,7 @@ from .synthetic_people import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SyntheticPerson", "SyntheticFrame", "generate_synthetic_posetrack", "main"]
+__all__ = ["SyntheticPerson", "SyntheticFrame", "generate_synthetic_posetrack"]
 
 # Bumped whenever the generator's output changes, so cached copies are regenerated.
 # Version 2 labels the head top whenever the head is visible (version 1 tested the pixel of a
@@ -396,7 +396,7 @@ _OWN = ("images", "annotations", "synthetic.json")
 
 
 def _check_replaceable(out_dir: str, overwrite: bool) -> None:
-    from ..utils.io import OutputExistsError, check_output_folder
+    from posetrack_core.io import OutputExistsError, check_output_folder
 
     check_output_folder(out_dir)
     present = [n for n in _OWN if os.path.exists(os.path.join(out_dir, n))]
@@ -411,57 +411,3 @@ def _check_replaceable(out_dir: str, overwrite: bool) -> None:
         raise OutputExistsError(
             f"{out_dir} holds a synthetic set already; pass --overwrite to replace it"
         )
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    return run_command("synthetic", lambda: _main(argv))
-
-
-def _main(argv: Optional[List[str]]) -> int:
-    parser = OneLineErrorParser(
-        prog="python -m detectron2_tubes.synthetic",
-        description="Generate a synthetic multi-person pose tracking dataset in the PoseTrack "
-        "2018 layout (images/<split>/<seq>/*.jpg, annotations/<split>/<seq>.json).",
-    )
-    parser.add_argument("--out", required=True, help="dataset root folder to write")
-    parser.add_argument("--videos", type=int, default=10, help="training videos (default 10)")
-    parser.add_argument(
-        "--val-videos",
-        type=int,
-        default=None,
-        help="validation videos (default: half of --videos, at least 1)",
-    )
-    parser.add_argument("--frames", type=int, default=60, help="frames per video (default 60)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace a synthetic set already in --out"
-    )
-    args = parser.parse_args(argv)
-    for flag, value in (("--videos", args.videos), ("--frames", args.frames)):
-        if value < 1:
-            parser.error(f"{flag} must be at least 1, got {value}")
-    if args.val_videos is not None and args.val_videos < 1:
-        parser.error(f"--val-videos must be at least 1, got {args.val_videos}")
-    start = time.perf_counter()
-    result = generate_synthetic_posetrack(
-        args.out,
-        args.videos,
-        args.frames,
-        args.seed,
-        num_val_videos=args.val_videos,
-        overwrite=args.overwrite,
-    )
-    for split, videos in result.items():
-        frames = sum(len(f) for f in videos.values())
-        people = sum(len(fr.people) for f in videos.values() for fr in f)
-        tracks = len({(s, p.track_id) for s, f in videos.items() for fr in f for p in fr.people})
-        print(
-            f"{split}: {len(videos)} videos, {frames} frames, {people} annotated people, "
-            f"{tracks} tracks -> {os.path.join(args.out, 'annotations', split)}"
-        )
-    print(f"done in {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

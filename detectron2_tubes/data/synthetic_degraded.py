@@ -21,7 +21,7 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from ..utils.io import write_json_atomic
+from posetrack_core.io import write_json_atomic
 
 __all__ = [
     "DEGRADATIONS",

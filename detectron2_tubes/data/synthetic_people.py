@@ -11,7 +11,7 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
+from posetrack_core.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 
 IMAGE_SIZE = (240, 320)  # (height, width)
 JOINT_INDEX = {name: i for i, name in enumerate(KEYPOINT_NAMES)}

@@ -5,7 +5,6 @@ from .trainer import (
     missing_weights,
     setup_cfg,
     setup_run,
-    setup_tracking_cfg,
     uses_clips,
 )
 from .video import draw_tracks, track_video
@@ -13,7 +12,6 @@ from .video import draw_tracks, track_video
 __all__ = [
     "TubeTrainer",
     "setup_cfg",
-    "setup_tracking_cfg",
     "ConfigError",
     "setup_run",
     "uses_clips",

@@ -8,7 +8,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import cv2
 
-from ..utils.cli import UserError, message_lines, user_error_message
+from posetrack_core.errors import UserError, message_lines, user_error_message
+
 from .predictor import VideoPredictor
 from .video import output_paths, track_video, video_name
 

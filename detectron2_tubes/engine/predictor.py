@@ -11,10 +11,11 @@ from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
 
+from posetrack_core.errors import UserError
+
 from ..checkpoint import InflatingCheckpointer
 from ..data.clips import clip_frame_indices, key_frame_index
 from ..tracking import PoseTracker, PoseTrackerHead
-from ..utils.cli import UserError
 from .trainer import uses_clips
 
 __all__ = ["ClipPredictor", "VideoPredictor", "read_frames", "VideoReadError", "box_thresh_keeping"]

@@ -4,7 +4,6 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import time
 import weakref
 from typing import Optional
@@ -16,12 +15,14 @@ from detectron2.engine import AMPTrainer, DefaultTrainer
 from detectron2.engine import defaults as d2_defaults
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
+from posetrack_core.io import atomic_path
+from posetrack_core.settings import ConfigError, merge_config_file, merge_config_list
+
 from ..checkpoint import InflatingCheckpointer
 from ..config import add_tubes_config
 from ..data import build_clip_test_loader, build_clip_train_loader
 from ..evaluation import PoseTrackEvaluator
-from ..utils.cli import UserError, keep_dumps_in_log_file, message_lines
-from ..utils.io import atomic_path
+from ..utils.logs import keep_dumps_in_log_file
 
 __all__ = [
     "TubeTrainer",
@@ -42,10 +43,6 @@ def uses_clips(cfg) -> bool:
     return cfg.MODEL.META_ARCHITECTURE == "TubeRCNN"
 
 
-class ConfigError(UserError):
-    """A config file or override Detectron2 cannot merge (one line naming the file or key)."""
-
-
 def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
     """Detectron2's config with the tube keys, merged from a file and KEY VALUE pairs.
 
@@ -55,17 +52,8 @@ def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
     """
     cfg = add_tubes_config(get_cfg())
     if config_file:
-        _merge_file(cfg, config_file)
-    opts = list(opts or [])
-    if len(opts) % 2:
-        raise ConfigError(
-            f"config overrides come in KEY VALUE pairs; {len(opts)} items given, the last "
-            f"{opts[-1]} has no value"
-        )
-    try:
-        cfg.merge_from_list(opts)
-    except (KeyError, ValueError, AssertionError) as e:
-        raise ConfigError(f"config override: {_config_problem(e, cfg)}") from None
+        merge_config_file(cfg, config_file)
+    merge_config_list(cfg, opts or [])
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         # Once, however many configs a process reads and however many processes it starts.
         if not os.environ.get("DETECTRON2_TUBES_SAID_NO_CUDA"):
@@ -75,85 +63,6 @@ def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):
     if freeze:
         cfg.freeze()
     return cfg
-
-
-def setup_tracking_cfg(
-    config_file: str = "", opts=None, *, frames: bool = True, keys=("TRACKING.",)
-):
-    """The config a command that tracks saved detections reads its TRACKING keys from: the
-    defaults (the paper's tracker), then ``config_file``, then ``KEY VALUE`` overrides of the
-    ``keys`` groups (TRACKING.* by default). Any other key, or (``frames=False``: no frame images at hand) the CNN cost, is a one-line
-    `ConfigError`."""
-    from ..tracking import parse_cost
-
-    opts = list(opts or [])
-    for key in opts[::2]:
-        if not key.startswith(tuple(keys)):
-            wanted = ", ".join(k + "*" for k in keys)
-            raise ConfigError(f"{key}: only {wanted} settings apply here")
-    cfg = setup_cfg(config_file, opts)
-    cost = parse_cost(cfg.TRACKING.COST)
-    if not frames and "cnn" in (cost if isinstance(cost, dict) else {cost: 1}):
-        raise ConfigError(
-            "TRACKING.COST: the cnn cost needs the frame images; use it through track_video or "
-            "the Python API"
-        )
-    return cfg
-
-
-def _merge_file(cfg, config_file: str) -> None:
-    import yaml
-
-    if not os.path.isfile(config_file):
-        what = "is a folder" if os.path.isdir(config_file) else "does not exist"
-        raise ConfigError(f"config file {config_file} {what}")
-    try:
-        with open(config_file) as f:
-            content = yaml.safe_load(f)
-    except yaml.constructor.ConstructorError:
-        content = {}  # Python tags: Detectron2 reads them with unsafe_load (a config is code)
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{config_file}: not valid YAML ({message_lines(e, limit=3)})") from None
-    if not isinstance(content, dict):
-        what = "is empty" if content is None else "is not a mapping of config keys"
-        raise ConfigError(f"{config_file}: {what}")
-    try:
-        cfg.merge_from_file(config_file)
-    except (KeyError, ValueError, AssertionError, TypeError) as e:
-        raise ConfigError(f"{config_file}: {_config_problem(e, cfg)}") from None
-    except yaml.YAMLError as e:  # in a _BASE_ file
-        raise ConfigError(f"{config_file}: not valid YAML ({message_lines(e, limit=3)})") from None
-    except OSError as e:  # a _BASE_ file
-        raise ConfigError(f"{config_file}: cannot read {e.filename} ({e.strerror})") from None
-
-
-def _config_problem(e: Exception, cfg) -> str:
-    """Detectron2's merge error as one line; an unknown key with the nearest known ones."""
-    import difflib
-
-    text = str(e.args[0]) if e.args else str(e)
-    if "Non-existent" in text and "key" in text:
-        key = text.split(":", 1)[1].strip()
-        near = difflib.get_close_matches(key, _all_keys(cfg), n=3, cutoff=0.75)
-        return f"unknown config key {key}" + (f" (did you mean {', '.join(near)}?)" if near else "")
-    mismatch = re.match(
-        r"Type mismatch \(<class '(\w+)'> vs\. <class '(\w+)'>\) with values \((.*) vs\. (.*)\) "
-        r"for config key: (\S+)",
-        text,
-    )
-    if mismatch:
-        want, _, default, given, key = mismatch.groups()
-        article = "an" if want[0] in "aeiou" else "a"
-        return f"{key} takes {article} {want} (its default is {default}), not {given!r}"
-    return message_lines(text, limit=3)
-
-
-def _all_keys(node, prefix: str = ""):
-    for k, v in node.items():
-        if isinstance(v, dict):
-            yield from _all_keys(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}"
 
 
 def setup_run(cfg, args, run_dir: str) -> None:

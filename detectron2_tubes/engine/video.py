@@ -1,5 +1,5 @@
 """Tracking a whole video into PoseTrack JSON and an overlay video: the library half of
-``python -m detectron2_tubes.track_video``."""
+``python -m tubes_cli.track_video``."""
 
 import contextlib
 import os
@@ -14,11 +14,12 @@ from detectron2.data import MetadataCatalog
 from detectron2.utils.colormap import colormap
 from detectron2.utils.visualizer import Visualizer
 
-from ..data.keypoints import posetrack_metadata
+from posetrack_core.errors import UserError
+from posetrack_core.io import atomic_path, check_output_files, created_folder
+from posetrack_core.keypoints import posetrack_metadata
+
 from ..evaluation import write_posetrack_video, writer_options
 from ..tracking import Detections
-from ..utils.cli import UserError
-from ..utils.io import atomic_path, check_output_files, created_folder
 from .predictor import VideoPredictor, VideoReadError, read_frames
 
 __all__ = ["track_video", "draw_tracks", "output_paths", "video_name", "prefetch"]

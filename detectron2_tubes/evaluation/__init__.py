@@ -1,15 +1,19 @@
-"""PoseTrack evaluation: the official metrics, and the evaluator that runs after inference."""
+"""PoseTrack evaluation: the metrics of `posetrack_core.evaluation`, and the evaluator that runs
+them after inference in Detectron2."""
 
-from .clear_mot import ClearMOTCounter, MotmetricsCounter
+from posetrack_core.evaluation import *  # noqa: F401,F403  (the metrics, for Detectron2 users)
+from posetrack_core.evaluation import __all__ as _core_names
+
 from .evaluator import PoseTrackEvaluator, score_written, track_and_write, writer_options
-from .posetrack_eval import (
-    PoseTrackEvalError,
-    evaluate_posetrack,
-    evaluate_sequences,
-    format_tables,
-    grouped,
-    load_sequence_pair,
-    pooled_metrics,
-)
 from .raw_predictions import RAW_PREDICTIONS_FILE, load_raw_predictions, save_raw_predictions
-from .writer import KEYPOINT_SCORES, write_posetrack_video
+
+__all__ = [
+    *_core_names,
+    "PoseTrackEvaluator",
+    "score_written",
+    "track_and_write",
+    "writer_options",
+    "RAW_PREDICTIONS_FILE",
+    "load_raw_predictions",
+    "save_raw_predictions",
+]

@@ -11,15 +11,21 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from posetrack_core.evaluation.hota_pose import HOTA_METRICS, format_hota_table, score_posetrack21
+from posetrack_core.evaluation.posetrack_eval import (
+    evaluate_sequences,
+    format_tables,
+    grouped,
+    load_sequence_pair,
+)
+from posetrack_core.evaluation.writer import write_posetrack_video
+from posetrack_core.io import write_json_atomic
+from posetrack_core.keypoints import NUM_KEYPOINTS
+from posetrack_core.posetrack_json import read_posetrack_file
+
 from ..data.clips import group_by_video, key_frame_index
-from ..data.keypoints import NUM_KEYPOINTS
-from ..data.posetrack_json import read_posetrack_file
 from ..tracking import Detections, PoseTracker
-from ..utils.io import write_json_atomic
-from .hota_pose import HOTA_METRICS, format_hota_table, score_posetrack21
-from .posetrack_eval import evaluate_sequences, format_tables, grouped, load_sequence_pair
 from .raw_predictions import RAW_PREDICTIONS_FILE, save_raw_predictions
-from .writer import write_posetrack_video
 
 __all__ = ["PoseTrackEvaluator", "track_and_write", "score_written", "writer_options"]
 

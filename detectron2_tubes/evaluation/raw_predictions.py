@@ -15,9 +15,10 @@ from typing import Dict
 
 import numpy as np
 
-from ..data.keypoints import NUM_KEYPOINTS
-from ..tracking.detections import Detections
-from ..utils.io import atomic_path
+from posetrack_core.io import atomic_path
+from posetrack_core.keypoints import NUM_KEYPOINTS
+from posetrack_core.tracking.detections import Detections
+
 from ..utils.safe_load import UnreadableFileError, load_pickle
 
 __all__ = ["RAW_PREDICTIONS_FILE", "save_raw_predictions", "load_raw_predictions"]

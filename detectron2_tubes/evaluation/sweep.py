@@ -1,4 +1,4 @@
-"""Threshold sweeps on saved predictions (``python -m detectron2_tubes.sweep_thresholds``)."""
+"""Threshold sweeps on saved predictions (``python -m tubes_cli.sweep_thresholds``)."""
 
 import contextlib
 import os
@@ -7,10 +7,11 @@ from typing import List
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from posetrack_core.evaluation.sequences import PoseTrackEvalError
+
 from ..data.clips import group_by_video
-from ..tracking import PoseTracker
+from ..tracking import build_pose_tracker
 from .evaluator import score_written, track_and_write, writer_options
-from .sequences import PoseTrackEvalError
 
 __all__ = ["sweep"]
 
@@ -34,7 +35,7 @@ def sweep(raw, dataset_name: str, det_threshs, kp_threshs, cfg, out_dir=None) ->
         tracker_cfg = cfg.clone()
         tracker_cfg.defrost()
         tracker_cfg.TRACKING.DET_THRESH = det
-        tracker = PoseTracker(tracker_cfg)
+        tracker = build_pose_tracker(tracker_cfg)
         for kp in kp_threshs:
             name = f"det_{det:g}" + ("" if len(kp_threshs) == 1 else f"_kp_{kp}")
             with contextlib.ExitStack() as stack:

@@ -1,27 +1,23 @@
-"""The tracking stage: link per-frame detections into tracks."""
+"""The tracking stage: `posetrack_core.tracking` (the numpy tracker and its costs), with what
+needs torch or Detectron2: the CNN features, the learned LSTM cost, the tracker from a config
+and its Detectron2 tracker head."""
 
-from .costs import (
-    CropFeatureExtractor,
-    WeightedCost,
-    box_iou,
-    cosine_cost,
-    iou_cost,
-    oks,
-    oks_cost,
-    pckh,
-    pose_cost,
-)
-from .detections import Detections
-from .link_files import LinkError, link_mot, link_posetrack, read_mot
+from posetrack_core.tracking import *  # noqa: F401,F403  (the tracker, for Detectron2 users too)
+from posetrack_core.tracking import __all__ as _core_names
+
+from .features import CropFeatureExtractor, resnet18_res3
 from .lstm import BoxLSTM, LSTMCost, load_box_lstm, save_box_lstm, train_box_lstm
-from .matching import MATCHERS, greedy_match, hungarian_match
-from .motion import BoxKalman
-from .tracker import (
-    COST_NAMES,
-    PoseTracker,
-    PoseTrackerHead,
-    build_cost,
-    build_pose_tracker,
-    link_video,
-    parse_cost,
-)
+from .tracker import PoseTrackerHead, build_pose_tracker
+
+__all__ = [
+    *_core_names,
+    "CropFeatureExtractor",
+    "resnet18_res3",
+    "BoxLSTM",
+    "LSTMCost",
+    "load_box_lstm",
+    "save_box_lstm",
+    "train_box_lstm",
+    "PoseTrackerHead",
+    "build_pose_tracker",
+]

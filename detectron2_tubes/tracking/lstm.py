@@ -1,23 +1,22 @@
 """The learned tracking cost: an LSTM over a track's recent boxes that scores whether a new
 detection continues the track (the paper's learned alternative to hand-made costs).
 
-    python -m detectron2_tubes.tracking.lstm --dataset posetrack_synth_train --output lstm.pth
-
-trains it on the ground-truth tracks of any registered PoseTrack-format dataset.
+``python -m tubes_cli.train_lstm`` trains it on the ground-truth tracks of any registered
+PoseTrack-format dataset.
 """
 
 import logging
 import os
-import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..utils.io import atomic_path
+from posetrack_core.io import atomic_path
+from posetrack_core.tracking.detections import Detections
+
 from ..utils.safe_load import UnreadableFileError, torch_load
-from .detections import Detections
 
 __all__ = [
     "BoxLSTM",
@@ -26,7 +25,6 @@ __all__ = [
     "train_box_lstm",
     "save_box_lstm",
     "load_box_lstm",
-    "main",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,6 +65,10 @@ class BoxLSTM(nn.Module):
         enc = _encode(candidates[None, :, :], last[:, None, :])  # M, N, 4
         x = torch.cat([state[:, None, :].expand(-1, len(candidates), -1), enc], dim=-1)
         return self.head(x).squeeze(-1)
+
+    def tracking_cost(self) -> "LSTMCost":
+        """The tracker's "lstm" cost with this model (`PoseTracker(cost="lstm", lstm=model)`)."""
+        return LSTMCost(self)
 
     def forward(self, histories: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """Paired logits: histories (B, L, 4), candidates (B, 4) -> (B,)."""
@@ -249,60 +251,3 @@ def load_box_lstm(path: str) -> BoxLSTM:
     model = BoxLSTM(data["history"], data["hidden"])
     model.load_state_dict(data["state_dict"])
     return model.eval()
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    from ..utils.cli import run_command
-
-    return run_command("tracking.lstm", lambda: _main(argv))
-
-
-def _main(argv: Optional[List[str]]) -> int:
-    from detectron2.data import DatasetCatalog
-    from detectron2.utils.logger import setup_logger
-
-    import detectron2_tubes  # noqa: F401  (registers the datasets)
-
-    from ..utils.cli import OneLineErrorParser
-
-    parser = OneLineErrorParser(
-        prog="python -m detectron2_tubes.tracking.lstm",
-        description="Train the LSTM tracking cost on ground-truth tracks.",
-    )
-    parser.add_argument(
-        "--dataset",
-        action="append",
-        default=None,
-        help="registered dataset(s) to take tracks from (default posetrack_synth_train)",
-    )
-    parser.add_argument("--output", required=True, help="where to save the weights (.pth)")
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    names = args.dataset or ["posetrack_synth_train"]
-    unknown = [n for n in names if n not in DatasetCatalog.list()]
-    if unknown:
-        parser.error(
-            f"unknown dataset(s) {unknown}; registered PoseTrack-format names include "
-            f"{[n for n in DatasetCatalog.list() if 'posetrack' in n]}"
-        )
-    if args.steps < 1:
-        parser.error(f"--steps must be at least 1, not {args.steps}")
-    from ..utils.io import check_output_files
-
-    check_output_files([args.output], overwrite=True)  # before training, not after
-    setup_logger(name="detectron2_tubes", abbrev_name="d2t")  # progress every 50 steps
-    dicts = [d for n in names for d in DatasetCatalog.get(n)]
-    start = time.perf_counter()
-    model, losses = train_box_lstm(dicts, steps=args.steps, seed=args.seed)
-    save_box_lstm(model, args.output)
-    print(
-        f"trained on {len(collect_tracks(dicts))} track segments from {names} in "
-        f"{time.perf_counter() - start:.0f} s; loss {losses[0]:.3f} -> {losses[-1]:.3f}; "
-        f"saved {os.path.abspath(args.output)}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

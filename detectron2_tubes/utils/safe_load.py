@@ -23,7 +23,7 @@ import re
 import warnings
 from typing import Any
 
-from .cli import UserError, message_lines
+from posetrack_core.errors import UserError, message_lines
 
 __all__ = [
     "ALLOWED_GLOBALS",

@@ -18,8 +18,8 @@ import os
 import time
 from typing import List, Optional
 
-from .data import ensure_synthetic_dataset
-from .engine.recipe import (
+from detectron2_tubes.data import ensure_synthetic_dataset
+from detectron2_tubes.engine.recipe import (
     CONFIG_2D,
     CONFIG_3D,
     FINETUNE_OPTS,
@@ -27,7 +27,9 @@ from .engine.recipe import (
     schedule_opts,
     train,
 )
-from .utils.cli import run_command, show_training_log, tool_parser
+from detectron2_tubes.utils.logs import show_training_log
+
+from .boundary import run_command, tool_parser
 
 __all__ = ["main"]
 
@@ -149,9 +151,8 @@ def _train_models(args, start: float) -> dict:
 
 def _track_validation_videos(args, models: dict, val_images: str) -> dict:
     """Step 4: every validation video tracked with both models; {"2D"/"3D": predictions dir}."""
-    from .engine import setup_cfg
-    from .engine import VideoPredictor
-    from .engine.video import track_video
+    from detectron2_tubes.engine import VideoPredictor, setup_cfg
+    from detectron2_tubes.engine.video import track_video
 
     videos = sorted(os.listdir(val_images))
     print(
@@ -184,8 +185,8 @@ def _track_validation_videos(args, models: dict, val_images: str) -> dict:
 def _scores(gt_dir: str, pred_dirs: dict) -> dict:
     """Step 5: {"3D", "2D": (total AP, total MOTA, PoseTrack21 HOTA result)}; the 3D model's
     tables printed."""
-    from .evaluation import evaluate_posetrack, format_tables, grouped
-    from .evaluation.hota_pose import evaluate_posetrack21
+    from detectron2_tubes.evaluation import evaluate_posetrack, format_tables, grouped
+    from posetrack_core.evaluation.hota_pose import evaluate_posetrack21
 
     scores = {}
     for name in ("3D", "2D"):

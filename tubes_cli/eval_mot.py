@@ -1,23 +1,24 @@
 """Score box tracks in MOTChallenge format: HOTA, DetA, AssA, LocA, MOTA, MOTP, IDF1, ... from
 TrackEval (the MOTChallenge's evaluation code), its MOT preprocessing included.
 
-    python -m detectron2_tubes.eval_mot --groundTruth GT --predictions PRED
+    python -m tubes_cli.eval_mot --groundTruth GT --predictions PRED
         [--benchmark MOT15|MOT17] [--output metrics.json]
 
 GT and PRED: two text files (``frame,id,x,y,w,h,...``), or MOT's folder layout: GT/<seq>/gt/gt.txt
 (seqinfo.ini beside gt/ gives the length) and PRED/<seq>.txt, every sequence combined. The
 benchmark decides TrackEval's preprocessing: MOT17 (MOT16/17/20 ground truth of 9 columns, the
 flag and class columns used) or MOT15 (10 columns, no classes); by default from the columns.
-Tracks made by ``python -m detectron2_tubes.link --format mot`` score as they are.
+Tracks made by ``python -m tubes_cli.link --format mot`` score as they are.
 """
 
 import os
 import sys
 from typing import List, Optional
 
-from .evaluation.box_metrics import MOTEvalError, evaluate_mot_many, format_mot_table
-from .utils.cli import run_command, tool_parser
-from .utils.io import check_output_files, write_json_atomic
+from posetrack_core.evaluation.box_metrics import MOTEvalError, evaluate_mot_many, format_mot_table
+from posetrack_core.io import check_output_files, write_json_atomic
+
+from .boundary import run_command, tool_parser
 
 
 def pairs_of(gt: str, pred: str):

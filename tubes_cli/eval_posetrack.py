@@ -1,6 +1,6 @@
 """PoseTrack evaluation with the official toolkit's flags and numbers.
 
-    python -m detectron2_tubes.eval_posetrack --groundTruth GT_DIR/ --predictions PRED_DIR/
+    python -m tubes_cli.eval_posetrack --groundTruth GT_DIR/ --predictions PRED_DIR/
         [--benchmark posetrack18|posetrack21] [--evalPoseEstimation] [--evalPoseTracking]
         [--output metrics.json]
 
@@ -15,10 +15,11 @@ import sys
 import time
 from typing import List, Optional
 
-from .evaluation import evaluate_posetrack, format_tables, grouped
-from .evaluation.hota_pose import evaluate_posetrack21, format_hota_table
-from .utils.cli import run_command, tool_parser
-from .utils.io import check_output_files, write_json_atomic
+from posetrack_core.evaluation import evaluate_posetrack, format_tables, grouped
+from posetrack_core.evaluation.hota_pose import evaluate_posetrack21, format_hota_table
+from posetrack_core.io import check_output_files, write_json_atomic
+
+from .boundary import run_command, tool_parser
 
 
 def summary(result: dict) -> dict:

@@ -36,8 +36,8 @@ from typing import Dict, List, Optional
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..data.keypoints import EVALUATED_SLOTS
-from ..data.posetrack_json import PoseTrackFormatError, PoseTrackFrame, read_posetrack_file
+from ..keypoints import EVALUATED_SLOTS
+from ..posetrack_json import PoseTrackFormatError, PoseTrackFrame, read_posetrack_file
 from .sequences import _inside_polygons, zero_head_message
 
 __all__ = [

@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..data.keypoints import POSETRACK17_JOINT_NAMES
+from ..keypoints import POSETRACK17_JOINT_NAMES
 from .clear_mot import ClearMOTCounter, MotmetricsCounter
 from .sequences import (  # noqa: F401  (People, SequenceData: the evaluator's public names)
     NUM_JOINTS,

@@ -1,6 +1,6 @@
 """Linking detections read from files: PoseTrack prediction files (2017, 2018, 2021) and
 MOTChallenge text, frame by frame with a `PoseTracker`. The library behind
-``python -m detectron2_tubes.link``.
+``python -m tubes_cli.link``.
 """
 
 import contextlib
@@ -12,16 +12,15 @@ from typing import List, Tuple
 
 import numpy as np
 
-from ..data.keypoints import NUM_KEYPOINTS
-from ..data.posetrack import keypoints_to_box
-from ..data.posetrack_json import (
+from ..io import atomic_path
+from ..keypoints import NUM_KEYPOINTS, keypoints_to_box
+from ..posetrack_json import (
     PoseTrackFile,
     PoseTrackFormatError,
     PoseTrackFrame,
     parse_posetrack,
     read_posetrack_file,
 )
-from ..utils.io import atomic_path
 from .detections import Detections
 from .tracker import PoseTracker
 

@@ -1,7 +1,7 @@
 """Sweep detection and keypoint thresholds on saved predictions, as the paper tuned its own
 (Table 1's detection threshold and the 1.95 cut on the keypoint heatmap logit).
 
-    python -m detectron2_tubes.sweep_thresholds --raw OUTPUT/inference/DATASET/posetrack_raw_predictions.npz
+    python -m tubes_cli.sweep_thresholds --raw OUTPUT/inference/DATASET/posetrack_raw_predictions.npz
         --dataset posetrack_synth_val [--det-thresh 0.5 0.8 0.95] [--keypoint-thresh 0 1 1.95]
         [--config-file CFG] [TRACKING.KEY VALUE ...] [TEST.POSETRACK.KEY VALUE ...]
 
@@ -19,10 +19,11 @@ from typing import List, Optional
 
 from detectron2.data import DatasetCatalog
 
-from .evaluation import load_raw_predictions
-from .evaluation.sweep import sweep
-from .engine import setup_tracking_cfg
-from .utils.cli import run_command, tool_parser
+from detectron2_tubes.evaluation import load_raw_predictions
+from detectron2_tubes.evaluation.sweep import sweep
+from posetrack_core.settings import tracking_config
+
+from .boundary import run_command, tool_parser
 
 __all__ = ["sweep", "main"]
 
@@ -66,7 +67,7 @@ def _main(argv: Optional[List[str]]) -> int:
     args = parser.parse_args(argv if split is None else argv[:split])
     if split is not None:
         args.opts = argv[split:]
-    cfg = setup_tracking_cfg(args.config_file, args.opts, keys=("TRACKING.", "TEST.POSETRACK."))
+    cfg = tracking_config(args.config_file, args.opts)
     if args.dataset not in DatasetCatalog.list():
         parser.error(f"unknown dataset {args.dataset!r}")
     raw = load_raw_predictions(args.raw)

@@ -7,15 +7,17 @@ for COCO and PoseTrack:
    fine-tuned on the synthetic PoseTrack clips;
 4. the 2D and the 3D model scored with the PoseTrack metrics on the validation videos.
 
-    python -m detectron2_tubes.rehearse --output output/rehearsal [--iters-2d 300] [--iters-3d 50]
+    python -m tubes_cli.rehearse --output output/rehearsal [--iters-2d 300] [--iters-3d 50]
 """
 
 import os
 import time
 from typing import List, Optional
 
-from .utils.cli import run_command, show_training_log, tool_parser
-from .utils.io import check_output_folder
+from detectron2_tubes.utils.logs import show_training_log
+from posetrack_core.io import check_output_folder
+
+from .boundary import run_command, tool_parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -48,8 +50,8 @@ def _parse(argv: Optional[List[str]]):
 
 
 def _main(argv: Optional[List[str]]) -> int:
-    from .data import ensure_synthetic_dataset
-    from .engine import rehearsal
+    from detectron2_tubes.data import ensure_synthetic_dataset
+    from detectron2_tubes.engine import rehearsal
 
     args = _parse(argv)
     check_output_folder(args.output)

@@ -15,7 +15,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from ..utils.cli import UserError
+from .errors import UserError
 from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS, POSETRACK17_JOINT_NAMES, POSETRACK17_TO_COCO
 
 __all__ = [

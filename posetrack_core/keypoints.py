@@ -5,7 +5,9 @@ and slot 2 ``head_top`` (not the eyes), and slots 3 and 4 (ears) are never annot
 PoseTrack 2017 files number 15 joints differently; ``POSETRACK17_TO_COCO`` maps them.
 """
 
-from typing import List, Tuple
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
 
 # Names of the 17 slots, exactly as PoseTrack 2018 prediction files list them in `categories`.
 KEYPOINT_NAMES: Tuple[str, ...] = (
@@ -139,3 +141,36 @@ def posetrack_metadata() -> dict:
         keypoint_connection_rules=KEYPOINT_CONNECTION_RULES,
         evaluator_type="posetrack",
     )
+
+
+# Person boxes made from keypoints are dilated by this factor (Detect-and-Track's 20%).
+BOX_DILATION = 1.2
+
+
+def keypoints_to_box(keypoints: np.ndarray, image_size: Optional[Sequence[int]] = None):
+    """Person box (XYXY) from the labelled keypoints of one person, or None if none is labelled.
+
+    The extent of the labelled keypoints, one pixel wider and taller (so a box is never
+    degenerate), dilated by 20% about its centre as Detect-and-Track did, then clipped to the
+    image when ``image_size`` = (height, width) is given.
+
+    Args:
+        keypoints: (K, 3) array of x, y, visibility; visibility > 0 means labelled.
+    """
+    labelled = keypoints[keypoints[:, 2] > 0]
+    if len(labelled) == 0:
+        return None
+    x1, y1 = labelled[:, 0].min(), labelled[:, 1].min()
+    x2, y2 = labelled[:, 0].max() + 1, labelled[:, 1].max() + 1
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    hw, hh = (x2 - x1) / 2 * BOX_DILATION, (y2 - y1) / 2 * BOX_DILATION
+    box = [cx - hw, cy - hh, cx + hw, cy + hh]
+    if image_size is not None:
+        h, w = image_size
+        box = [
+            min(max(box[0], 0), w),
+            min(max(box[1], 0), h),
+            min(max(box[2], 0), w),
+            min(max(box[3], 0), h),
+        ]
+    return [float(v) for v in box]

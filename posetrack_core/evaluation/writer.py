@@ -5,14 +5,9 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from ..data.keypoints import (
-    EVALUATED_SLOTS,
-    NUM_KEYPOINTS,
-    POSETRACK17_TO_COCO,
-    posetrack_categories,
-)
+from ..io import write_json_atomic
+from ..keypoints import EVALUATED_SLOTS, NUM_KEYPOINTS, POSETRACK17_TO_COCO, posetrack_categories
 from ..tracking.detections import Detections
-from ..utils.io import write_json_atomic
 
 __all__ = ["write_posetrack_video", "KEYPOINT_SCORES"]
 

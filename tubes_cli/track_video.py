@@ -1,6 +1,6 @@
 """Track people's poses in videos and write PoseTrack JSON and overlay videos.
 
-    python -m detectron2_tubes.track_video --config-file CFG --input VIDEO [VIDEO ...]
+    python -m tubes_cli.track_video --config-file CFG --input VIDEO [VIDEO ...]
         --output OUT_DIR [--mode dense|strided] [--batch-size N] [--no-video] [--overwrite]
         [--num-gpus N] [--num-machines M --machine-rank R --dist-url URL] [KEY VALUE ...]
 
@@ -24,9 +24,10 @@ import sys
 import tempfile
 from typing import List, Optional
 
-from .engine import ConfigError, missing_weights, setup_cfg
-from .engine.video import draw_tracks, track_video
-from .utils.cli import run_command, tool_parser
+from detectron2_tubes.engine import ConfigError, missing_weights, setup_cfg
+from detectron2_tubes.engine.video import draw_tracks, track_video
+
+from .boundary import run_command, tool_parser
 
 __all__ = ["track_video", "draw_tracks", "main"]
 
@@ -66,7 +67,7 @@ def _parse(argv):
 def _main(argv: Optional[List[str]]) -> int:
     args = _parse(argv)
     import detectron2_tubes  # noqa: F401  (registers everything)
-    from .engine.collection import expand_inputs
+    from detectron2_tubes.engine.collection import expand_inputs
 
     cfg = setup_cfg(args.config_file, args.opts)
     error = missing_weights(cfg)
@@ -122,7 +123,7 @@ def _collection(args, videos) -> int:
 def _worker(args, videos):
     from detectron2.utils import comm
 
-    from .engine.collection import frame_count, share_of, track_videos
+    from detectron2_tubes.engine.collection import frame_count, share_of, track_videos
 
     rank, world = comm.get_rank(), comm.get_world_size()
     cfg = setup_cfg(args.config_file, args.opts)

@@ -1,6 +1,6 @@
 """Add track ids to per-frame detections read from files.
 
-    python -m detectron2_tubes.link --input PATH --output PATH [--format posetrack|mot]
+    python -m tubes_cli.link --input PATH --output PATH [--format posetrack|mot]
         [--config-file CFG] [--overwrite] [TRACKING.KEY VALUE ...]
 
 The tracker's settings are the config's TRACKING keys, as train_net.py and track_video read
@@ -21,20 +21,12 @@ import os
 import sys
 from typing import List, Optional
 
-from .engine import setup_tracking_cfg
-from .tracking import PoseTracker
-from .tracking.link_files import (  # noqa: F401  (link_posetrack: public here too)
-    LinkError,
-    link_mot,
-    link_path,
-    link_posetrack,
-    read_mot,
-    write_outputs,
-)
-from .utils.cli import run_command, tool_parser
-from .utils.io import check_output_files, check_output_folder
+from posetrack_core.io import check_output_files, check_output_folder
+from posetrack_core.settings import tracking_config
+from posetrack_core.tracking import PoseTracker, tracker_kwargs
+from posetrack_core.tracking.link_files import link_path, write_outputs
 
-__all__ = ["LinkError", "link_posetrack", "read_mot", "link_mot", "main"]
+from .boundary import run_command, tool_parser
 
 
 def _infer_format(path: str) -> Optional[str]:
@@ -73,7 +65,13 @@ def _main(argv: Optional[List[str]]) -> int:
         check_output_folder(args.output)
     else:
         check_output_files([args.output], overwrite=args.overwrite)
-    tracker = PoseTracker(setup_tracking_cfg(args.config_file, args.opts, frames=False))
+    cfg = tracking_config(args.config_file, args.opts, frames=False, groups=["TRACKING"])
+    if cfg.TRACKING.LSTM_WEIGHTS:  # the learned cost's network: torch and Detectron2
+        from detectron2_tubes.tracking import build_pose_tracker
+
+        tracker = build_pose_tracker(cfg)
+    else:
+        tracker = PoseTracker(**tracker_kwargs(cfg.TRACKING))
     outputs, kept, dropped = link_path(args.input, args.output, fmt, tracker)
     check_output_files([dst for dst, _ in outputs], overwrite=args.overwrite)
     write_outputs(outputs)  # every input was valid

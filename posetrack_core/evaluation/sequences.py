@@ -12,8 +12,8 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..data.keypoints import POSETRACK17_JOINT_NAMES, POSETRACK17_TO_COCO
-from ..data.posetrack_json import (
+from ..keypoints import POSETRACK17_JOINT_NAMES, POSETRACK17_TO_COCO
+from ..posetrack_json import (
     PoseTrackFormatError,
     PoseTrackFrame,
     PoseTrackPerson,

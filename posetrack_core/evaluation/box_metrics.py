@@ -4,7 +4,7 @@ dataset included: reading, the MOT16/17/20 preprocessing (ground truth marked 0 
 class left out, predictions on distractors removed) and IoU similarities. Nothing is computed
 here; this module only lays the files out as TrackEval wants them.
 
-    from detectron2_tubes.evaluation.box_metrics import evaluate_mot
+    from posetrack_core.evaluation.box_metrics import evaluate_mot
     evaluate_mot("MOT17-02/gt/gt.txt", "tracks.txt")  # {"HOTA": ..., "MOTA": ..., "IDF1": ...}
 """
 
@@ -18,7 +18,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.cli import UserError
+from ..errors import UserError
 
 __all__ = ["MOT_METRICS", "evaluate_mot", "evaluate_mot_many", "format_mot_table", "MOTEvalError"]
 

@@ -8,7 +8,7 @@ import tempfile
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from .cli import UserError
+from .errors import UserError
 
 __all__ = [
     "atomic_path",

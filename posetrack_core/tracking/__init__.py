@@ -1,0 +1,43 @@
+"""The tracking stage in numpy: link per-frame detections into tracks."""
+
+from .costs import WeightedCost, box_iou, cosine_cost, iou_cost, oks, oks_cost, pckh, pose_cost
+from .detections import Detections
+from .link_files import LinkError, link_mot, link_posetrack, read_mot
+from .matching import MATCHERS, greedy_match, hungarian_match
+from .motion import BoxKalman
+from .tracker import (
+    COST_NAMES,
+    PoseTracker,
+    TrackerSettingError,
+    build_cost,
+    link_video,
+    parse_cost,
+    tracker_kwargs,
+)
+
+__all__ = [
+    "WeightedCost",
+    "box_iou",
+    "cosine_cost",
+    "iou_cost",
+    "oks",
+    "oks_cost",
+    "pckh",
+    "pose_cost",
+    "Detections",
+    "LinkError",
+    "link_mot",
+    "link_posetrack",
+    "read_mot",
+    "MATCHERS",
+    "greedy_match",
+    "hungarian_match",
+    "BoxKalman",
+    "COST_NAMES",
+    "PoseTracker",
+    "TrackerSettingError",
+    "build_cost",
+    "link_video",
+    "parse_cost",
+    "tracker_kwargs",
+]
