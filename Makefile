@@ -3,7 +3,7 @@ PYTHON ?= python3
 export PYTHON
 OUTPUT ?= output/demo
 
-.PHONY: install demo demo-long test test-fast bench clean
+.PHONY: install demo demo-long test test-fast test-numpy2 bench clean
 
 install:
 	@bash scripts/install.sh
@@ -20,6 +20,10 @@ test: install
 
 test-fast: install
 	$(PYTHON) -m pytest tests -m "not slow"
+
+# The torch-free evaluator's tests under numpy 2, in a virtual environment of their own.
+test-numpy2:
+	@bash scripts/test_numpy2.sh
 
 clean:
 	rm -rf output .pytest_cache build *.egg-info

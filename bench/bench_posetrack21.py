@@ -1,9 +1,19 @@
 #!/usr/bin/env python
 """PoseTrack21's keypoint HOTA here against the official kit, on the synthetic val split with
-perturbed predictions written as PoseTrack21 files.
+perturbed predictions written as PoseTrack21 files; and, with --end-to-end, the evaluation
+commands timed whole (process start to exit) against both official kits on the same files.
 
     python bench/bench_posetrack21.py [--videos 6] [--seeds 0 1 2] \
         [--kit-python /path/to/venv/bin/python --kit PoseTrack21/eval/posetrack21]
+    python bench/bench_posetrack21.py --end-to-end --videos 40 --kit-python KIT_VENV/bin/python \
+        --kit PoseTrack21/eval/posetrack21 --poseval POSEVAL_CHECKOUT [--repeats 5]
+
+--end-to-end: `python -m tubes_cli.eval_posetrack --benchmark posetrack21` against the
+PoseTrack21 kit (its Evaluator on one core, run by bench/posetrack21_kit.py), and
+`python -m tubes_cli.eval_posetrack` (AP and MOTA) against poseval (``python -m
+poseval.evaluate -g GT -p PRED -e -t``; POSEVAL_CHECKOUT holds its ``poseval`` package, and the
+kit's environment has its requirements: motmetrics 1.4.0, shapely, click, tqdm); the median of
+--repeats runs each, the numbers compared.
 
 Predictions per seed (`perturb`): people dropped, joints jittered (in head sizes) and dropped,
 identities swapped part-way through tracks, false positives added, some joints moved into
@@ -23,12 +33,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from detectron2_tubes.data import generate_synthetic_posetrack  # noqa: E402
 from posetrack_core.evaluation.hota_pose import (  # noqa: E402
     HOTA_METRICS,
     evaluate_posetrack21,
     format_hota_table,
 )
+from posetrack_core.keypoints import POSETRACK17_TO_COCO  # noqa: E402
+from posetrack_core.posetrack_json import read_posetrack_file  # noqa: E402
+from posetrack_core.synthetic import generate_synthetic_posetrack  # noqa: E402
 
 
 def perturb(gt_dir: str, pred_dir: str, seed: int, level: float = 1.0) -> None:
@@ -75,6 +87,103 @@ def perturb(gt_dir: str, pred_dir: str, seed: int, level: float = 1.0) -> None:
             json.dump({"images": images, "annotations": out, "categories": data["categories"]}, f)
 
 
+def to_2017(src_dir: str, dst_dir: str) -> None:
+    """The same files in PoseTrack 2017's "annolist" format, which poseval reads as written (it
+    converts 2018 files only when their frame names are the real PoseTrack ones)."""
+    os.makedirs(dst_dir, exist_ok=True)
+    for name in sorted(f for f in os.listdir(src_dir) if f.endswith(".json")):
+        annolist = []
+        for frame in read_posetrack_file(os.path.join(src_dir, name)).frames:
+            rects = []
+            for person in frame.people:
+                points = [
+                    {"id": [j], "x": [float(person.keypoints[slot, 0])],
+                     "y": [float(person.keypoints[slot, 1])], "is_visible": [1]}
+                    | ({} if person.joint_scores is None
+                       else {"score": [float(person.joint_scores[slot])]})
+                    for j, slot in enumerate(POSETRACK17_TO_COCO) if person.present[slot]
+                ]  # fmt: skip
+                rect = {"track_id": [person.track_id], "annopoints": [{"point": points}]}
+                if person.bbox_head is not None:
+                    rect.update(zip(("x1", "y1", "x2", "y2"), ([v] for v in person.bbox_head)))
+                if person.score is not None:
+                    rect["score"] = [person.score]
+                rects.append(rect)
+            regions = [
+                {"point": [{"x": [float(x)], "y": [float(y)]} for x, y in poly]}
+                for poly in frame.ignore_regions
+            ]
+            annolist.append({
+                "image": [{"name": frame.file_name}], "annorect": rects,
+                "ignore_regions": regions, "is_labeled": [int(bool(frame.is_labeled))],
+            })  # fmt: skip
+        with open(os.path.join(dst_dir, name), "w") as f:
+            json.dump({"annolist": annolist}, f)
+
+
+def _timed(cmd, repeats, **kw):
+    """Median wall time of ``repeats`` runs of a command (the last run's output kept)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), proc.stdout
+
+
+def end_to_end(args, gt_dir: str, pred: str, tmp: str) -> None:
+    """Each evaluation command timed whole, and the largest difference of its numbers."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    ours = [sys.executable, "-m", "tubes_cli.eval_posetrack", "--groundTruth", gt_dir + "/"]
+    ours += ["--predictions", pred + "/"]
+    out21, out18 = os.path.join(tmp, "ours21.json"), os.path.join(tmp, "ours18.json")
+    root = os.path.join(here, "..")
+    t_ours21, _ = _timed([*ours, "--benchmark", "posetrack21", "--output", out21], args.repeats,
+                         cwd=root)  # fmt: skip
+    t_kit, kit_out = _timed(
+        [args.kit_python, os.path.join(here, "posetrack21_kit.py"), "--kit", args.kit,
+         "--gt", gt_dir, "--pred", pred], args.repeats,
+    )  # fmt: skip
+    with open(out21) as f:
+        ours21 = json.load(f)
+    kit = json.loads(kit_out.strip().splitlines()[-1])
+    hota_diff = max(float(np.max(np.abs(np.subtract(ours21[k], kit[k])))) for k in HOTA_METRICS)
+    gt17, pred17 = os.path.join(tmp, "gt2017"), os.path.join(tmp, "pred2017")
+    to_2017(gt_dir, gt17)
+    to_2017(pred, pred17)
+    ours = [sys.executable, "-m", "tubes_cli.eval_posetrack", "--groundTruth", gt17 + "/"]
+    t_ours18, _ = _timed([*ours, "--predictions", pred17 + "/", "--output", out18], args.repeats,
+                         cwd=root)  # fmt: skip
+    out_dir = os.path.join(tmp, "poseval_out")
+    t_poseval, _ = _timed(
+        [args.kit_python, "-m", "poseval.evaluate", "-g", gt17 + "/", "-p", pred17 + "/", "-e",
+         "-t", "-o", out_dir], args.repeats, cwd=args.poseval,
+    )  # fmt: skip
+    with open(out18) as f:
+        ours18 = json.load(f)
+    with open(os.path.join(out_dir, "total_AP_metrics.json")) as f:
+        ap = json.load(f)["ap"]
+    with open(os.path.join(out_dir, "total_MOT_metrics.json")) as f:
+        mot = json.load(f)
+    # Both in the 2017 joint order, the total last; MOTP, precision and recall as totals.
+    ap_diff = float(np.max(np.abs(np.subtract(ours18["ap_per_joint"], ap))))
+    mota_diff = float(np.max(np.abs(np.subtract(ours18["mota_per_joint"], mot["mota"]))))
+    rest_diff = max(
+        abs(ours18[f"{k}_total"] - mot[m][-1])
+        for k, m in (("motp", "motp"), ("precision", "pre"), ("recall", "rec"))
+    )
+    print(f"\n{ours21['num_sequences']} sequences, {ours21['num_frames']} labelled frames; "
+          f"median of {args.repeats} runs each, whole commands (start to exit):")  # fmt: skip
+    print("| metrics | official kit | s | this project | s | speed-up | largest difference |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| keypoint HOTA (all 9 values per joint) | PoseTrack21 kit | {t_kit:.2f} | "
+          f"eval_posetrack --benchmark posetrack21 | {t_ours21:.2f} | {t_kit / t_ours21:.1f}x | "
+          f"{hota_diff:.2g} |")  # fmt: skip
+    print(f"| AP, MOTA (per joint), MOTP, Pre, Rec | poseval | {t_poseval:.2f} | eval_posetrack | {t_ours18:.2f} | "
+          f"{t_poseval / t_ours18:.1f}x | AP {ap_diff:.2g}, MOTA {mota_diff:.2g}, MOTP/Pre/Rec "
+          f"{rest_diff:.2g} |")  # fmt: skip
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--videos", type=int, default=6, help="val videos (default 6)")
@@ -83,12 +192,21 @@ def main():
     p.add_argument("--levels", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     p.add_argument("--kit-python", help="python of an environment where the kit runs")
     p.add_argument("--kit", help="the kit's eval/posetrack21 folder")
+    p.add_argument("--end-to-end", action="store_true", help="time the whole commands")
+    p.add_argument("--poseval", help="the folder holding poseval's package (--end-to-end)")
+    p.add_argument("--repeats", type=int, default=5, help="runs per command (--end-to-end)")
     args = p.parse_args()
+    if args.end_to_end and not (args.kit_python and args.kit and args.poseval):
+        p.error("--end-to-end needs --kit-python, --kit and --poseval")
     with tempfile.TemporaryDirectory() as tmp:
         generate_synthetic_posetrack(
             tmp, num_videos=1, num_val_videos=args.videos, num_frames=args.frames, seed=0
         )
         gt_dir = os.path.join(tmp, "annotations", "val")
+        if args.end_to_end:
+            pred = os.path.join(tmp, "pred")
+            perturb(gt_dir, pred, args.seeds[0], args.levels[1 if len(args.levels) > 1 else 0])
+            return end_to_end(args, gt_dir, pred, tmp)
         worst = {k: 0.0 for k in HOTA_METRICS}
         for seed in args.seeds:
             for level in args.levels:

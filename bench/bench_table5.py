@@ -78,7 +78,7 @@ def frame_conditions(gt_dir: str, dataset_root: str) -> dict:
     from detectron2.structures import Boxes, pairwise_iou
 
     from detectron2_tubes.data import load_posetrack_json
-    from detectron2_tubes.data.synthetic import generate_synthetic_posetrack
+    from posetrack_core.synthetic import generate_synthetic_posetrack
 
     blurred = {}
     try:

@@ -3,7 +3,7 @@
     python bench/bench_temporal.py [--seeds 0 1 2] [--iters 150 600] [--pretrained PATH]
                                    [--eval DATASET ...] [--bootstrap 500] [--output DIR]
 
-On the degraded variant of the synthetic set (`detectron2_tubes.data.synthetic_degraded`:
+On the degraded variant of the synthetic set (`posetrack_core.synthetic_degraded`:
 about a quarter of the labelled frames degraded by strong blur, a flash, a dropout or a large
 occluder, their neighbours intact, the labels unchanged), a 2D model (T = 1) and a 3D model
 (T = 3, centre-inflated) are fine-tuned from ONE 2D checkpoint (pretrained on the benchmark's
@@ -194,7 +194,7 @@ def main(argv=None) -> int:
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     import detectron2_tubes  # noqa: F401  (registers the datasets)
-    from detectron2_tubes.data.synthetic_degraded import load_degraded_frames
+    from posetrack_core.synthetic_degraded import load_degraded_frames
 
     start = time.perf_counter()
     for name in [TRAIN_SET, *args.eval]:

@@ -42,8 +42,8 @@ sys.path.insert(0, ROOT)
 
 from detectron2_tubes import layers  # noqa: E402
 from detectron2_tubes.data import build_clip_train_loader  # noqa: E402
-from detectron2_tubes.data.synthetic import generate_synthetic_posetrack  # noqa: E402
 from detectron2_tubes.engine import TubeTrainer, VideoPredictor, setup_cfg  # noqa: E402
+from posetrack_core.synthetic import generate_synthetic_posetrack  # noqa: E402
 
 
 def _sync(device):

@@ -5,15 +5,6 @@ Importing the package registers its datasets and model components with Detectron
 
 import warnings
 
-# `python -m detectron2_tubes.data.synthetic` (and .data.coco, .tracking.lstm): runpy warns that
-# the package imported the module before running it as __main__, which is harmless here (the
-# module's import has no side effect that running it twice would repeat).
-warnings.filterwarnings(
-    "ignore",
-    message=r"'detectron2_tubes\.[\w.]+' found in sys\.modules after import of package",
-    category=RuntimeWarning,
-)
-
 with warnings.catch_warnings():
     # fvcore and Detectron2 call torch.jit.script at import, deprecated since torch 2.10: not
     # the user's business, and hidden only while this package imports them.

@@ -16,12 +16,13 @@ if sys.version_info < (3, 12):
 import torch, torchvision
 from torchvision.ops import nms  # fails when torchvision does not match torch
 import detectron2
-import detectron2_tubes
+import detectron2_tubes, posetrack_core, tubes_cli
 assert int(numpy.__version__.split(".")[0]) < 2, "numpy>=2"
 assert int(cv2.__version__.split(".")[0]) < 5, "opencv>=5"
 assert motmetrics.__version__ == "1.4.0", "motmetrics"
-here = os.path.dirname(os.path.dirname(os.path.abspath(detectron2_tubes.__file__)))
-assert os.path.samefile(here, sys.argv[1]), f"detectron2_tubes installed from {here}"
+for package in (detectron2_tubes, posetrack_core, tubes_cli):
+    here = os.path.dirname(os.path.dirname(os.path.abspath(package.__file__)))
+    assert os.path.samefile(here, sys.argv[1]), f"{package.__name__} installed from {here}"
 PYCHECK
   ) >/dev/null 2>&1
 }

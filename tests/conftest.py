@@ -30,7 +30,7 @@ _OWNER = os.getpid()
 @pytest.fixture(scope="session")
 def tiny_synth(tmp_path_factory):
     """A small synthetic PoseTrack set on disk: (root, generated ground truth)."""
-    from detectron2_tubes.data.synthetic import generate_synthetic_posetrack
+    from posetrack_core.synthetic import generate_synthetic_posetrack
 
     root = str(tmp_path_factory.mktemp("synth"))
     truth = generate_synthetic_posetrack(

@@ -66,6 +66,10 @@ def test_perfect_tracks_and_one_identity_swap(tmp_path):
     assert swap["IDSW"] == 2
 
 
+@pytest.mark.skipif(
+    not hasattr(np, "asfarray"),
+    reason="the reference, py-motmetrics 1.4.0's distances, does not run on numpy 2 (np.asfarray)",
+)
 def test_mota_and_idf1_equal_py_motmetrics_on_noisy_tracks(tmp_path):
     rng = np.random.default_rng(0)
     gt_rows = _two_walkers(30) + [(t, 3, 150, 200, 50, 120) for t in range(5, 25)]

@@ -307,8 +307,8 @@ def test_eval_only_with_stock_detectron2_keypoint_rcnn(tiny_val, tmp_path):
 @pytest.mark.slow
 def test_eval_hook_during_training(tiny_val, tmp_path):
     cfg = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
-    from tubes_cli import train_net
     from detectron2_tubes.engine import TubeTrainer
+    from tubes_cli import train_net
 
     args = default_argument_parser().parse_args(
         [

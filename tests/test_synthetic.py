@@ -12,7 +12,7 @@ import pytest
 
 from detectron2_tubes.data import load_posetrack_json
 from detectron2_tubes.data.posetrack import load_posetrack_split
-from detectron2_tubes.data.synthetic import generate_synthetic_posetrack
+from posetrack_core.synthetic import generate_synthetic_posetrack
 
 
 def test_cli_writes_what_the_loader_reads_back(tmp_path):

@@ -209,8 +209,8 @@ def test_two_process_evaluation_equals_one_process(tmp_path):
     import torch
     from detectron2.modeling import build_model
 
-    from detectron2_tubes.data.synthetic import generate_synthetic_posetrack
     from detectron2_tubes.engine import setup_cfg
+    from posetrack_core.synthetic import generate_synthetic_posetrack
 
     generate_synthetic_posetrack(
         str(tmp_path / "datasets" / "posetrack18"),

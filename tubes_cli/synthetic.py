@@ -40,7 +40,7 @@ def _main(argv: Optional[List[str]]) -> int:
             parser.error(f"{flag} must be at least 1, got {value}")
     if args.val_videos is not None and args.val_videos < 1:
         parser.error(f"--val-videos must be at least 1, got {args.val_videos}")
-    from detectron2_tubes.data.synthetic import generate_synthetic_posetrack
+    from posetrack_core.synthetic import generate_synthetic_posetrack
 
     start = time.perf_counter()
     result = generate_synthetic_posetrack(

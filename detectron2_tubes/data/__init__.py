@@ -6,6 +6,7 @@ from posetrack_core.keypoints import (
     keypoints_to_box,
     posetrack_metadata,
 )
+from posetrack_core.synthetic import generate_synthetic_posetrack
 
 from . import builtin  # noqa: F401  (registers the built-in datasets)
 from .build import build_clip_test_loader, build_clip_train_loader
@@ -37,6 +38,5 @@ from .posetrack import (
     load_posetrack_split,
     register_posetrack,
 )
-from .synthetic import generate_synthetic_posetrack
 
 builtin.register_all()

@@ -23,10 +23,10 @@ from filelock import FileLock
 
 from posetrack_core.errors import UserError
 from posetrack_core.keypoints import posetrack_metadata
+from posetrack_core.synthetic import GENERATOR_VERSION, generate_synthetic_posetrack
+from posetrack_core.synthetic_degraded import DEGRADED_VERSION, generate_degraded_variant
 
 from .posetrack import load_posetrack_split, register_posetrack
-from .synthetic import GENERATOR_VERSION, generate_synthetic_posetrack
-from .synthetic_degraded import DEGRADED_VERSION, generate_degraded_variant
 
 logger = logging.getLogger(__name__)
 
