@@ -32,5 +32,6 @@ setup(
         "tqdm",
         "filelock",
     ],
-    extras_require={"dev": ["pytest"]},
+    # ONNX export (python -m tubes_cli.export --format onnx) checks and runs with onnxruntime.
+    extras_require={"onnx": ["onnx", "onnxruntime"], "dev": ["pytest", "onnx", "onnxruntime"]},
 )

@@ -142,6 +142,7 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """
     if (
         not torch.compiler.is_compiling()
+        and not torch.onnx.is_in_onnx_export()  # ONNX has the portable convolution only
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and x.numel() > 0
@@ -195,6 +196,12 @@ def tube_nms(
 
         keep = nms(tubes.tensor[:, 0], scores, iou_threshold)
         return keep if max_keep is None else keep[:max_keep]
+    if torch.jit.is_tracing():  # the greedy pass inside the exported graph, as a loop
+        # (ONNX has no stable sort; model scores tie with probability ~0)
+        order = torch.sort(scores, descending=True).indices
+        sorted_tubes = tubes[order]
+        overlaps = pairwise_tube_iou(sorted_tubes, sorted_tubes) > iou_threshold
+        return order[_greedy_keep(overlaps, -1 if max_keep is None else max_keep)]
     order = torch.argsort(scores, descending=True, stable=True)
     if order.numel() == 0:
         return order
@@ -212,6 +219,25 @@ def tube_nms(
     return order[torch.as_tensor(keep, dtype=torch.long, device=order.device)]
 
 
+@torch.jit.script_if_tracing
+def _greedy_keep(overlaps: torch.Tensor, max_keep: int) -> torch.Tensor:
+    """`tube_nms`'s greedy pass over an (N, N) bool overlap matrix in decreasing score order,
+    in TorchScript so that an exported model keeps the loop (a trace would record one input's
+    result); the same rule as the host loop of `tube_nms`, which eager inference runs."""
+    n = overlaps.shape[0]
+    suppressed = torch.zeros([n], dtype=torch.bool, device=overlaps.device)
+    kept = torch.zeros([n], dtype=torch.bool, device=overlaps.device)
+    count = 0
+    for i in range(n):
+        if not bool(suppressed[i]):
+            kept[i] = True
+            count += 1
+            if max_keep >= 0 and count >= max_keep:
+                break
+            suppressed = suppressed | overlaps[i]
+    return torch.nonzero(kept).flatten()
+
+
 def batched_tube_nms(
     tubes: Tubes,
     scores: torch.Tensor,
@@ -220,7 +246,7 @@ def batched_tube_nms(
     max_keep: Optional[int] = None,
 ) -> torch.Tensor:
     """Tube NMS within each category of ``idxs`` independently (torchvision's offset trick)."""
-    if len(tubes) == 0:
+    if not torch.jit.is_tracing() and len(tubes) == 0:
         return torch.empty((0,), dtype=torch.int64, device=scores.device)
     max_coord = tubes.tensor.max()
     offsets = idxs.to(tubes.tensor) * (max_coord + 1)

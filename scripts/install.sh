@@ -11,6 +11,7 @@ check() {
   (cd / && "$PY" - "$ROOT" <<'PYCHECK'
 import os, sys
 import numpy, cv2, scipy, motmetrics, pycocotools, fvcore, pytest, pkg_resources  # noqa
+import onnx, onnxruntime  # noqa
 if sys.version_info < (3, 12):
     import trackeval  # noqa
 import torch, torchvision
@@ -37,7 +38,8 @@ fi
 deps=("numpy<2" "setuptools<80" "opencv-python<5" scipy "motmetrics==1.4.0"
       "trackeval==1.0.0; python_version < '3.12'" pytest
       fvcore iopath pycocotools "omegaconf>=2.1,<2.4" hydra-core yacs termcolor tabulate
-      cloudpickle tqdm matplotlib tensorboard)
+      cloudpickle tqdm matplotlib tensorboard
+      onnx onnxruntime)  # optional for users (ONNX export); the tests check the export
 # Keep a working torch/torchvision pair if there is one; otherwise install the tested pair.
 if ! (cd / && "$PY" -c "import torch, torchvision; from torchvision.ops import nms") >/dev/null 2>&1; then
   deps=("torch==2.14.1" "torchvision==0.29.1" "${deps[@]}")

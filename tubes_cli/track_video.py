@@ -3,12 +3,16 @@
     python -m tubes_cli.track_video --config-file CFG --input VIDEO [VIDEO ...]
         --output OUT_DIR [--mode dense|strided] [--batch-size N] [--no-video] [--overwrite]
         [--num-gpus N] [--num-machines M --machine-rank R --dist-url URL] [KEY VALUE ...]
+    python -m tubes_cli.track_video --exported EXPORT_DIR --input ... --output OUT_DIR [...]
 
 --input: video files, folders of frames (one video each), folders of video files, or list files
 (.txt: one path a line). Writes OUT_DIR/<name>.json (PoseTrack 2018 with track ids and scores,
 readable by eval_posetrack) and OUT_DIR/<name>.mp4 (boxes and skeletons coloured by track id,
 ids drawn). MODEL.WEIGHTS gives the model (2D checkpoints are inflated); TRACKING.* the tracker.
-A video's outputs are written whole or not at all.
+A video's outputs are written whole or not at all. --exported runs a model written by
+python -m tubes_cli.export (its config is EXPORT_DIR/config.yaml unless --config-file is given;
+TRACKING.* and TEST.POSETRACK.* overrides apply, the model's settings are those it was exported
+with).
 
 One video: existing outputs are kept unless --overwrite. Several: a video whose outputs exist is
 done and skipped (a rerun resumes), --overwrite redoes it; a line per finished video, a summary
@@ -38,7 +42,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _parse(argv):
     parser = tool_parser("track_video", __doc__)
-    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--config-file", help="the model's config (or --exported)")
+    parser.add_argument("--exported", help="a folder written by python -m tubes_cli.export")
     parser.add_argument(
         "--input", required=True, nargs="+", help="videos, frame folders, video folders, lists"
     )
@@ -55,6 +60,12 @@ def _parse(argv):
     parser.add_argument("--dist-url", default="auto", help="tcp://HOST:PORT of machine 0")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
     args = parser.parse_args(argv)
+    if args.exported:
+        if not os.path.isfile(os.path.join(args.exported, "export.json")):
+            parser.error(f"--exported {args.exported}: not a folder written by tubes_cli.export")
+        args.config_file = args.config_file or os.path.join(args.exported, "config.yaml")
+    if not args.config_file:
+        parser.error("give --config-file (or --exported EXPORT_DIR)")
     if not os.path.isfile(args.config_file):
         parser.error(f"config file {args.config_file} does not exist")
     for flag, value in (("--batch-size", args.batch_size), ("--num-gpus", args.num_gpus),
@@ -70,7 +81,7 @@ def _main(argv: Optional[List[str]]) -> int:
     from detectron2_tubes.engine.collection import expand_inputs
 
     cfg = setup_cfg(args.config_file, args.opts)
-    error = missing_weights(cfg)
+    error = None if args.exported else missing_weights(cfg)
     if error:
         raise ConfigError(error)
     videos = expand_inputs(args.input)
@@ -88,6 +99,7 @@ def _one(cfg, video, args) -> int:
         batch_size=args.batch_size,
         write_video=not args.no_video,
         overwrite=args.overwrite,
+        exported=args.exported,
     )
     if r["weights"]:
         print(f"track_video: weights {r['weights']}")
@@ -135,7 +147,8 @@ def _worker(args, videos):
 
     records = track_videos(cfg, mine, args.output, overwrite=args.overwrite,
                            write_video=not args.no_video, mode=args.mode,
-                           batch_size=args.batch_size, report=report)  # fmt: skip
+                           batch_size=args.batch_size, report=report,
+                           exported=args.exported)  # fmt: skip
     gathered = comm.gather(records, dst=0) if world > 1 else [records]
     if comm.is_main_process():
         everything = [r for part in gathered for r in part]

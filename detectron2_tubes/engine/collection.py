@@ -10,8 +10,7 @@ import cv2
 
 from posetrack_core.errors import UserError, message_lines, user_error_message
 
-from .predictor import VideoPredictor
-from .video import output_paths, track_video, video_name
+from .video import build_video_predictor, output_paths, track_video, video_name
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -124,6 +123,7 @@ def track_videos(
     mode: str = "dense",
     batch_size: int = 1,
     report: Optional[Callable[[dict], None]] = None,
+    exported: Optional[str] = None,
 ) -> List[dict]:
     """Track each of ``videos`` (this process's share) with one predictor; per video a record
     {"input", "status": "done" | "skipped" | "failed", "frames", "detections" (tracked people
@@ -138,7 +138,7 @@ def track_videos(
         if overwrite or not all(os.path.isfile(p) for p in outputs):
             _remove_stale_temporaries(outputs)
             try:
-                predictor = predictor or VideoPredictor(cfg, mode=mode, batch_size=batch_size)
+                predictor = predictor or build_video_predictor(cfg, mode, batch_size, exported)
                 r = track_video(cfg, path, output_dir, write_video=write_video, progress=False,
                                 overwrite=True, predictor=predictor)  # fmt: skip
                 record.update(status="done", frames=r["frames"], detections=r["detections"],

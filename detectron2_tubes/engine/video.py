@@ -22,7 +22,14 @@ from ..evaluation import write_posetrack_video, writer_options
 from ..tracking import Detections
 from .predictor import VideoPredictor, VideoReadError, read_frames
 
-__all__ = ["track_video", "draw_tracks", "output_paths", "video_name", "prefetch"]
+__all__ = [
+    "track_video",
+    "build_video_predictor",
+    "draw_tracks",
+    "output_paths",
+    "video_name",
+    "prefetch",
+]
 
 _PALETTE = colormap(rgb=True, maximum=1)
 
@@ -99,6 +106,7 @@ def track_video(
     progress: bool = True,
     overwrite: bool = True,
     predictor: Optional[VideoPredictor] = None,
+    exported: Optional[str] = None,
 ) -> dict:
     """Run the video predictor with tracking on a video file or frame folder; see the module doc.
 
@@ -107,7 +115,8 @@ def track_video(
     refuses outputs that exist already (`OutputExistsError`) before any work starts.
 
     ``predictor``: a `VideoPredictor` built from ``cfg`` to reuse (a collection of videos builds
-    one); frames are decoded by a reader thread ahead of the model.
+    one); frames are decoded by a reader thread ahead of the model. ``exported``: an export
+    folder (`detectron2_tubes.export`) whose model runs in place of ``cfg``'s.
 
     Returns {"json": path, "video": path or None, "frames": n, "detections": tracked people over
     all frames, "tracks": n, "seconds": s, "weights": the checkpointer's summary line}.
@@ -115,9 +124,21 @@ def track_video(
     paths = output_paths(input_path, output_dir, write_video)
     check_output_files(paths, overwrite=overwrite)
     video = read_frames(input_path)  # an unreadable input fails before the model is built
-    predictor = predictor or VideoPredictor(cfg, mode=mode, batch_size=batch_size)
+    predictor = predictor or build_video_predictor(cfg, mode, batch_size, exported)
     with created_folder(output_dir):
         return _track_into(cfg, predictor, input_path, video, *paths, progress=progress)
+
+
+def build_video_predictor(cfg, mode: str = "dense", batch_size: int = 1, exported=None):
+    """`VideoPredictor` over ``cfg``'s model, or over the exported model of folder ``exported``
+    (its outputs go to the same tracker and writer)."""
+    if exported is None:
+        return VideoPredictor(cfg, mode=mode, batch_size=batch_size)
+    from ..export import ExportedClipPredictor
+
+    return VideoPredictor(
+        cfg, mode=mode, batch_size=batch_size, predictor=ExportedClipPredictor(exported)
+    )
 
 
 def _skeleton_metadata(cfg):

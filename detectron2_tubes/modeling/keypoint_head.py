@@ -36,9 +36,17 @@ def keypoint_inference_with_logits(heatmaps: torch.Tensor, pred_instances: List[
         heatmaps: (R, K, S, S) heatmap logits of all instances of the batch.
         pred_instances: per image, Instances with ``pred_boxes`` (R_i boxes, sum R_i = R).
     """
+    if torch.onnx.is_in_onnx_export():
+        # ONNX cannot express Detectron2's per-RoI bicubic decoding (indexing of unknown rank):
+        # an ONNX model outputs the heatmaps, decoded outside (detectron2_tubes.export).
+        counts = [i.pred_boxes.tensor.shape[0] for i in pred_instances]
+        for inst, maps in zip(pred_instances, heatmaps.split(counts)):
+            inst.pred_keypoint_heatmaps = maps
+        return
     boxes = cat([i.pred_boxes.tensor for i in pred_instances], dim=0)
     results = heatmaps_to_keypoints(heatmaps.detach(), boxes.detach())  # R, K, (x, y, logit, prob)
-    for inst, res in zip(pred_instances, results.split([len(i) for i in pred_instances])):
+    counts = [i.pred_boxes.tensor.shape[0] for i in pred_instances]  # traced, not constants
+    for inst, res in zip(pred_instances, results.split(counts)):
         inst.pred_keypoints = res[:, :, [0, 1, 3]]
         inst.pred_keypoint_logits = res[:, :, 2]
 
@@ -149,10 +157,12 @@ class KRCNNConvDeconvUpsample3DHead(BaseKeypointRCNNHead, nn.Sequential):
         frames = [_unroll(i, "pred_tubes", num_frames) for i in instances]
         keypoint_inference_with_logits(x, frames)
         for inst, fr in zip(instances, frames):
-            inst.pred_keypoints = fr.pred_keypoints.view(
-                len(inst), num_frames, self.num_keypoints, 3
-            )
+            if fr.has("pred_keypoint_heatmaps"):  # an ONNX export: (R, T, K, S, S)
+                maps = fr.pred_keypoint_heatmaps
+                inst.pred_keypoint_heatmaps = maps.view(-1, num_frames, *maps.shape[1:])
+                continue
+            inst.pred_keypoints = fr.pred_keypoints.view(-1, num_frames, self.num_keypoints, 3)
             inst.pred_keypoint_logits = fr.pred_keypoint_logits.view(
-                len(inst), num_frames, self.num_keypoints
+                -1, num_frames, self.num_keypoints
             )
         return instances

@@ -51,7 +51,7 @@ def pool_tubes(pooler: ROIPooler, features: List[torch.Tensor], tubes: List[Tube
     pooled = pooler(folded, boxes)  # (sum_n T * R_n, C, r, r), ordered (n, t, r)
     out, start = [], 0
     for tb in tubes:
-        r = len(tb)
+        r = tb.tensor.shape[0]  # a tensor when tracing, so that exports take any count
         chunk = pooled[start : start + r * t]
         out.append(chunk.view(t, r, *chunk.shape[1:]).permute(1, 2, 0, 3, 4))
         start += r * t
@@ -97,7 +97,7 @@ class Res5BoxHead3D(nn.Module):
 def _tube_inference_single(boxes, scores, image_shape, score_thresh, nms_thresh, topk):
     """boxes (R, K, T, 4) or (R, 1, T, 4) class-agnostic; scores (R, K + 1)."""
     valid = torch.isfinite(boxes).flatten(1).all(dim=1) & torch.isfinite(scores).all(dim=1)
-    if not valid.all():
+    if torch.jit.is_tracing() or not valid.all():
         boxes, scores = boxes[valid], scores[valid]
     scores = scores[:, :-1]
     num_reg, num_frames = boxes.shape[1], boxes.shape[2]

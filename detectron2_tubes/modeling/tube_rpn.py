@@ -119,7 +119,9 @@ def find_top_tube_proposals(
     for n, image_size in enumerate(image_sizes):
         tubes, scores, lvl = Tubes(topk_proposals[n]), topk_scores[n], level_ids
         valid = torch.isfinite(tubes.tensor).flatten(1).all(dim=1) & torch.isfinite(scores)
-        if not valid.all():
+        if torch.jit.is_tracing():  # an exported model selects whatever the input gives
+            tubes, scores, lvl = tubes[valid], scores[valid], lvl[valid]
+        elif not valid.all():
             if training:
                 raise FloatingPointError(
                     "Predicted tubes or scores contain Inf/NaN. Training has diverged."
@@ -127,7 +129,7 @@ def find_top_tube_proposals(
             tubes, scores, lvl = tubes[valid], scores[valid], lvl[valid]
         tubes.clip(image_size)
         keep = tubes.nonempty(threshold=min_box_size)
-        if not keep.all():
+        if torch.jit.is_tracing() or not keep.all():
             tubes, scores, lvl = tubes[keep], scores[keep], lvl[keep]
         keep = batched_tube_nms(tubes, scores, lvl, nms_thresh, max_keep=post_nms_topk)
         keep = keep[:post_nms_topk]

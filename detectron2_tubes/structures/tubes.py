@@ -22,9 +22,9 @@ class Tubes:
             tensor = torch.as_tensor(tensor, dtype=torch.float32)
         else:
             tensor = tensor.to(torch.float32)
-        if tensor.numel() == 0 and tensor.dim() != 3:
+        if tensor.dim() != 3 and tensor.numel() == 0:
             tensor = tensor.reshape((0, 1, 4))
-        if tensor.dim() != 3 or tensor.shape[-1] != 4:
+        if tensor.dim() != 3 or (not torch.jit.is_tracing() and tensor.shape[-1] != 4):
             raise ValueError(f"Tubes need an (N, T, 4) tensor, got shape {tuple(tensor.shape)}")
         self.tensor = tensor
 
@@ -50,7 +50,8 @@ class Tubes:
 
     def clip(self, box_size: Tuple[int, int]) -> None:
         """Clip every box (in place) to an image of size (height, width)."""
-        assert torch.isfinite(self.tensor).all(), "Tube tensor contains infinite or NaN!"
+        if not torch.jit.is_tracing():  # (an exported model's inputs are checked outside)
+            assert torch.isfinite(self.tensor).all(), "Tube tensor contains infinite or NaN!"
         h, w = box_size
         x1 = self.tensor[..., 0].clamp(min=0, max=w)
         y1 = self.tensor[..., 1].clamp(min=0, max=h)
