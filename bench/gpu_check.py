@@ -11,6 +11,9 @@
    predictor with tracking, R-18 T = 3: frames per second and peak GPU memory;
 3. two-process video sharding (needs 2 GPUs on CUDA): track_video over the synthetic videos in
    1 and 2 processes, the seconds of each and whether they write the same files;
+5. the exported model: R-18 T = 3 (random weights) exported to TorchScript on the device
+   (``detectron2_tubes.export``), its clips per second against the eager model's on the same
+   clips, and the largest box difference;
 4. the memory table's GPU column: ``bench/bench_memory.py --device cuda`` (a process per point,
    ``torch.cuda.max_memory_allocated``) on MEMORY_POINTS (the paper's R-18 T = 3 at 256 px, and
    R-50 / R-101 up to T = 8 at 800 px, 1 and 2 clips per GPU) in float32 and under bfloat16
@@ -170,6 +173,64 @@ def video_speed(root, device, num_frames, smoke):
     }
 
 
+def export_speed(root, device, smoke, clips=20):
+    """Eager vs TorchScript per clip on ``device``, the same clips, after a warm-up."""
+    import tempfile
+
+    import cv2
+    from detectron2.modeling import build_model
+
+    from detectron2_tubes.engine import ClipPredictor
+    from detectron2_tubes.export import ExportedModel, export_model, export_outputs
+
+    opts = ["MODEL.DEVICE", device, "DATASETS.TEST", "()", "TEST.DETECTIONS_PER_IMAGE", "20"]
+    if smoke:
+        opts += ["MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[64]", "INPUT.MIN_SIZE_TEST", "128"]
+    config = os.path.join(ROOT, "configs", "tube_rcnn_R18_T3.yaml")
+    torch.manual_seed(0)
+    model = build_model(setup_cfg(config, opts))
+    with torch.no_grad():  # random boxes that pass the score threshold, as people would
+        model.roi_heads.box_predictor.cls_score.weight.normal_(0, 0.01)
+        model.roi_heads.box_predictor.cls_score.bias[0] = 2.0
+    seq_dir = os.path.join(root, "images", "val")
+    seq = os.path.join(seq_dir, sorted(os.listdir(seq_dir))[0])
+    frames = [cv2.imread(os.path.join(seq, f)) for f in sorted(os.listdir(seq))]
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = os.path.join(tmp, "random.pth")
+        torch.save({"model": model.state_dict()}, weights)
+        cfg = setup_cfg(config, opts + ["MODEL.WEIGHTS", weights])
+        export_model(cfg, "torchscript", tmp, frames[:3])
+        exported = ExportedModel(tmp, device=device)
+        pred = ClipPredictor(cfg)
+        inputs = [pred._input(frames[i : i + 3])["image"] for i in range(clips)]
+        eager = lambda c: export_outputs(pred.model, [{"image": c}])  # noqa: E731
+        times, diff = {"eager": 0.0, "torchscript": 0.0}, 0.0
+        with torch.no_grad():
+            for run in (eager, exported):  # warm-up
+                run(inputs[0])
+            for key, run in (("eager", eager), ("torchscript", exported)):
+                _sync(device)
+                start = time.perf_counter()
+                for c in inputs:
+                    run(c)
+                _sync(device)
+                times[key] = time.perf_counter() - start
+            for c in inputs[:3]:  # boxes (random keypoint heads give meaningless joints)
+                want, got = eager(c), exported(c)
+                if len(want["scores"]) == len(got["scores"]):
+                    diff = max(diff, float((want["tubes"].cpu() - torch.as_tensor(
+                        got["tubes"])).abs().max()))  # fmt: skip
+                else:
+                    diff = float("inf")
+    return {
+        "clips": clips,
+        "eager_clips_per_second": clips / times["eager"],
+        "torchscript_clips_per_second": clips / times["torchscript"],
+        "torchscript_over_eager_time": times["torchscript"] / times["eager"],
+        "max_box_diff_px": diff,
+    }
+
+
 def video_sharding(root, device, smoke):
     """track_video over the synthetic training videos (folders of frames) in 1 process and in 2
     (--num-gpus 2, each process a share): seconds of each, and whether the files are the same.
@@ -274,6 +335,10 @@ def main():
         "video": video_speed(root, args.device, args.frames, args.smoke),
     }
     report["video_sharding"] = video_sharding(root, args.device, args.smoke)
+    try:
+        report["export"] = export_speed(root, args.device, args.smoke)
+    except Exception as e:  # noqa: BLE001  (report it; the other parts still count)
+        report["export"] = {"error": f"{type(e).__name__}: {e}"}
     if not args.skip_memory:
         report["memory"] = memory_points(args.device, args.memory_output, args.smoke)
     t1, t3 = report["train"]

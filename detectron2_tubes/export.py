@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from detectron2.data import transforms as T
 from detectron2.export import TracingAdapter
+from detectron2.export.torchscript_patch import patch_builtin_len
 from detectron2.structures import Instances, heatmaps_to_keypoints
 
 from posetrack_core.errors import UserError
@@ -149,10 +150,23 @@ def export_model(cfg, fmt: str, output_dir: str, sample: Sequence[np.ndarray]) -
     return {"paths": [path, config_path, os.path.join(output_dir, METADATA)], **check}
 
 
+# The modules whose len() of boxes, tubes and Instances must stay a traced size (Detectron2's
+# patch_builtin_len does so for its own heads), so that a count (proposals, detections) is not
+# recorded as a constant of the traced input.
+_SIZED_MODULES = [
+    "detectron2_tubes.layers",
+    "detectron2_tubes.structures.tubes",
+    "detectron2_tubes.modeling.meta_arch",
+    "detectron2_tubes.modeling.tube_rpn",
+    "detectron2_tubes.modeling.roi_heads",
+    "detectron2_tubes.modeling.keypoint_head",
+]
+
+
 def _trace_to(model, clip: torch.Tensor, fmt: str, path: str) -> None:
     """Trace with a fresh `TracingAdapter` (it records the outputs' structure on first use)."""
     adapter = TracingAdapter(model, [{"image": clip}], inference_func=export_outputs)
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), patch_builtin_len(_SIZED_MODULES):
         # The tracer's notes on Python values read from tensors: each one read here is constant
         # for a model (T, a shape check, an assert) or taken on every input (see the module
         # doc), and every export is checked against the eager model after it is written.
@@ -199,9 +213,11 @@ def _compare(eager: dict, got: dict, path: str) -> dict:
 
 class ExportedModel:
     """An export folder's model: ``model(clip)`` -> {name: numpy array} (`OUTPUTS`), the clip as
-    the model takes it (uint8 tensor or array, (C, T, H, W) or (C, H, W))."""
+    the model takes it (uint8 tensor or array, (C, T, H, W) or (C, H, W)). A TorchScript model
+    runs on ``device`` (trace it there: the export command traces on the config's
+    MODEL.DEVICE); an ONNX model on onnxruntime's CPU provider."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, device: str = "cpu"):
         meta_path = os.path.join(folder, METADATA)
         try:
             with open(meta_path) as f:
@@ -215,38 +231,39 @@ class ExportedModel:
         if not os.path.isfile(path):
             raise ExportError(f"{folder}: {self.spec['file']} is missing")
         self.path = path
-        self._run = _loader(self.format)(path)
+        self._run = _loader(self.format)(path, device)
 
     @staticmethod
     def run_file(path: str, fmt: str, clip) -> Dict[str, np.ndarray]:
         """Run an exported file once (used to check a fresh export)."""
-        return _finish(_loader(fmt)(path)(clip))
+        return _finish(_loader(fmt)(path, "cpu")(clip))
 
     def __call__(self, clip) -> Dict[str, np.ndarray]:
         return _finish(self._run(clip))
 
 
 def _loader(fmt: str):
-    """path -> (clip -> {name: array}) for a format."""
+    """(path, device) -> (clip -> {name: array}) for a format."""
     if fmt == "torchscript":
 
-        def load(path):
+        def load(path, device):
             import torchvision  # noqa: F401  (registers roi_align and nms for the graph)
 
             with warnings.catch_warnings():  # TorchScript is deprecated by PyTorch 2.10+
                 warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated")
-                module = torch.jit.load(path, map_location="cpu")
+                module = torch.jit.load(path, map_location=device)
 
             def run(clip):
                 with torch.no_grad():
-                    return dict(zip(OUTPUTS, (t.numpy() for t in module(torch.as_tensor(clip)))))
+                    outputs = module(torch.as_tensor(clip))
+                return dict(zip(OUTPUTS, (t.cpu().numpy() for t in outputs)))
 
             return run
 
         return load
     if fmt == "onnx":
 
-        def load(path):
+        def load(path, device):
             try:
                 import onnxruntime
             except ImportError:

@@ -248,6 +248,10 @@ def batched_tube_nms(
     """Tube NMS within each category of ``idxs`` independently (torchvision's offset trick)."""
     if not torch.jit.is_tracing() and len(tubes) == 0:
         return torch.empty((0,), dtype=torch.int64, device=scores.device)
-    max_coord = tubes.tensor.max()
+    if torch.jit.is_tracing():  # also defined for no tubes (the guard above is not traced)
+        flat = tubes.tensor.flatten()
+        max_coord = torch.cat([flat, flat.new_zeros(1)]).max()
+    else:
+        max_coord = tubes.tensor.max()
     offsets = idxs.to(tubes.tensor) * (max_coord + 1)
     return tube_nms(Tubes(tubes.tensor + offsets[:, None, None]), scores, iou_threshold, max_keep)

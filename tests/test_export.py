@@ -26,7 +26,8 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 QUICK_T1 = quick_config("tube_rcnn_R18_T1_synth.yaml")
 # Quick width, small inputs, scores spread so that the two test clips keep different numbers.
 SMALL = ["INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MIN_SIZE_TEST", "128", "INPUT.MAX_SIZE_TEST",
-         "256", "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32,32]", "TEST.DETECTIONS_PER_IMAGE", "12"]  # fmt: skip
+         "256", "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS", "[32,32]", "TEST.DETECTIONS_PER_IMAGE", "12",
+         "MODEL.RPN.PRE_NMS_TOPK_TEST", "200", "MODEL.RPN.POST_NMS_TOPK_TEST", "200"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,14 @@ def _inputs(trained, frames):
     return (pred, *_clips(pred, frames[0]))
 
 
+def _proposals(pred, clip) -> int:
+    model = pred.model
+    with torch.no_grad():
+        images = model.preprocess_image([{"image": clip}])
+        proposals, _ = model.proposal_generator(images, model.backbone(images.tensor), None)
+    return len(proposals[0])
+
+
 def _eager(pred, clip):
     from detectron2_tubes.export import export_outputs
 
@@ -105,7 +114,9 @@ def test_torchscript_runs_without_detectron2_and_equals_eager(trained, frames, t
     result = export_model(cfg, "torchscript", str(out), frames[0][2 : 2 + num_frames])
     assert result["max_diff_px"] < 1e-2
     eager = [_eager(pred, a), _eager(pred, b)]
-    assert len(eager[0]["scores"]) != len(eager[1]["scores"])  # other numbers of people
+    # other numbers of people, and of proposals (the counts a trace must not fix)
+    assert len(eager[0]["scores"]) != len(eager[1]["scores"])
+    assert _proposals(pred, a) != _proposals(pred, b)
     torch.save({"a": a, "b": b}, tmp_path / "inputs.pt")
     code = (
         "import sys, numpy, torch, torchvision\n"
