@@ -4,6 +4,7 @@
     python -m tubes_cli.demo               the whole job on the built-in synthetic data
     python -m tubes_cli.train_net          train or evaluate (also ``python train_net.py``)
     python -m tubes_cli.track_video        track people in videos with a trained model
+    python -m tubes_cli.export             export a model to TorchScript or ONNX
     python -m tubes_cli.eval_posetrack     PoseTrack metrics of prediction files
     python -m tubes_cli.eval_mot           MOTChallenge box metrics of MOT files
     python -m tubes_cli.link               add track ids to saved per-frame detections
