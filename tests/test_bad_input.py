@@ -584,7 +584,12 @@ def test_a_full_disk_during_training_leaves_no_truncated_checkpoint(tmp_path):
 
 def _signal_synthetic(tmp_path, sig, code, fragment):
     """tubes_cli.synthetic stopped by ``sig`` while it writes: exit ``code``, one line, nothing left."""
-    proc = _python("-m", "tubes_cli.synthetic", "--out", str(tmp_path / "s"), "--videos", "40")
+    # As a terminal starts it: a job started in the background of a script (as CI may run
+    # this suite) inherits SIGINT ignored, and Python then keeps it ignored.
+    proc = _python(
+        "-m", "tubes_cli.synthetic", "--out", str(tmp_path / "s"), "--videos", "40",
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     _wait_for(lambda: any(n.startswith(".synthetic-partial") for n in os.listdir(tmp_path)))
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=180)
