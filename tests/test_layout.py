@@ -72,6 +72,17 @@ def test_imports_go_one_way():
     assert bad == []
 
 
+def test_onnxruntime_stays_optional():
+    """onnxruntime (an optional dependency) is imported by the export code and its tests only."""
+    users = sorted(
+        os.path.relpath(path, ROOT)
+        for path in _sources(*LIBRARIES, "tubes_cli", "bench", "tests")
+        if any(m and m.split(".")[0] == "onnxruntime" for m in _imported_modules(path))
+    )
+    allowed = {"detectron2_tubes/export.py", "tubes_cli/export.py", "tests/test_export.py"}
+    assert "detectron2_tubes/export.py" in users and set(users) <= allowed, users
+
+
 def test_file_reading_commands_start_without_torch():
     """eval_posetrack, eval_mot and link (without the CNN and LSTM costs) read files only: they
     must not pay for torch and Detectron2 (about 3 s here), while ``import detectron2_tubes``
