@@ -28,7 +28,6 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from detectron2.data import transforms as T
 from detectron2.export import TracingAdapter
 from detectron2.export.torchscript_patch import patch_builtin_len
 from detectron2.structures import Instances, heatmaps_to_keypoints
@@ -36,6 +35,7 @@ from detectron2.structures import Instances, heatmaps_to_keypoints
 from posetrack_core.errors import UserError
 from posetrack_core.io import atomic_path, write_json_atomic
 
+from .engine.predictor import ClipInputs
 from .modeling.meta_arch import tube_postprocess, tubes_to_frames
 from .structures import Tubes
 
@@ -294,7 +294,7 @@ def _finish(out: dict) -> Dict[str, np.ndarray]:
     return out
 
 
-class ExportedClipPredictor:
+class ExportedClipPredictor(ClipInputs):
     """`ClipPredictor`'s interface over an exported model: T BGR frames (numpy, any size) in,
     ``{"instances", "frames"}`` in the frames' coordinates out, as the eager model's, so that
     `VideoPredictor` (and through it the tracker and the writer) runs an export unchanged."""
@@ -302,15 +302,10 @@ class ExportedClipPredictor:
     def __init__(self, folder: str):
         self.exported = ExportedModel(folder)
         spec = self.exported.spec["input"]
+        super().__init__(spec["min_size_test"], spec["max_size_test"], spec["format"],
+                         spec["num_frames"], spec["reads_clips"])  # fmt: skip
         self.model = None  # (nothing to adjust: the score threshold is inside the graph)
-        self.reads_clips, self.num_frames = spec["reads_clips"], spec["num_frames"]
-        self.input_format = spec["format"]
-        self.aug = T.ResizeShortestEdge([spec["min_size_test"]] * 2, spec["max_size_test"])
         self.weights_summary = f"exported {self.exported.format} model {self.exported.path}"
-
-    def prepare(self, frame: np.ndarray) -> np.ndarray:
-        transform = self.aug.get_transform(frame)
-        return transform.apply_image(frame[:, :, ::-1] if self.input_format == "RGB" else frame)
 
     def predict_batch(self, clips, prepared=None) -> List[dict]:
         prepared = prepared if prepared is not None else [None] * len(clips)
@@ -320,16 +315,10 @@ class ExportedClipPredictor:
         return self.predict_batch([frames])[0]
 
     def _predict(self, frames, prepared: Optional[Sequence[np.ndarray]]) -> dict:
-        if len(frames) != self.num_frames:
-            raise ValueError(
-                f"the model takes clips of {self.num_frames} frames, not {len(frames)}"
-            )
-        images = prepared if prepared is not None else [self.prepare(f) for f in frames]
-        clip = np.ascontiguousarray(np.stack(images).transpose(3, 0, 1, 2))
-        out = self.exported(clip if self.reads_clips else clip[:, 0])
-        size = images[0].shape[:2]
+        model_input = self._input(frames, prepared)
+        out = self.exported(model_input["image"])
         inst = Instances(
-            size,
+            tuple(model_input["image"].shape[-2:]),
             pred_tubes=Tubes(torch.as_tensor(out["tubes"])),
             scores=torch.as_tensor(out["scores"]),
             pred_classes=torch.as_tensor(out["classes"]),
@@ -337,6 +326,5 @@ class ExportedClipPredictor:
         )
         if not np.isnan(out["keypoint_logits"]).all():
             inst.pred_keypoint_logits = torch.as_tensor(out["keypoint_logits"])
-        h, w = frames[0].shape[:2]
-        inst = tube_postprocess(inst, h, w)
+        inst = tube_postprocess(inst, model_input["height"], model_input["width"])
         return {"instances": inst, "frames": tubes_to_frames(inst)}

@@ -196,17 +196,18 @@ def tube_nms(
 
         keep = nms(tubes.tensor[:, 0], scores, iou_threshold)
         return keep if max_keep is None else keep[:max_keep]
-    if torch.jit.is_tracing():  # the greedy pass inside the exported graph, as a loop
-        # (ONNX has no stable sort; model scores tie with probability ~0)
+    tracing = torch.jit.is_tracing()
+    if tracing:  # (ONNX has no stable sort; model scores tie with probability ~0)
         order = torch.sort(scores, descending=True).indices
-        sorted_tubes = tubes[order]
-        overlaps = pairwise_tube_iou(sorted_tubes, sorted_tubes) > iou_threshold
-        return order[_greedy_keep(overlaps, -1 if max_keep is None else max_keep)]
-    order = torch.argsort(scores, descending=True, stable=True)
-    if order.numel() == 0:
-        return order
+    else:
+        order = torch.argsort(scores, descending=True, stable=True)
+        if order.numel() == 0:
+            return order
     sorted_tubes = tubes[order]
-    overlaps = (pairwise_tube_iou(sorted_tubes, sorted_tubes) > iou_threshold).cpu().numpy()
+    overlaps = pairwise_tube_iou(sorted_tubes, sorted_tubes) > iou_threshold
+    if tracing:  # the greedy pass inside the exported graph, as a loop
+        return order[_greedy_keep(overlaps, -1 if max_keep is None else max_keep)]
+    overlaps = overlaps.cpu().numpy()
     suppressed = np.zeros(len(order), dtype=bool)
     keep = []
     for i in range(len(order)):

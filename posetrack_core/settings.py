@@ -107,7 +107,9 @@ def tracking_config(
             wanted = " and ".join(g + ".*" for g in groups)
             raise ConfigError(f"{key}: only {wanted} settings apply here")
     merge_config_list(cfg, opts)
-    if not frames and "cnn" in re.split(r"[:,\s]+", cfg.TRACKING.COST):
+    from .tracking.tracker import cost_names, parse_cost  # (it takes its defaults from here)
+
+    if not frames and "cnn" in cost_names(parse_cost(cfg.TRACKING.COST)):
         raise ConfigError(
             "TRACKING.COST: the cnn cost needs the frame images; use it through track_video or "
             "the Python API"

@@ -38,7 +38,7 @@ def frames(tiny_synth):
 
 
 @pytest.fixture(scope="module", params=[1, 3], ids=["T1", "T3"])
-def trained(request, tiny_synth, tmp_path_factory):
+def trained(request, tiny_synth, frames, tmp_path_factory):
     """(T, cfg): a quick-width model, seeded, trained 12 iterations on the tiny synthetic set."""
     num_frames = request.param
     root, _ = tiny_synth
@@ -53,7 +53,7 @@ def trained(request, tiny_synth, tmp_path_factory):
     cfg = setup_cfg(config, SMALL + ["MODEL.WEIGHTS", weights, "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
                                      "0.0"])  # fmt: skip
     pred = ClipPredictor(cfg)
-    scores = [_eager(pred, clip)["scores"] for clip in _clips(pred, frames_of(tiny_synth))]
+    scores = [_eager(pred, clip)["scores"] for clip in _clips(pred, frames[0])]
     # a score threshold that keeps some detections of each clip, and not as many of both
     cuts = sorted(np.concatenate(scores), reverse=True)
     counts = [(a, sorted(int((s >= a).sum()) for s in scores)) for a in cuts]
@@ -62,12 +62,6 @@ def trained(request, tiny_synth, tmp_path_factory):
     cfg = setup_cfg(config, SMALL + ["MODEL.WEIGHTS", weights, "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
                                      str(thresh)])  # fmt: skip
     return num_frames, cfg
-
-
-def frames_of(tiny_synth):
-    root, _ = tiny_synth
-    folder = sorted(glob.glob(os.path.join(root, "images", "train", "*")))[0]
-    return [cv2.imread(f) for f in sorted(glob.glob(os.path.join(folder, "*.jpg")))]
 
 
 def _clips(pred, frames):

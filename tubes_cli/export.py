@@ -14,6 +14,7 @@ TEST.DETECTIONS_PER_IMAGE). Track videos with it: track_video --exported DIR.
 """
 
 import argparse
+import itertools
 import os
 import sys
 from typing import List, Optional
@@ -28,14 +29,16 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _sample_frames(path: str, num_frames: int):
-    """``num_frames`` consecutive frames from the middle of a video or frame folder."""
+    """``num_frames`` consecutive frames from the middle of a video or frame folder (decoded up
+    to there only)."""
     from detectron2_tubes.engine import VideoReadError, read_frames
 
-    frames = list(read_frames(path)[0])
-    if len(frames) < num_frames:
-        raise VideoReadError(f"{path}: {len(frames)} frames; the model takes {num_frames}")
-    start = (len(frames) - num_frames) // 2
-    return frames[start : start + num_frames]
+    frames, _, names = read_frames(path)
+    start = max(len(names) - num_frames, 0) // 2
+    sample = list(itertools.islice(frames, start, start + num_frames))
+    if len(sample) < num_frames:
+        raise VideoReadError(f"{path}: too few frames; the model takes {num_frames}")
+    return sample
 
 
 def _default_sample() -> str:

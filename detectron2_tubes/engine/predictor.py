@@ -77,31 +77,16 @@ def read_frames(path: str) -> Tuple[Iterator[np.ndarray], float, List[str]]:
     return frames(), float(fps), [f"{i:06d}.jpg" for i in range(max(count, 1))]
 
 
-class ClipPredictor:
-    """Build the model from ``cfg``, load ``MODEL.WEIGHTS`` through the `InflatingCheckpointer`,
-    and predict on T BGR frames (numpy, any size): resized as the config says, outputs in the
-    input frames' coordinates. Works for Tube R-CNN configs and stock Detectron2 models (T = 1).
+class ClipInputs:
+    """T BGR frames (numpy, any size) as a model takes them: each resized by the test-time
+    ResizeShortestEdge, in the model's channel order, stacked into a uint8 (C, T, H, W) clip
+    ((C, H, W) for a model of single images). Shared by `ClipPredictor` and the exported
+    model's predictor."""
 
-    ``predictor(frames)`` returns ``{"instances": ..., "frames": [T per-frame Instances]}``.
-    """
-
-    def __init__(self, cfg):
-        self.cfg = cfg.clone()
-        self.model = build_model(self.cfg).eval()
-        self.weights_summary = ""  # what the checkpointer loaded (one line)
-        if cfg.MODEL.WEIGHTS:
-            checkpointer = InflatingCheckpointer.from_config(cfg, self.model, inference=True)
-            checkpointer.load(cfg.MODEL.WEIGHTS)
-            self.weights_summary = checkpointer.summary
-        self.reads_clips = uses_clips(cfg)
-        self.num_frames = cfg.INPUT.CLIP.NUM_FRAMES if self.reads_clips else 1
-        if self.num_frames > 1 and cfg.MODEL.DEVICE == "cpu":
-            # oneDNN runs 3D convolutions in the channels-last layout when the weights are in
-            # it: 13% less time per clip for the demo's T = 3 model on 2 cores, 5% more for
-            # T = 1, so clips only; the outputs agree to 1e-4 px.
-            self.model.to(memory_format=torch.channels_last_3d)
-        self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
-        self.input_format = cfg.INPUT.FORMAT
+    def __init__(self, min_size: int, max_size: int, input_format: str, num_frames: int,
+                 reads_clips: bool):  # fmt: skip
+        self.aug = T.ResizeShortestEdge([min_size] * 2, max_size)
+        self.input_format, self.num_frames, self.reads_clips = input_format, num_frames, reads_clips
 
     def prepare(self, frame: np.ndarray) -> np.ndarray:
         """One BGR frame as the model takes it: resized as the config says, in its channel
@@ -121,6 +106,33 @@ class ClipPredictor:
         images = prepared if prepared is not None else [self.prepare(f) for f in frames]
         clip = torch.as_tensor(np.ascontiguousarray(np.stack(images).transpose(3, 0, 1, 2)))
         return {"image": clip if self.reads_clips else clip[:, 0], "height": h, "width": w}
+
+
+class ClipPredictor(ClipInputs):
+    """Build the model from ``cfg``, load ``MODEL.WEIGHTS`` through the `InflatingCheckpointer`,
+    and predict on T BGR frames (numpy, any size): resized as the config says, outputs in the
+    input frames' coordinates. Works for Tube R-CNN configs and stock Detectron2 models (T = 1).
+
+    ``predictor(frames)`` returns ``{"instances": ..., "frames": [T per-frame Instances]}``.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg.clone()
+        self.model = build_model(self.cfg).eval()
+        self.weights_summary = ""  # what the checkpointer loaded (one line)
+        if cfg.MODEL.WEIGHTS:
+            checkpointer = InflatingCheckpointer.from_config(cfg, self.model, inference=True)
+            checkpointer.load(cfg.MODEL.WEIGHTS)
+            self.weights_summary = checkpointer.summary
+        reads_clips = uses_clips(cfg)
+        num_frames = cfg.INPUT.CLIP.NUM_FRAMES if reads_clips else 1
+        super().__init__(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, cfg.INPUT.FORMAT,
+                         num_frames, reads_clips)  # fmt: skip
+        if self.num_frames > 1 and cfg.MODEL.DEVICE == "cpu":
+            # oneDNN runs 3D convolutions in the channels-last layout when the weights are in
+            # it: 13% less time per clip for the demo's T = 3 model on 2 cores, 5% more for
+            # T = 1, so clips only; the outputs agree to 1e-4 px.
+            self.model.to(memory_format=torch.channels_last_3d)
 
     @torch.inference_mode()
     def predict_batch(

@@ -10,7 +10,7 @@ from detectron2.config import configurable
 from detectron2.structures import Instances
 from detectron2.tracking.base_tracker import TRACKER_HEADS_REGISTRY, BaseTracker
 
-from posetrack_core.tracking import Detections, PoseTracker, parse_cost, tracker_kwargs
+from posetrack_core.tracking import Detections, PoseTracker, cost_names, tracker_kwargs
 
 __all__ = ["build_pose_tracker", "PoseTrackerHead"]
 
@@ -24,8 +24,7 @@ def build_pose_tracker(cfg) -> PoseTracker:
         from .lstm import load_box_lstm
 
         kwargs["lstm"] = load_box_lstm(t.LSTM_WEIGHTS)
-    cost = parse_cost(t.COST)
-    if t.CNN_WEIGHTS or "cnn" in (cost if isinstance(cost, dict) else {cost: 1}):
+    if t.CNN_WEIGHTS or "cnn" in cost_names(kwargs["cost"]):
         from .features import CropFeatureExtractor
 
         kwargs["feature_extractor"] = CropFeatureExtractor(weights=t.CNN_WEIGHTS or None)

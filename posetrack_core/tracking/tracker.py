@@ -22,6 +22,7 @@ __all__ = [
     "link_video",
     "build_cost",
     "parse_cost",
+    "cost_names",
     "COST_NAMES",
 ]
 
@@ -83,7 +84,8 @@ def parse_cost(text: str) -> Union[str, Dict[str, float]]:
     return out
 
 
-def _cost_names(cost) -> set:
+def cost_names(cost) -> set:
+    """The costs a `parse_cost` result uses (weight > 0); empty for a callable."""
     if isinstance(cost, str):
         return {cost}
     if isinstance(cost, dict):
@@ -170,8 +172,8 @@ class PoseTracker:
         self.kalman = BoxKalman() if motion == "kalman" else None
         self.low_thresh, self.second_max_cost = low_thresh, second_max_cost
         self.cost_fn = build_cost(cost, lstm=lstm, keypoint_thresh=keypoint_thresh)
-        self.needs_features = "cnn" in _cost_names(cost)
-        self.needs_history = "lstm" in _cost_names(cost) or not isinstance(cost, (str, dict))
+        self.needs_features = "cnn" in cost_names(cost)
+        self.needs_history = "lstm" in cost_names(cost) or not isinstance(cost, (str, dict))
         if self.needs_features and feature_extractor is None:
             raise TrackerSettingError(
                 "the cnn cost needs a feature extractor (feature_extractor="
