@@ -3,7 +3,7 @@ PYTHON ?= python3
 export PYTHON
 OUTPUT ?= output/demo
 
-.PHONY: install demo demo-long test test-fast test-numpy2 bench clean
+.PHONY: install demo demo-long test test-fast test-oldest test-python test-torch-free bench clean
 
 install:
 	@bash scripts/install.sh
@@ -21,9 +21,19 @@ test: install
 test-fast: install
 	$(PYTHON) -m pytest tests -m "not slow"
 
-# The torch-free evaluator's tests under numpy 2, in a virtual environment of their own.
-test-numpy2:
-	@bash scripts/test_numpy2.sh
+# The fast suite on the oldest supported stack (Python 3.11, numpy 1.26, OpenCV 4.9), in a
+# virtual environment of its own kept in output/venv-oldest.
+test-oldest:
+	@bash scripts/test_oldest.sh
+
+# A fresh virtual environment of another Python, installed and tested: make test-python PY=3.13
+PY ?= 3.13
+test-python:
+	@bash scripts/test_python.sh $(PY)
+
+# The torch-free evaluator's tests in a virtual environment without torch or Detectron2.
+test-torch-free:
+	@bash scripts/test_torch_free.sh
 
 clean:
 	rm -rf output .pytest_cache build *.egg-info

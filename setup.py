@@ -14,18 +14,17 @@ setup(
     + ["detectron2_tubes.configs"],
     package_dir={"detectron2_tubes.configs": "configs"},
     package_data={"detectron2_tubes.configs": ["*.yaml", "*/*.yaml"]},
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     # Detectron2 itself is not on PyPI; `make install` (scripts/install.sh) installs it.
     install_requires=[
         "torch",
         "torchvision",
-        "numpy<2",
-        "setuptools<80",
-        "opencv-python<5",
+        # numpy 1.26 and 2.x, OpenCV 4.x and 5.x: no upper pins (tested: doc/install.md).
+        "numpy>=1.26",
+        "opencv-python>=4.8",
         "scipy",
-        "motmetrics==1.4.0",
-        # HOTA/IDF1 of box tracks; later releases need numpy>=2, and 1.0.0 Python < 3.12
-        "trackeval==1.0.0; python_version < '3.12'",
+        # HOTA/IDF1 of box tracks: 1.3.0 for numpy 2; 1.0.0 is the last for numpy 1 (Python < 3.12)
+        "trackeval>=1.0.0",
         "pycocotools",
         "fvcore",
         "iopath",

@@ -5,6 +5,10 @@ Importing the package registers its datasets and model components with Detectron
 
 import warnings
 
+from .utils.compat import import_detectron2_model_zoo
+
+import_detectron2_model_zoo()  # before anything else of Detectron2's: see utils/compat.py
+
 with warnings.catch_warnings():
     # fvcore and Detectron2 call torch.jit.script at import, deprecated since torch 2.10: not
     # the user's business, and hidden only while this package imports them.

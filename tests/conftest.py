@@ -30,13 +30,10 @@ _OWNER = os.getpid()
 @pytest.fixture(scope="session")
 def tiny_synth(tmp_path_factory):
     """A small synthetic PoseTrack set on disk: (root, generated ground truth)."""
-    from posetrack_core.synthetic import generate_synthetic_posetrack
+    from motmetrics_cases import tiny_synth as make
 
     root = str(tmp_path_factory.mktemp("synth"))
-    truth = generate_synthetic_posetrack(
-        root, num_videos=2, num_frames=12, seed=3, num_val_videos=1
-    )
-    return root, truth
+    return root, make(root)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from detectron2 import model_zoo
+
+import detectron2_tubes  # noqa: F401, I001  (first: it lets Detectron2's model zoo import, utils/compat.py)
+from detectron2 import model_zoo  # noqa: I001
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model

@@ -6,9 +6,16 @@ import os
 import numpy as np
 import pytest
 
+from motmetrics_cases import (
+    digest_files,
+    digest_sequences,
+    perturbed_predictions,
+    random_sequences,
+    reference,
+)
+
 from posetrack_core.evaluation import (
     ClearMOTCounter,
-    MotmetricsCounter,
     PoseTrackEvalError,
     evaluate_posetrack,
     evaluate_sequences,
@@ -299,62 +306,30 @@ def test_one_evaluated_frame_is_handled(tmp_path):
 
 
 def test_clear_mot_counter_equals_motmetrics_on_random_sequences():
-    import motmetrics as mm
-
-    rng = np.random.default_rng(0)
-    for _ in range(150):
-        acc, fast = mm.MOTAccumulator(auto_id=True), ClearMOTCounter()
-        n_obj, n_hyp = rng.integers(1, 6), rng.integers(1, 7)
-        for _ in range(rng.integers(1, 25)):
-            oids = sorted(rng.choice(n_obj, rng.integers(0, n_obj + 1), replace=False).tolist())
-            hids = sorted(rng.choice(n_hyp, rng.integers(0, n_hyp + 1), replace=False).tolist())
-            d = rng.uniform(0, 1, (len(oids), len(hids)))
-            d[d > 0.5] = np.nan
-            acc.update(oids, hids, d)
+    # py-motmetrics 1.4.0's MOTAccumulator on the same sequences: tests/data/motmetrics_reference.json.
+    sequences = random_sequences()
+    ref = reference("random_sequences")
+    assert digest_sequences(sequences) == ref["inputs_sha256"], "inputs changed: remake the reference"
+    assert len(ref["sequences"]) == len(sequences) == 150
+    for frames, expected in zip(sequences, ref["sequences"]):
+        fast = ClearMOTCounter()
+        for oids, hids, d in frames:
             fast.update(oids, hids, d)
-        ref = MotmetricsCounter()
-        ref.acc = acc
         for name in ("misses", "switches", "false_positives", "objects", "detections"):
-            assert getattr(fast, name) == getattr(ref, name), name
-        assert fast.sum_d == pytest.approx(ref.sum_d, abs=1e-9)
-
-
-def _perturbed_predictions(gt_dir, pred_dir, seed=1):
-    """The ground truth with people missed, joints moved, random scores and identity switches."""
-    rng = np.random.default_rng(seed)
-    os.makedirs(pred_dir)
-    for name in os.listdir(gt_dir):
-        with open(os.path.join(gt_dir, name)) as f:
-            data = json.load(f)
-        anns = []
-        for a in data["annotations"]:
-            if rng.random() < 0.15:
-                continue  # missed person
-            k = np.array(a["keypoints"], float).reshape(17, 3)
-            k[:, :2] += rng.normal(0, 3, (17, 2)) * (k[:, 2:] > 0)
-            a = dict(a, keypoints=k.reshape(-1).tolist(), scores=rng.random(17).tolist())
-            if rng.random() < 0.1:
-                a["track_id"] = a["track_id"] + 50  # an identity switch
-            anns.append(a)
-        seen = set()
-        data["annotations"] = [
-            a
-            for a in anns
-            if (a["image_id"], a["track_id"]) not in seen
-            and not seen.add((a["image_id"], a["track_id"]))
-        ]
-        with open(os.path.join(pred_dir, name), "w") as f:
-            json.dump(data, f)
+            assert getattr(fast, name) == expected[name], name
+        assert fast.sum_d == pytest.approx(expected["sum_d"], abs=1e-9)
 
 
 def test_fast_backend_equals_motmetrics_backend_on_perturbed_synthetic(tiny_synth, tmp_path):
+    # evaluate_posetrack(mot_backend="motmetrics") on the same files, stored with its inputs' digest.
     root, _ = tiny_synth
     gt_dir = os.path.join(root, "annotations", "val")
-    _perturbed_predictions(gt_dir, str(tmp_path / "pred"))
+    perturbed_predictions(gt_dir, str(tmp_path / "pred"))
+    ref = reference("perturbed_synthetic")
+    assert digest_files(gt_dir, str(tmp_path / "pred")) == ref["inputs_sha256"], "inputs changed"
     fast = evaluate_posetrack(gt_dir, str(tmp_path / "pred"))
-    ref = evaluate_posetrack(gt_dir, str(tmp_path / "pred"), mot_backend="motmetrics")
     for key in ("misses", "switches", "fps", "objects", "dets"):
-        assert fast["counts"][key] == ref["counts"][key], key
+        assert np.asarray(fast["counts"][key]).tolist() == ref["counts"][key], key
     assert np.allclose(fast["counts"]["sum_d"], ref["counts"]["sum_d"], rtol=0, atol=1e-9)
     assert np.allclose(fast["motp"], ref["motp"]) and np.allclose(fast["mota"], ref["mota"])
     assert 0 < fast["ap"][-1] < 100 and 0 < fast["mota"][-1] < 100
@@ -366,7 +341,7 @@ def test_pooled_per_sequence_parts_equal_one_evaluation(tiny_synth, tmp_path):
     sequences, the AP and MOTA of evaluating those sequences together."""
     root, _ = tiny_synth
     gt_dir = os.path.join(root, "annotations", "train")
-    _perturbed_predictions(gt_dir, str(tmp_path / "pred"), seed=4)
+    perturbed_predictions(gt_dir, str(tmp_path / "pred"), seed=4)
     names = sorted(os.listdir(gt_dir))
     seqs = [
         load_sequence_pair(os.path.join(gt_dir, n), str(tmp_path / "pred" / n), i)[0]

@@ -84,9 +84,10 @@ def evaluate_mot_many(pairs: Sequence[Tuple[str, str]], *, benchmark: Optional[s
     TrackEval combines them (HOTA from the summed counts, MOTA from summed errors, ...)."""
     try:
         import trackeval
-    except ImportError:
+    except ImportError as e:
         raise MOTEvalError(
-            "box HOTA/IDF1 need TrackEval: pip install trackeval==1.0.0 (Python < 3.12)"
+            f"box HOTA/IDF1 need TrackEval ({e}): pip install trackeval (1.3.0 for numpy 2; "
+            "1.0.0, Python < 3.12, for numpy 1)"
         ) from None
 
     seqs, seq_info, benchmark = _sequences(pairs, benchmark)

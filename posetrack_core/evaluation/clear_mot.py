@@ -135,7 +135,12 @@ class MotmetricsCounter:
     _NAMES = ["num_misses", "num_switches", "num_false_positives", "num_objects", "num_detections"]
 
     def __init__(self):
-        import motmetrics as mm
+        try:  # not a dependency of the project: the reference of the benchmark only
+            import motmetrics as mm
+        except ImportError as e:
+            raise ImportError(
+                f"mot_backend='motmetrics' needs py-motmetrics ({e}): pip install motmetrics"
+            ) from None
 
         self.acc = mm.MOTAccumulator(auto_id=True)
         self._mh = mm.metrics.create()
