@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from detectron2_tubes.data import generate_synthetic_posetrack  # noqa: E402
-from detectron2_tubes.evaluation import evaluate_posetrack, grouped  # noqa: E402
+from posetrack_core.evaluation import evaluate_posetrack, grouped  # noqa: E402
+from posetrack_core.synthetic import generate_synthetic_posetrack  # noqa: E402
 
 
 def perturb(gt_dir, pred_dir, seed=0):

@@ -47,7 +47,7 @@ def _clips(pred, count):
     frames = [cv2.imread(os.path.join(video, n)) for n in sorted(os.listdir(video))]
     t, step = pred.num_frames, max(1, (len(frames) - pred.num_frames) // count)
     clips = [frames[i : i + t] for i in range(0, step * count, step)]
-    return [(c, pred._input(c)["image"]) for c in clips]
+    return [(c, pred.model_input(c)["image"]) for c in clips]
 
 
 def _flops(model, clip) -> float:

@@ -22,8 +22,8 @@ import motmetrics as mm
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from detectron2_tubes.tracking import PoseTracker  # noqa: E402
 from posetrack_core.evaluation.box_metrics import evaluate_mot_many  # noqa: E402
+from posetrack_core.tracking import PoseTracker  # noqa: E402
 from posetrack_core.tracking.link_files import link_mot, read_mot  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(mm.__file__), "data")

@@ -120,7 +120,7 @@ def video_parts(gt_dir: str, pred_dir: str, conditions: dict) -> list:
     """Per test video: `evaluate_sequences(..., return_parts=True)` of all its evaluated frames
     (with tracking) and, AP only, of each subset's, with the subset's frame count, so that any
     resampling of the videos is scored by `pooled_metrics` without evaluating again."""
-    from detectron2_tubes.evaluation import evaluate_sequences
+    from posetrack_core.evaluation import evaluate_sequences
     from posetrack_core.evaluation.sequences import SequenceData, load_sequence_pair
 
     out = []
@@ -143,7 +143,7 @@ def video_parts(gt_dir: str, pred_dir: str, conditions: dict) -> list:
 def scores(runs, pick) -> dict:
     """Seed-mean {"mAP", "MOTA", subset APs} of runs (per seed, per video parts) on the videos
     ``pick`` (indices, repeats allowed)."""
-    from detectron2_tubes.evaluation import pooled_metrics
+    from posetrack_core.evaluation import pooled_metrics
 
     per_seed = []
     for videos in runs:
@@ -262,7 +262,7 @@ def main(argv=None) -> int:
     show_training_log()
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
-    import detectron2_tubes  # noqa: F401  (registers the datasets)
+    import detectron2_tubes.data  # (registers the datasets)
     from posetrack_core.io import write_json_atomic, write_text_atomic
 
     train_set, test_set = "posetrack_synth_train", args.test_set
@@ -275,7 +275,7 @@ def main(argv=None) -> int:
             if name in DatasetCatalog.list():
                 DatasetCatalog.remove(name)
                 MetadataCatalog.remove(name)
-            detectron2_tubes.register_posetrack(name, ann, args.dataset_root)
+            detectron2_tubes.data.register_posetrack(name, ann, args.dataset_root)
     args.test_set_name = test_set
     for name in (train_set, test_set):
         DatasetCatalog.get(name)  # generate what is missing now, not inside a training

@@ -52,7 +52,7 @@ TRAIN_SET = "posetrack_synth_degraded_train"
 def video_parts(gt_dir: str, pred_dir: str, degraded: dict) -> list:
     """Per video: AP parts (`evaluate_sequences(..., return_parts=True)`) of its degraded
     evaluated frames and of its intact ones."""
-    from detectron2_tubes.evaluation import evaluate_sequences
+    from posetrack_core.evaluation import evaluate_sequences
     from posetrack_core.evaluation.sequences import SequenceData, load_sequence_pair
 
     out = []
@@ -78,7 +78,7 @@ SUBSETS = ("degraded", "intact")
 def analyse(rows, dataset, gt_dir, degraded, n_boot, rng) -> dict:
     """Seed-mean AP on degraded and intact frames per model, bootstrap 95% intervals over
     videos, and the 3D - 2D difference (the same resampled videos for both)."""
-    from detectron2_tubes.evaluation import pooled_metrics
+    from posetrack_core.evaluation import pooled_metrics
 
     runs = {
         name: [

@@ -24,8 +24,9 @@ from detectron2.tracking.vanilla_hungarian_bbox_iou_tracker import (  # noqa: E4
     VanillaHungarianBBoxIOUTracker,
 )
 
-from detectron2_tubes.tracking import Detections, PoseTracker, PoseTrackerHead  # noqa: E402
+from detectron2_tubes.tracking import PoseTrackerHead  # noqa: E402
 from posetrack_core.io import write_json_atomic  # noqa: E402
+from posetrack_core.tracking import Detections, PoseTracker  # noqa: E402
 
 H, W = 720, 1280
 

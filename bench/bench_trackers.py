@@ -74,7 +74,7 @@ def write_mot(path: str, frames, with_ids: bool) -> None:
 
 def run_ours(videos, options):
     """{seq: per-frame tracked Detections}, seconds in update, frames."""
-    from detectron2_tubes.tracking import PoseTracker
+    from posetrack_core.tracking import PoseTracker
 
     out, seconds, n = {}, 0.0, 0
     for seq, frames in videos.items():
@@ -119,7 +119,7 @@ def run_boxmot(python, name, videos, size, tmp):
 def tud_videos():
     import motmetrics as mm
 
-    from detectron2_tubes.tracking import Detections
+    from posetrack_core.tracking import Detections
 
     data = os.path.join(os.path.dirname(mm.__file__), "data")
     videos, gts = {}, {}
@@ -153,8 +153,8 @@ def synthetic_videos(raw, dataset):
     from detectron2.data import DatasetCatalog
 
     from detectron2_tubes.data.clips import group_by_video
-    from detectron2_tubes.tracking import Detections
     from posetrack_core.keypoints import NUM_KEYPOINTS
+    from posetrack_core.tracking import Detections
 
     videos, frames_of = {}, {}
     for frames in group_by_video(DatasetCatalog.get(dataset)):

@@ -30,15 +30,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from detectron2.data import DatasetCatalog  # noqa: E402
 
-from detectron2_tubes.data import generate_synthetic_posetrack, group_by_video  # noqa: E402
+from detectron2_tubes.data import group_by_video  # noqa: E402
 from detectron2_tubes.data.posetrack import load_posetrack_split  # noqa: E402
-from detectron2_tubes.tracking import (  # noqa: E402
-    CropFeatureExtractor,
-    Detections,
-    PoseTracker,
-    train_box_lstm,
-)
+from detectron2_tubes.tracking import CropFeatureExtractor, train_box_lstm  # noqa: E402
 from posetrack_core.evaluation.box_metrics import evaluate_mot_many  # noqa: E402
+from posetrack_core.synthetic import generate_synthetic_posetrack  # noqa: E402
+from posetrack_core.tracking import Detections, PoseTracker  # noqa: E402
 
 
 def noisy_detections(

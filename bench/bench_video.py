@@ -85,7 +85,7 @@ def modes(weights: str):
     from detectron2_tubes.data import ensure_synthetic_dataset
     from detectron2_tubes.engine import setup_cfg
     from detectron2_tubes.engine.video import track_video
-    from detectron2_tubes.evaluation import evaluate_posetrack, grouped
+    from posetrack_core.evaluation import evaluate_posetrack, grouped
 
     root = ensure_synthetic_dataset()
     cfg = setup_cfg(QUICK, ["MODEL.WEIGHTS", weights])
@@ -162,7 +162,7 @@ def _model_run(spec: dict) -> None:
     _label(model.proposal_generator, "forward", "rpn")
     _label(model.roi_heads, "_forward_box", "box head")
     _label(model.roi_heads, "_forward_keypoint", "keypoint head")
-    _label(video._instances_tracker, "update", "tracker")
+    _label(video.tracker_head, "update", "tracker")
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
         for _ in video(frames):
@@ -177,7 +177,7 @@ def _model_run(spec: dict) -> None:
     layers.conv3d = F.conv3d  # fvcore counts aten::_convolution, not the oneDNN op we call
     try:
         with torch.no_grad():
-            flops = FlopCountAnalysis(model, [video.predictor._input(clip)])
+            flops = FlopCountAnalysis(model, [video.predictor.model_input(clip)])
             flops.unsupported_ops_warnings(False)
             flops.uncalled_modules_warnings(False)
             result["gflops_per_clip"] = flops.total() / 1e9

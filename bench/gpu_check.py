@@ -202,7 +202,7 @@ def export_speed(root, device, smoke, clips=20):
         export_model(cfg, "torchscript", tmp, frames[:3])
         exported = ExportedModel(tmp, device=device)
         pred = ClipPredictor(cfg)
-        inputs = [pred._input(frames[i : i + 3])["image"] for i in range(clips)]
+        inputs = [pred.model_input(frames[i : i + 3])["image"] for i in range(clips)]
         eager = lambda c: export_outputs(pred.model, [{"image": c}])  # noqa: E731
         times, diff = {"eager": 0.0, "torchscript": 0.0}, 0.0
         with torch.no_grad():

@@ -13,34 +13,13 @@ with warnings.catch_warnings():
     # fvcore and Detectron2 call torch.jit.script at import, deprecated since torch 2.10: not
     # the user's business, and hidden only while this package imports them.
     warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
-    from . import modeling, tracking  # noqa: F401  (registers the model components, tracker)
+    # registers the datasets, the model components, the tracker head:
+    from . import data, modeling, tracking  # noqa: F401
     from .checkpoint import InflatingCheckpointer
     from .config import add_tubes_config
-    from .data import (
-        ClipDatasetMapper,
-        build_clip_test_loader,
-        build_clip_train_loader,
-        load_posetrack_json,
-        register_posetrack,
-    )
-    from .modeling import TubeRCNN, tubes_to_frames
-    from .structures import Tubes, pairwise_tube_iou
-    from .tracking import PoseTracker, link_video
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "add_tubes_config",
-    "InflatingCheckpointer",
-    "TubeRCNN",
-    "tubes_to_frames",
-    "PoseTracker",
-    "link_video",
-    "ClipDatasetMapper",
-    "build_clip_train_loader",
-    "build_clip_test_loader",
-    "load_posetrack_json",
-    "register_posetrack",
-    "Tubes",
-    "pairwise_tube_iou",
-]
+# The model's parts, data and tracking live in their subpackages (detectron2_tubes.modeling,
+# .structures, .data, .engine, .tracking, .evaluation); the numpy half in posetrack_core.
+__all__ = ["add_tubes_config", "InflatingCheckpointer"]

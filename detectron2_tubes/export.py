@@ -120,7 +120,7 @@ def export_model(cfg, fmt: str, output_dir: str, sample: Sequence[np.ndarray]) -
         raise ExportError(f"unknown format {fmt!r}: use one of {sorted(FORMATS)}")
     predictor = ClipPredictor(cfg)
     model = predictor.model.to(memory_format=torch.contiguous_format).eval().requires_grad_(False)
-    clip = predictor._input(list(sample))["image"]
+    clip = predictor.model_input(list(sample))["image"]
     with torch.no_grad():
         eager = {k: v.cpu() for k, v in export_outputs(model, [{"image": clip}]).items()}
     if len(eager["scores"]) == 0:
@@ -315,7 +315,7 @@ class ExportedClipPredictor(ClipInputs):
         return self.predict_batch([frames])[0]
 
     def _predict(self, frames, prepared: Optional[Sequence[np.ndarray]]) -> dict:
-        model_input = self._input(frames, prepared)
+        model_input = self.model_input(frames, prepared)
         out = self.exported(model_input["image"])
         inst = Instances(
             tuple(model_input["image"].shape[-2:]),

@@ -612,16 +612,16 @@ def test_link_says_when_every_detection_was_dropped(tmp_path, capsys):
 
 
 def test_demo_does_not_trust_a_truncated_model(tmp_path):
-    from detectron2_tubes.engine.recipe import _unusable
+    from detectron2_tubes.engine.recipe import checkpoint_problem
 
     good = tmp_path / "model_final.pth"
     torch.save({"model": {"w": torch.ones(3)}}, good)
-    assert _unusable(str(good)) is None
+    assert checkpoint_problem(str(good)) is None
     data = good.read_bytes()
     good.write_bytes(data[: len(data) // 2])
-    assert "not a readable" in _unusable(str(good))
+    assert "not a readable" in checkpoint_problem(str(good))
     torch.save({"iteration": 3}, good)
-    assert _unusable(str(good)) == "no model weights in it"
+    assert checkpoint_problem(str(good)) == "no model weights in it"
 
 
 def test_train_net_output_dir_is_a_file(tmp_path):

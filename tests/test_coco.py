@@ -19,7 +19,6 @@ from detectron2.data.datasets.builtin_meta import (
 
 from detectron2_tubes import add_tubes_config
 from detectron2_tubes.data import (
-    KEYPOINT_NAMES,
     ClipDatasetMapper,
     export_coco_keypoints,
     flip_map_from_names,
@@ -28,6 +27,7 @@ from detectron2_tubes.data import (
     load_posetrack_split,
     register_coco_keypoints,
 )
+from posetrack_core.keypoints import KEYPOINT_NAMES
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 QUICK_T1 = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T1_synth.yaml")

@@ -16,7 +16,6 @@ from motmetrics_cases import (
 
 from posetrack_core.evaluation import (
     ClearMOTCounter,
-    PoseTrackEvalError,
     evaluate_posetrack,
     evaluate_sequences,
     grouped,
@@ -24,6 +23,7 @@ from posetrack_core.evaluation import (
     pooled_metrics,
 )
 from posetrack_core.keypoints import KEYPOINT_NAMES, POSETRACK17_TO_COCO, posetrack_categories
+from posetrack_core.posetrack_json import PoseTrackFormatError
 from tubes_cli.eval_posetrack import main as eval_main
 
 SLOT = {n: i for i, n in enumerate(KEYPOINT_NAMES)}
@@ -163,7 +163,7 @@ def test_ignore_regions_remove_points_and_empty_people(tmp_path):
 def test_ignore_polygon_contains_strictly_as_shapely_does():
     """The toolkit's shapely Polygon.contains: inside a concave polygon, not on an edge or a
     vertex, not in the notch."""
-    from posetrack_core.evaluation.sequences import _inside_polygons
+    from posetrack_core.evaluation.sequences import inside_polygons
 
     # An L shape: the notch (x > 10 and y > 10) is outside.
     poly = np.array([(0, 0), (20, 0), (20, 10), (10, 10), (10, 20), (0, 20)], float)
@@ -181,12 +181,12 @@ def test_ignore_polygon_contains_strictly_as_shapely_does():
             (-1, 5),  # outside
         ]
     )
-    got = _inside_polygons(points, [poly])
+    got = inside_polygons(points, [poly])
     want = [True, True, True, False, False, False, False, False, True, False]
     assert got.tolist() == want
     # Two polygons: inside either counts.
     square = np.array([(14, 14), (16, 14), (16, 16), (14, 16)], float)
-    assert _inside_polygons(points, [poly, square])[3]
+    assert inside_polygons(points, [poly, square])[3]
 
 
 def test_last_frame_of_each_sequence_is_skipped_by_tracking(tmp_path):
@@ -258,12 +258,12 @@ def test_total_ignores_nan_joints(tmp_path):
 def test_track_id_rules(tmp_path):
     gt = [[person(10, 10), person(100, 10, 1)], [person(10, 10), person(100, 10, 1)]]
     with pytest.raises(
-        PoseTrackEvalError, match=r"pred.seq.json: frame 1: track id 3 appears twice"
+        PoseTrackFormatError, match=r"pred.seq.json: frame 1: track id 3 appears twice"
     ):
         run(tmp_path, gt, [gt[0], [person(10, 10, 3), person(100, 10, 3)]])
-    with pytest.raises(PoseTrackEvalError, match="frame 0: track id 1.5 is not an integer"):
+    with pytest.raises(PoseTrackFormatError, match="frame 0: track id 1.5 is not an integer"):
         run(tmp_path, gt, [[person(10, 10, 1.5)], gt[1]])
-    with pytest.raises(PoseTrackEvalError, match="track id 10000 is outside 0..9999"):
+    with pytest.raises(PoseTrackFormatError, match="track id 10000 is outside 0..9999"):
         run(tmp_path, gt, [[person(10, 10, 10000)], gt[1]])
     res, warnings = run(
         tmp_path,
@@ -273,28 +273,28 @@ def test_track_id_rules(tmp_path):
     assert res["mota"][-1] == 100.0 and any("challenge asks for ids 0..999" in w for w in warnings)
     p = person(10, 10)
     del p["track_id"]
-    with pytest.raises(PoseTrackEvalError, match="frame 0: a prediction without track_id"):
+    with pytest.raises(PoseTrackFormatError, match="frame 0: a prediction without track_id"):
         run(tmp_path, gt, [[p], gt[1]])
 
 
 def test_bad_files(tmp_path):
     gt = [[person(10, 10)], [person(12, 10)]]
-    with pytest.raises(PoseTrackEvalError, match=r"pred.seq.json: 1 frames but the ground truth"):
+    with pytest.raises(PoseTrackFormatError, match=r"pred.seq.json: 1 frames but the ground truth"):
         run(tmp_path, gt, gt[:1])
-    with pytest.raises(PoseTrackEvalError, match="needs 'categories'"):
+    with pytest.raises(PoseTrackFormatError, match="needs 'categories'"):
         run(tmp_path, gt, gt, categories=False)
     write_2018(tmp_path / "gt" / "other.json", gt)
     with pytest.raises(
-        PoseTrackEvalError, match=r"other.json: prediction file for ground truth .* not found"
+        PoseTrackFormatError, match=r"other.json: prediction file for ground truth .* not found"
     ):
         evaluate_posetrack(str(tmp_path / "gt"), str(tmp_path / "pred"))
     (tmp_path / "pred" / "other.json").write_text("{oops")
-    with pytest.raises(PoseTrackEvalError, match=r"other.json: malformed JSON"):
+    with pytest.raises(PoseTrackFormatError, match=r"other.json: malformed JSON"):
         evaluate_posetrack(str(tmp_path / "gt"), str(tmp_path / "pred"))
     no_head = person(10, 10)
     del no_head["bbox_head"]
     with pytest.raises(
-        PoseTrackEvalError, match="frame 0: a ground-truth person without a head box"
+        PoseTrackFormatError, match="frame 0: a ground-truth person without a head box"
     ):
         run(tmp_path, [[no_head]], [[person(10, 10)]], name="other.json")
 

@@ -13,13 +13,10 @@ from detectron2.structures import Boxes, Instances
 
 from detectron2_tubes.data import register_posetrack
 from detectron2_tubes.data.clips import group_by_video
-from detectron2_tubes.evaluation import (
-    PoseTrackEvaluator,
-    evaluate_posetrack,
-    write_posetrack_video,
-)
-from detectron2_tubes.tracking import Detections, PoseTracker
+from detectron2_tubes.evaluation import PoseTrackEvaluator
+from posetrack_core.evaluation import evaluate_posetrack, write_posetrack_video
 from posetrack_core.evaluation.hota_pose import evaluate_posetrack21
+from posetrack_core.tracking import Detections, PoseTracker
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 sys.path.insert(0, ROOT)

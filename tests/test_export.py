@@ -15,7 +15,7 @@ import torch
 from detectron2.data import DatasetCatalog
 from model_configs import QUICK_T3
 
-from detectron2_tubes import register_posetrack
+from detectron2_tubes.data import register_posetrack
 from detectron2_tubes.engine import ClipPredictor, setup_cfg
 from detectron2_tubes.engine.recipe import quick_config, train
 from detectron2_tubes.export import ExportedClipPredictor, ExportError, export_model
@@ -67,8 +67,8 @@ def trained(request, tiny_synth, frames, tmp_path_factory):
 def _clips(pred, frames):
     """Two clips as the model takes them: another place in the video, another size."""
     t = pred.num_frames
-    a = pred._input(frames[2 : 2 + t])["image"]
-    b = pred._input([cv2.resize(f, (300, 220)) for f in frames[6 : 6 + t]])["image"]
+    a = pred.model_input(frames[2 : 2 + t])["image"]
+    b = pred.model_input([cv2.resize(f, (300, 220)) for f in frames[6 : 6 + t]])["image"]
     assert a.shape[-2:] != b.shape[-2:]
     return a, b
 

@@ -17,7 +17,7 @@ from detectron2_tubes.engine import (
     read_frames,
     setup_cfg,
 )
-from detectron2_tubes.evaluation import evaluate_posetrack
+from posetrack_core.evaluation import evaluate_posetrack
 from tubes_cli.track_video import main as track_video_main
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -68,7 +68,7 @@ def test_clip_predictor_outputs_in_input_coordinates(checkpoint):
     assert (t[..., 0::2] <= 400).all() and (t[..., 1::2] <= 240).all() and (t >= 0).all()
     # The same clip resized to the 120 px test size, through the model without post-processing:
     # the predictor's tubes and joints are those, scaled back by 400 / 200 and 240 / 120.
-    model_input = pred._input(_frames(3, 240, 400))
+    model_input = pred.model_input(_frames(3, 240, 400))
     assert tuple(model_input["image"].shape[-2:]) == (120, 200)
     with torch.no_grad():
         raw = pred.model.inference([model_input], do_postprocess=False)[0]
@@ -164,7 +164,7 @@ def test_dense_mode_resizes_each_frame_once_with_the_plain_outputs(checkpoint):
     checked = 0
     for clip_ids, out in zip(rec.recorded, rec.outputs):
         with torch.no_grad():
-            (ref,) = plain.model([plain._input([frames[i] for i in clip_ids])])
+            (ref,) = plain.model([plain.model_input([frames[i] for i in clip_ids])])
         for a, b in zip(out["frames"], ref["frames"]):
             assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor)
             assert torch.equal(a.scores, b.scores)

@@ -141,3 +141,126 @@ def test_the_length_check_finds_a_long_function(tmp_path):
     assert [f.split(" ")[1] for f in _long_functions(str(tmp_path / "m.py"))] == ["f"]
     (tmp_path / "m.py").write_text(f'# long: a reason\ndef f():\n    """Doc."""\n{body}\n')
     assert list(_long_functions(str(tmp_path / "m.py"))) == []
+
+
+# One home per name: each public name is importable from the module that defines it and from its
+# package's __init__, nowhere else; private names stay inside their module.
+FIRST_PARTY = ("posetrack_core", "detectron2_tubes", "tubes_cli")
+
+
+def _modules(root, packages):
+    """{dotted name: (path, syntax tree, is a package __init__)} of the packages' modules."""
+    out = {}
+    for pkg in packages:
+        for path in sorted(glob.glob(os.path.join(root, pkg, "**", "*.py"), recursive=True)):
+            parts = os.path.relpath(path, root)[:-3].split(os.sep)
+            is_init = parts[-1] == "__init__"
+            name = ".".join(parts[:-1] if is_init else parts)
+            with open(path) as f:
+                out[name] = (path, ast.parse(f.read()), is_init)
+    return out
+
+
+def _source_module(name, is_init, node):
+    """The absolute module an ``ImportFrom`` reads from."""
+    if not node.level:
+        return node.module
+    base = name.split(".") if is_init else name.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _top_level(tree):
+    """A module's statements, inside its top-level ``with``, ``if`` and ``try`` blocks too."""
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, (ast.With, ast.If, ast.Try)):
+            todo[:0] = [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", [])]
+            todo[:0] = [s for h in getattr(node, "handlers", []) for s in h.body]
+        else:
+            yield node
+
+
+def _defined(tree):
+    """Names a module's top level defines (functions, classes, assignments)."""
+    names = set()
+    for node in _top_level(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def _all(tree):
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets):
+            return [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
+    return []
+
+
+def one_home_problems(root, packages=FIRST_PARTY, users=()):
+    """``import *``; a name exported (``__all__``, or imported by a package's ``__init__``) from
+    a module that does not define it, unless the exporter is a package whose own module
+    defines it; a private name imported from another module, by the packages or ``users``."""
+    mods = _modules(root, packages)
+    problems = []
+    for name, (path, tree, is_init) in mods.items():
+        imported = {}
+        for node in _top_level(tree):
+            if isinstance(node, ast.ImportFrom):
+                source = _source_module(name, is_init, node)
+                for a in node.names:
+                    imported[a.asname or a.name] = (source, a.name)
+        exported = set(_all(tree)) | ({n for n, (s, _) in imported.items() if s in mods} if is_init else set())
+        for n in sorted(exported - _defined(tree)):
+            source, real = imported.get(n, (None, n))
+            if f"{source}.{real}".startswith(name + ".") and f"{source}.{real}" in mods:
+                continue  # a submodule of this package
+            own = source is not None and source.startswith(name + ".")
+            if not (own and is_init and source in mods and real in _defined(mods[source][1])):
+                problems.append(f"{name} exports {n} (defined in {source or 'nowhere'})")
+    users_mods = dict(mods)
+    users_mods.update(_modules(root, users))
+    for name, (path, tree, is_init) in users_mods.items():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            source = _source_module(name, is_init, node)
+            for a in node.names:
+                if a.name == "*":
+                    problems.append(f"{name}: from {source} import *")
+                elif a.name.startswith("_") and not a.name.startswith("__"):
+                    if (source or "").split(".")[0] in packages:
+                        problems.append(f"{name} imports the private {a.name} from {source}")
+    return problems
+
+
+def test_every_name_has_one_home():
+    assert one_home_problems(ROOT, users=("bench", "tests")) == []
+
+
+def test_the_one_home_check_finds_each_kind_of_problem(tmp_path):
+    pkg = tmp_path / "posetrack_core"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    pass\n\n\ndef _g():\n    pass\n")
+    (pkg / "sub" / "__init__.py").write_text("from .b import h\n\n__all__ = ['h']\n")
+    (pkg / "sub" / "b.py").write_text("def h():\n    pass\n")
+    assert one_home_problems(str(tmp_path), packages=("posetrack_core",)) == []
+    other = tmp_path / "detectron2_tubes"
+    other.mkdir()
+    (other / "__init__.py").write_text("from posetrack_core.a import f\n")  # another package's name
+    (other / "c.py").write_text(
+        "from posetrack_core.a import _g\nfrom posetrack_core.sub import *\n"
+        "from posetrack_core.sub import h\n\n__all__ = ['h']\n"
+    )
+    found = one_home_problems(str(tmp_path), packages=("posetrack_core", "detectron2_tubes"))
+    assert sorted(found) == [
+        "detectron2_tubes exports f (defined in posetrack_core.a)",
+        "detectron2_tubes.c exports h (defined in posetrack_core.sub)",
+        "detectron2_tubes.c imports the private _g from posetrack_core.a",
+        "detectron2_tubes.c: from posetrack_core.sub import *",
+    ], found

@@ -9,16 +9,9 @@ import pytest
 import torch
 
 from detectron2_tubes.data.posetrack import load_posetrack_split
-from detectron2_tubes.tracking import (
-    Detections,
-    LSTMCost,
-    PoseTracker,
-    link_video,
-    load_box_lstm,
-    save_box_lstm,
-    train_box_lstm,
-)
+from detectron2_tubes.tracking import LSTMCost, load_box_lstm, save_box_lstm, train_box_lstm
 from detectron2_tubes.tracking.lstm import collect_tracks
+from posetrack_core.tracking import Detections, PoseTracker, link_video
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 

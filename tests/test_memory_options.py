@@ -190,7 +190,8 @@ def test_bfloat16_autocast_on_the_cpu_follows_float32():
 
 
 def test_amp_config_picks_the_step(tmp_path):
-    from detectron2_tubes.engine import ConfigError, TubeTrainer
+    from detectron2_tubes.engine import TubeTrainer
+    from posetrack_core.settings import ConfigError
     from detectron2_tubes.engine.trainer import CPUAutocastTrainer
 
     base = ["SOLVER.AMP.ENABLED", "True", "OUTPUT_DIR", str(tmp_path), "DATASETS.TEST", "()",

@@ -16,10 +16,10 @@ from model_configs import tiny_cfg as _tiny
 from model_configs import tube_cfg as _cfg
 from torchvision.ops import nms
 
-from detectron2_tubes import Tubes, add_tubes_config
+from detectron2_tubes import add_tubes_config
 from detectron2_tubes.layers import Conv3d, FrozenBatchNorm3d, conv3d, tube_nms
 from detectron2_tubes.modeling import pool_tubes, tubes_to_frames
-from detectron2_tubes.structures import pairwise_tube_iou
+from detectron2_tubes.structures import Tubes, pairwise_tube_iou
 
 
 def test_frozen_bn_3d_matches_2d_per_frame():

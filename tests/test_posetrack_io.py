@@ -10,14 +10,10 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.structures import BoxMode
 
-from detectron2_tubes.data import (
-    KEYPOINT_NAMES,
-    PoseTrackFormatError,
-    detect_posetrack_format,
-    load_posetrack_json,
-    register_posetrack,
-)
+from detectron2_tubes.data import load_posetrack_json, register_posetrack
 from detectron2_tubes.data.posetrack import load_posetrack_split
+from posetrack_core.keypoints import KEYPOINT_NAMES
+from posetrack_core.posetrack_json import PoseTrackFormatError, detect_posetrack_format
 
 H, W = 96, 64  # image height, width
 

@@ -11,7 +11,8 @@ from detectron2.data import DatasetCatalog
 from inflation_checks import assert_inflated_from
 
 from detectron2_tubes.data import register_posetrack
-from detectron2_tubes.engine import rehearsal
+from detectron2_tubes.engine import recipe, rehearsal
+from detectron2_tubes.engine.recipe import quick_config
 
 SMALL = ["INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MIN_SIZE_TEST", "128", "SEED", "3"]
 # A few iterations leave a weak model: keep every detection and joint so that there is
@@ -67,9 +68,10 @@ def test_paper_recipe_rehearsal(tiny_synth, tmp_path):
     model_3d = os.path.join(trainer.cfg.OUTPUT_DIR, "model_final.pth")
     assert os.path.isfile(model_3d)
     for config, weights, opts in (
-        (rehearsal.CONFIG_2D, model_2d, rehearsal.STOCK_2D[2:]),
-        (rehearsal.CONFIG_3D, model_3d, rehearsal.WIDTH_3D),
+        (rehearsal.STOCK_CONFIG_2D, model_2d, rehearsal.STOCK_2D[2:]),
+        (recipe.CONFIG_3D, model_3d, rehearsal.WIDTH_3D),
     ):
-        r = rehearsal.evaluate(config, weights, "rehearsal_val", [*opts, *SMALL, *WRITE_ALL])
+        opts = [*opts, *SMALL, *WRITE_ALL]
+        r = recipe.evaluate(quick_config(config), weights, "rehearsal_val", opts=opts)
         assert {"AP", "MOTA", "Precision", "Recall"} <= set(r)
         assert math.isfinite(r["MOTA"]) and r["Precision"] > 0, r

@@ -12,9 +12,10 @@ from detectron2.structures import Instances
 from detectron2.utils.events import EventStorage
 from model_configs import tube_cfg
 
-from detectron2_tubes import Tubes, add_tubes_config
+from detectron2_tubes import add_tubes_config
 from detectron2_tubes.data import build_clip_dicts
 from detectron2_tubes.engine import TubeTrainer, setup_cfg
+from detectron2_tubes.structures import Tubes
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
 PAPER = sorted(glob.glob(os.path.join(CONFIGS, "tube_rcnn_*.yaml")))

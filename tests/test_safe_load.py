@@ -17,13 +17,14 @@ from detectron2.modeling import build_model
 from detectron2_tubes import InflatingCheckpointer, add_tubes_config
 from detectron2_tubes.checkpoint import CheckpointError, SafeDetectionCheckpointer
 from detectron2_tubes.evaluation import load_raw_predictions, save_raw_predictions
-from detectron2_tubes.tracking import Detections, load_box_lstm
+from detectron2_tubes.tracking import load_box_lstm
 from detectron2_tubes.utils.safe_load import (
     UnreadableFileError,
     UnsafeFileError,
     load_pickle,
     torch_load,
 )
+from posetrack_core.tracking import Detections
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 QUICK_T1 = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T1_synth.yaml")

@@ -8,13 +8,12 @@ from detectron2.structures import Boxes, Instances
 from detectron2.tracking.base_tracker import build_tracker_head
 
 from detectron2_tubes import add_tubes_config
-from detectron2_tubes.tracking import (
+from detectron2_tubes.tracking import PoseTrackerHead, build_pose_tracker
+from posetrack_core.tracking import (
     Detections,
     PoseTracker,
-    PoseTrackerHead,
     WeightedCost,
     box_iou,
-    build_pose_tracker,
     greedy_match,
     hungarian_match,
     iou_cost,

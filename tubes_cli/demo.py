@@ -185,7 +185,7 @@ def _track_validation_videos(args, models: dict, val_images: str) -> dict:
 def _scores(gt_dir: str, pred_dirs: dict) -> dict:
     """Step 5: {"3D", "2D": (total AP, total MOTA, PoseTrack21 HOTA result)}; the 3D model's
     tables printed."""
-    from detectron2_tubes.evaluation import evaluate_posetrack, format_tables, grouped
+    from posetrack_core.evaluation import evaluate_posetrack, format_tables, grouped
     from posetrack_core.evaluation.hota_pose import evaluate_posetrack21
 
     scores = {}

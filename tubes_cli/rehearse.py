@@ -51,7 +51,8 @@ def _parse(argv: Optional[List[str]]):
 
 def _main(argv: Optional[List[str]]) -> int:
     from detectron2_tubes.data import ensure_synthetic_dataset
-    from detectron2_tubes.engine import rehearsal
+    from detectron2_tubes.engine import recipe, rehearsal
+    from detectron2_tubes.engine.recipe import quick_config
 
     args = _parse(argv)
     check_output_folder(args.output)
@@ -72,11 +73,11 @@ def _main(argv: Optional[List[str]]) -> int:
     print(f"[4/4] PoseTrack evaluation on {args.val}", flush=True)
     model_3d = os.path.join(trainer.cfg.OUTPUT_DIR, "model_final.pth")
     scores = {
-        "2D R-18-FPN (stock Detectron2)": rehearsal.evaluate(
-            rehearsal.CONFIG_2D, model_2d, args.val, rehearsal.STOCK_2D[2:]
+        "2D R-18-FPN (stock Detectron2)": recipe.evaluate(
+            quick_config(rehearsal.STOCK_CONFIG_2D), model_2d, args.val, opts=rehearsal.STOCK_2D[2:]
         ),
-        "3D R-18 T = 3 (inflated, fine-tuned)": rehearsal.evaluate(
-            rehearsal.CONFIG_3D, model_3d, args.val, rehearsal.WIDTH_3D
+        "3D R-18 T = 3 (inflated, fine-tuned)": recipe.evaluate(
+            quick_config(recipe.CONFIG_3D), model_3d, args.val, opts=rehearsal.WIDTH_3D
         ),
     }
     print("\n| model | mAP | MOTA |\n|---|---|---|")

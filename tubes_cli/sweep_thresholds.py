@@ -25,7 +25,7 @@ from posetrack_core.settings import tracking_config
 
 from .boundary import run_command, tool_parser
 
-__all__ = ["sweep", "main"]
+__all__ = ["main"]
 
 
 def _kp_thresh(text: str) -> Optional[float]:

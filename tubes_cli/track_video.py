@@ -28,12 +28,13 @@ import sys
 import tempfile
 from typing import List, Optional
 
-from detectron2_tubes.engine import ConfigError, missing_weights, setup_cfg
-from detectron2_tubes.engine.video import draw_tracks, track_video
+from detectron2_tubes.engine import missing_weights, setup_cfg
+from detectron2_tubes.engine.video import track_video
+from posetrack_core.settings import ConfigError
 
 from .boundary import run_command, tool_parser
 
-__all__ = ["track_video", "draw_tracks", "main"]
+__all__ = ["main"]
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,12 +1,6 @@
-from posetrack_core.keypoints import (
-    KEYPOINT_CONNECTION_RULES,
-    KEYPOINT_FLIP_MAP,
-    KEYPOINT_NAMES,
-    POSETRACK17_TO_COCO,
-    keypoints_to_box,
-    posetrack_metadata,
-)
-from posetrack_core.synthetic import generate_synthetic_posetrack
+"""Data in Detectron2: the PoseTrack and COCO keypoint datasets, clips of T frames, the clip
+mapper and loaders, the built-in synthetic datasets. The joint orders and the synthetic
+generator: `posetrack_core.keypoints`, `posetrack_core.synthetic`."""
 
 from . import builtin  # noqa: F401  (registers the built-in datasets)
 from .build import build_clip_test_loader, build_clip_train_loader
@@ -31,12 +25,6 @@ from .coco import (
     keypoint_hflip_indices,
     register_coco_keypoints,
 )
-from .posetrack import (
-    PoseTrackFormatError,
-    detect_posetrack_format,
-    load_posetrack_json,
-    load_posetrack_split,
-    register_posetrack,
-)
+from .posetrack import load_posetrack_json, load_posetrack_split, register_posetrack
 
 builtin.register_all()

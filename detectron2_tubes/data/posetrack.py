@@ -28,15 +28,12 @@ from posetrack_core.keypoints import NUM_KEYPOINTS, keypoints_to_box, posetrack_
 from posetrack_core.posetrack_json import (
     PoseTrackFile,
     PoseTrackFormatError,
-    detect_posetrack_format,
     read_posetrack_file,
 )
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "PoseTrackFormatError",
-    "detect_posetrack_format",
     "load_posetrack_json",
     "load_posetrack_split",
     "register_posetrack",

@@ -1,6 +1,5 @@
-from .predictor import ClipPredictor, VideoPredictor, VideoReadError, read_frames
+from .predictor import ClipInputs, ClipPredictor, VideoPredictor, VideoReadError, read_frames
 from .trainer import (
-    ConfigError,
     TubeTrainer,
     missing_weights,
     setup_cfg,
@@ -12,10 +11,10 @@ from .video import draw_tracks, track_video
 __all__ = [
     "TubeTrainer",
     "setup_cfg",
-    "ConfigError",
     "setup_run",
     "uses_clips",
     "missing_weights",
+    "ClipInputs",
     "ClipPredictor",
     "VideoPredictor",
     "read_frames",

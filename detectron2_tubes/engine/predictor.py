@@ -12,13 +12,21 @@ from detectron2.modeling import build_model
 from detectron2.structures import Instances
 
 from posetrack_core.errors import UserError
+from posetrack_core.tracking import PoseTracker
 
 from ..checkpoint import InflatingCheckpointer
 from ..data.clips import clip_frame_indices, key_frame_index
-from ..tracking import PoseTracker, PoseTrackerHead
+from ..tracking import PoseTrackerHead
 from .trainer import uses_clips
 
-__all__ = ["ClipPredictor", "VideoPredictor", "read_frames", "VideoReadError", "box_thresh_keeping"]
+__all__ = [
+    "ClipInputs",
+    "ClipPredictor",
+    "VideoPredictor",
+    "read_frames",
+    "VideoReadError",
+    "box_thresh_keeping",
+]
 
 logger = logging.getLogger(__name__)
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -94,7 +102,10 @@ class ClipInputs:
         transform = self.aug.get_transform(frame)
         return transform.apply_image(frame[:, :, ::-1] if self.input_format == "RGB" else frame)
 
-    def _input(self, frames: Sequence[np.ndarray], prepared=None) -> dict:
+    def model_input(self, frames: Sequence[np.ndarray], prepared=None) -> dict:
+        """The model's input dict for one clip of T BGR frames (of one size): ``{"image":
+        uint8 (C, T, H, W) (or (C, H, W) for a model of single images), "height", "width"}``;
+        ``prepared``: the frames already through `prepare`."""
         if len(frames) != self.num_frames:
             raise ValueError(
                 f"the model takes clips of {self.num_frames} frames, got {len(frames)}"
@@ -143,7 +154,7 @@ class ClipPredictor(ClipInputs):
         """Outputs of each clip; ``prepared`` optionally gives each clip's frames already
         through `prepare` (the same outputs, without resizing a frame again)."""
         prepared = prepared if prepared is not None else [None] * len(clips)
-        outputs = self.model([self._input(c, p) for c, p in zip(clips, prepared)])
+        outputs = self.model([self.model_input(c, p) for c, p in zip(clips, prepared)])
         if not self.reads_clips:  # stock 2D model: a clip of one frame
             outputs = [{"instances": o["instances"], "frames": [o["instances"]]} for o in outputs]
         return outputs
@@ -196,7 +207,7 @@ class VideoPredictor:
 
             tracker = build_pose_tracker(cfg)
         self.tracker = tracker
-        self._instances_tracker = PoseTrackerHead(tracker=tracker)  # Instances in, Instances out
+        self.tracker_head = PoseTrackerHead(tracker=tracker)  # Instances in, Instances out
         box_predictor = getattr(
             getattr(self.predictor.model, "roi_heads", None), "box_predictor", None
         )
@@ -217,7 +228,7 @@ class VideoPredictor:
         self.tracker.reset()
         per_frame = self._strided(frames) if self.mode == "strided" else self._dense(frames)
         for index, frame, inst in per_frame:
-            yield index, frame, self._instances_tracker.update(inst.to("cpu"), image=frame)
+            yield index, frame, self.tracker_head.update(inst.to("cpu"), image=frame)
 
     def _dense(self, frames):
         t, s = self.predictor.num_frames, self.stride

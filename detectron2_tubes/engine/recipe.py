@@ -10,6 +10,7 @@ import numpy as np
 __all__ = [
     "schedule_opts",
     "train",
+    "checkpoint_problem",
     "seeded_trainer",
     "evaluate",
     "evaluate_at_thresholds",
@@ -63,7 +64,7 @@ def schedule_opts(iters: int) -> List[str]:
     ]
 
 
-def _unusable(checkpoint: str):
+def checkpoint_problem(checkpoint: str):
     """Why a cached checkpoint cannot be reused (unreadable, truncated, no weights), or None."""
     from ..utils.safe_load import UnreadableFileError, UnsafeFileError, torch_load
 
@@ -97,7 +98,7 @@ def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bo
 
     final = os.path.join(output_dir, "model_final.pth")
     if os.path.isfile(final) and not retrain:
-        problem = _unusable(final)
+        problem = checkpoint_problem(final)
         if problem is None:
             logger.info(f"using the trained model {final} (--retrain to train again)")
             return final

@@ -16,24 +16,23 @@ Each stage is a function, so that a test can look between them.
 import logging
 import os
 import weakref
-from typing import Dict, Sequence
+from typing import Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultTrainer
 
 from ..checkpoint import SafeDetectionCheckpointer
 from ..data.coco import export_coco_keypoints, register_coco_keypoints
-from ..model_zoo import get_config_file
-from . import recipe
-from .recipe import FINETUNE_OPTS, schedule_opts, seeded_trainer
+from .recipe import CONFIG_3D, FINETUNE_OPTS, quick_config, schedule_opts, seeded_trainer
 from .trainer import TubeTrainer, setup_cfg
 
-__all__ = ["export_images", "pretrain_2d", "finetune_3d", "evaluate"]
+__all__ = ["export_images", "pretrain_2d", "finetune_3d", "STOCK_CONFIG_2D", "STOCK_2D", "WIDTH_3D"]
 
 logger = logging.getLogger(__name__)
 
-CONFIG_2D = "quick_schedules/keypoint_rcnn_R18_FPN_synth.yaml"
-CONFIG_3D = "quick_schedules/tube_rcnn_R18_T3_synth.yaml"
+# The stock Detectron2 keypoint R-CNN the 2D stage trains (configs/quick_schedules); the 3D
+# stage fine-tunes the demo's Tube R-CNN T = 3 (`recipe.CONFIG_3D`).
+STOCK_CONFIG_2D = "keypoint_rcnn_R18_FPN_synth.yaml"
 # Stock Detectron2 builds R-18 only at its full width (64 channels after the stem), so the 3D
 # model takes that width too; both keypoint heads have the quick config's 4 convs of 128.
 WIDTH_3D = ["MODEL.RESNETS.STEM_OUT_CHANNELS", "64", "MODEL.RESNETS.RES2_OUT_CHANNELS", "64"]
@@ -63,7 +62,7 @@ def export_images(train_name: str, out_dir: str) -> str:
 def _trainer(trainer_class, config: str, dataset: str, out_dir: str, opts: Sequence[str]):
     """``trainer_class`` on ``config`` trained on ``dataset`` into ``out_dir`` (`seeded_trainer`)."""
     cfg = setup_cfg(
-        get_config_file(config),
+        quick_config(config),
         [*opts, "DATASETS.TRAIN", f"('{dataset}',)", "DATASETS.TEST", "()", "OUTPUT_DIR", out_dir],
     )
     return seeded_trainer(trainer_class, cfg)
@@ -85,7 +84,7 @@ def pretrain_2d(images_name: str, out_dir: str, iters: int, opts: Sequence[str] 
     final checkpoint (Detectron2's format)."""
     out = os.path.join(out_dir, "model_2d")
     _trainer(
-        _Stock2DTrainer, CONFIG_2D, images_name, out, [*STOCK_2D, *schedule_opts(iters), *opts]
+        _Stock2DTrainer, STOCK_CONFIG_2D, images_name, out, [*STOCK_2D, *schedule_opts(iters), *opts]
     ).train()
     return os.path.join(out, "model_final.pth")
 
@@ -97,9 +96,3 @@ def finetune_3d(
     its model (centre inflation); call ``.train()`` on it to fine-tune."""
     opts = [*WIDTH_3D, *schedule_opts(iters), *FINETUNE_OPTS, "MODEL.WEIGHTS", weights, *opts]
     return _trainer(TubeTrainer, CONFIG_3D, train_name, os.path.join(out_dir, "model_3d"), opts)
-
-
-def evaluate(config: str, weights: str, val_name: str, opts: Sequence[str] = ()) -> Dict:
-    """PoseTrack metrics of a trained model on ``val_name`` (Tube R-CNN or stock Detectron2);
-    predictions are written beside the checkpoint (``inference/<val_name>/``)."""
-    return recipe.evaluate(get_config_file(config), weights, val_name, opts=opts)

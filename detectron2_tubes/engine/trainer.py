@@ -32,7 +32,6 @@ __all__ = [
     "setup_run",
     "uses_clips",
     "missing_weights",
-    "ConfigError",
 ]
 
 logger = logging.getLogger(__name__)

@@ -15,11 +15,12 @@ from detectron2.utils.colormap import colormap
 from detectron2.utils.visualizer import Visualizer
 
 from posetrack_core.errors import UserError
+from posetrack_core.evaluation import write_posetrack_video
 from posetrack_core.io import atomic_path, check_output_files, created_folder
 from posetrack_core.keypoints import posetrack_metadata
+from posetrack_core.tracking import Detections
 
-from ..evaluation import write_posetrack_video, writer_options
-from ..tracking import Detections
+from ..evaluation import writer_options
 from .predictor import VideoPredictor, VideoReadError, read_frames
 
 __all__ = [

@@ -22,9 +22,9 @@ from posetrack_core.evaluation.writer import write_posetrack_video
 from posetrack_core.io import write_json_atomic
 from posetrack_core.keypoints import NUM_KEYPOINTS
 from posetrack_core.posetrack_json import read_posetrack_file
+from posetrack_core.tracking import Detections, PoseTracker
 
 from ..data.clips import group_by_video, key_frame_index
-from ..tracking import Detections, PoseTracker
 from .raw_predictions import RAW_PREDICTIONS_FILE, save_raw_predictions
 
 __all__ = ["PoseTrackEvaluator", "track_and_write", "score_written", "writer_options"]

@@ -7,7 +7,7 @@ from typing import List
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from posetrack_core.evaluation.sequences import PoseTrackEvalError
+from posetrack_core.posetrack_json import PoseTrackFormatError
 
 from ..data.clips import group_by_video
 from ..tracking import build_pose_tracker
@@ -27,7 +27,7 @@ def sweep(raw, dataset_name: str, det_threshs, kp_threshs, cfg, out_dir=None) ->
         v for v in group_by_video(DatasetCatalog.get(dataset_name)) if v[0]["video_id"] in raw
     ]
     if not videos:
-        raise PoseTrackEvalError(f"the raw predictions have no video of {dataset_name}")
+        raise PoseTrackFormatError(f"the raw predictions have no video of {dataset_name}")
     root = MetadataCatalog.get(dataset_name).get("image_root")
     options = writer_options(cfg)
     rows = []

@@ -3,20 +3,18 @@ TrackEval's box metrics for MOT files) and the PoseTrack writer."""
 
 from .clear_mot import ClearMOTCounter, MotmetricsCounter
 from .posetrack_eval import (
-    PoseTrackEvalError,
     evaluate_posetrack,
     evaluate_sequences,
     format_tables,
     grouped,
-    load_sequence_pair,
     pooled_metrics,
 )
+from .sequences import load_sequence_pair
 from .writer import KEYPOINT_SCORES, write_posetrack_video
 
 __all__ = [
     "ClearMOTCounter",
     "MotmetricsCounter",
-    "PoseTrackEvalError",
     "evaluate_posetrack",
     "evaluate_sequences",
     "format_tables",

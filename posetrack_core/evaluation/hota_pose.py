@@ -38,7 +38,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..keypoints import EVALUATED_SLOTS
 from ..posetrack_json import PoseTrackFormatError, PoseTrackFrame, read_posetrack_file
-from .sequences import _inside_polygons, zero_head_message
+from .sequences import inside_polygons, zero_head_message
 
 __all__ = [
     "KIT_JOINT_NAMES",
@@ -118,7 +118,7 @@ def _apply_ignore(points, ids, heads, polygons):
     or with nothing left, are removed."""
     if not polygons or len(points) == 0:
         return points, ids, heads
-    inside = _inside_polygons(points.reshape(-1, 2), polygons).reshape(points.shape[:2])
+    inside = inside_polygons(points.reshape(-1, 2), polygons).reshape(points.shape[:2])
     points = np.where(inside[..., None], 0.0, points)
     gone = (points[..., 0] <= 0) & (points[..., 1] <= 0)
     keep = ~inside.all(axis=1) & ~gone.all(axis=1)

@@ -11,19 +11,11 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from ..keypoints import POSETRACK17_JOINT_NAMES
+from ..posetrack_json import PoseTrackFormatError
 from .clear_mot import ClearMOTCounter, MotmetricsCounter
-from .sequences import (  # noqa: F401  (People, SequenceData: the evaluator's public names)
-    NUM_JOINTS,
-    People,
-    PoseTrackEvalError,
-    SequenceData,
-    load_sequence_pair,
-)
+from .sequences import NUM_JOINTS, People, SequenceData, load_sequence_pair
 
 __all__ = [
-    "PoseTrackEvalError",
-    "SequenceData",
-    "load_sequence_pair",
     "evaluate_sequences",
     "pooled_metrics",
     "evaluate_posetrack",
@@ -259,12 +251,12 @@ def evaluate_posetrack(
     """Evaluate a folder of prediction files against a folder of ground-truth files (matched by
     file name, ground-truth files taken in sorted order). See `evaluate_sequences`."""
     if not os.path.isdir(gt_dir):
-        raise PoseTrackEvalError(f"{gt_dir}: ground-truth folder not found")
+        raise PoseTrackFormatError(f"{gt_dir}: ground-truth folder not found")
     if not os.path.isdir(pred_dir):
-        raise PoseTrackEvalError(f"{pred_dir}: prediction folder not found")
+        raise PoseTrackFormatError(f"{pred_dir}: prediction folder not found")
     files = sorted(f for f in os.listdir(gt_dir) if f.endswith(".json"))
     if not files:
-        raise PoseTrackEvalError(f"{gt_dir}: no ground-truth .json files")
+        raise PoseTrackFormatError(f"{gt_dir}: no ground-truth .json files")
     seqs, big = [], 0
     for i, name in enumerate(files):
         seq, n = load_sequence_pair(os.path.join(gt_dir, name), os.path.join(pred_dir, name), i)

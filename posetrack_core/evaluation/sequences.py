@@ -20,16 +20,13 @@ from ..posetrack_json import (
     read_posetrack_file,
 )
 
-__all__ = ["People", "SequenceData", "load_sequence_pair", "PoseTrackEvalError", "NUM_JOINTS"]
+__all__ = ["People", "SequenceData", "load_sequence_pair", "inside_polygons", "NUM_JOINTS"]
 
 NUM_JOINTS = len(POSETRACK17_JOINT_NAMES)  # the toolkit's joints (PoseTrack 2017 ids 0..14)
 MAX_TRACK_ID = 10000  # the toolkit asserts ids below this
 CHALLENGE_MAX_TRACK_ID = 1000  # the challenge asks for 0..999
 MISSING_SCORE = -9999.0
 _SLOTS = list(POSETRACK17_TO_COCO)  # the COCO slot of each toolkit joint
-
-# One error class for PoseTrack files: the reader's (the old name stays for users).
-PoseTrackEvalError = PoseTrackFormatError
 
 
 @dataclass
@@ -85,10 +82,10 @@ def _track_id(value, path: str, frame: int) -> int:
         or not isinstance(v, (int, float))
         or (isinstance(v, float) and not v.is_integer())
     ):
-        raise PoseTrackEvalError(f"{path}: frame {frame}: track id {value!r} is not an integer")
+        raise PoseTrackFormatError(f"{path}: frame {frame}: track id {value!r} is not an integer")
     v = int(v)
     if not 0 <= v < MAX_TRACK_ID:
-        raise PoseTrackEvalError(
+        raise PoseTrackFormatError(
             f"{path}: frame {frame}: track id {v} is outside 0..{MAX_TRACK_ID - 1} "
             "(the toolkit asserts this)"
         )
@@ -100,7 +97,7 @@ def _read_frames(path: str, what: str, is_gt: bool) -> List[PoseTrackFrame]:
     return read_posetrack_file(path, what, require_categories=not is_gt).frames
 
 
-def _inside_polygons(points: np.ndarray, polygons: Sequence[np.ndarray]) -> np.ndarray:
+def inside_polygons(points: np.ndarray, polygons: Sequence[np.ndarray]) -> np.ndarray:
     """(N, 2) points -> (N,) bool: strictly inside any polygon (a point on an edge is not), the
     toolkit's shapely `Polygon.contains`; OpenCV's pointPolygonTest is > 0 exactly there."""
     inside = np.zeros(len(points), bool)
@@ -146,12 +143,12 @@ def _to_people(
         track = person.track_id
         if track is None:
             if not is_gt:
-                raise PoseTrackEvalError(f"{path}: frame {frame}: a prediction without track_id")
+                raise PoseTrackFormatError(f"{path}: frame {frame}: a prediction without track_id")
             track = 0
         t = _track_id(track, path, frame)
         if not is_gt:
             if t in seen:
-                raise PoseTrackEvalError(
+                raise PoseTrackFormatError(
                     f"{path}: frame {frame}: track id {t} appears twice (ids must be "
                     "unique within a frame)"
                 )
@@ -160,16 +157,16 @@ def _to_people(
         if is_gt:
             head = person.bbox_head
             if head is None and here.any():
-                raise PoseTrackEvalError(
+                raise PoseTrackFormatError(
                     f"{path}: frame {frame}: a ground-truth person without a head box"
                 )
             if head is not None:
                 heads[i] = 0.6 * math.hypot(head[2] - head[0], head[3] - head[1])
                 if heads[i] == 0 and here.any():
-                    raise PoseTrackEvalError(zero_head_message(path, frame, person))
+                    raise PoseTrackFormatError(zero_head_message(path, frame, person))
     if polygons and present.any():
         flat = points.reshape(-1, 2)
-        ignored = _inside_polygons(flat, polygons).reshape(present.shape)
+        ignored = inside_polygons(flat, polygons).reshape(present.shape)
         present &= ~ignored
     keep = present.any(axis=1)
     return People(points, present, scores, ids, heads if is_gt else None).select(keep)
@@ -185,12 +182,12 @@ def load_sequence_pair(
     """
     gt_frames = _read_frames(gt_path, "ground-truth", True)
     if not os.path.isfile(pred_path):
-        raise PoseTrackEvalError(
+        raise PoseTrackFormatError(
             f"{pred_path}: prediction file for ground truth {gt_path} not found"
         )
     pr_frames = _read_frames(pred_path, "prediction", False)
     if len(gt_frames) != len(pr_frames):
-        raise PoseTrackEvalError(
+        raise PoseTrackFormatError(
             f"{pred_path}: {len(pr_frames)} frames but the ground truth {gt_path} has "
             f"{len(gt_frames)} (predictions must list every ground-truth frame, in order)"
         )

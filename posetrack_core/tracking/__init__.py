@@ -2,7 +2,7 @@
 
 from .costs import WeightedCost, box_iou, cosine_cost, iou_cost, oks, oks_cost, pckh, pose_cost
 from .detections import Detections
-from .link_files import LinkError, link_mot, link_posetrack, read_mot
+from .link_files import link_mot, link_posetrack, read_mot
 from .matching import MATCHERS, greedy_match, hungarian_match
 from .motion import BoxKalman
 from .tracker import (
@@ -26,7 +26,6 @@ __all__ = [
     "pckh",
     "pose_cost",
     "Detections",
-    "LinkError",
     "link_mot",
     "link_posetrack",
     "read_mot",

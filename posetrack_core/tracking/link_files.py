@@ -25,7 +25,6 @@ from .detections import Detections
 from .tracker import PoseTracker
 
 __all__ = [
-    "LinkError",
     "link_posetrack",
     "link_posetrack_file",
     "read_mot",
@@ -33,10 +32,6 @@ __all__ = [
     "link_path",
     "write_outputs",
 ]
-
-# Problems in the input files are reported with the one PoseTrack error class (the old name
-# stays for users).
-LinkError = PoseTrackFormatError
 
 
 def _detections(frame: PoseTrackFrame, path: str):
@@ -51,7 +46,7 @@ def _detections(frame: PoseTrackFrame, path: str):
         box = person.bbox
         if box is not None:
             if box[2] < box[0] or box[3] < box[1]:
-                raise LinkError(f"{path}: frame {frame.index}: negative box size {box}")
+                raise PoseTrackFormatError(f"{path}: frame {frame.index}: negative box size {box}")
         else:
             labelled = k.copy()
             labelled[:, 2] = (k[:, :2] != 0).any(axis=1)
@@ -108,16 +103,16 @@ def read_mot(path: str) -> List[List[str]]:
         with open(path) as f:
             lines = f.read().splitlines()
     except FileNotFoundError:
-        raise LinkError(f"{path}: file does not exist") from None
+        raise PoseTrackFormatError(f"{path}: file does not exist") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise LinkError(f"{path}: cannot read: {e}") from None
+        raise PoseTrackFormatError(f"{path}: cannot read: {e}") from None
     rows = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         fields = [s.strip() for s in line.split(",")]
         if len(fields) < 7:
-            raise LinkError(
+            raise PoseTrackFormatError(
                 f"{path}: line {n}: {len(fields)} fields, expected at least 7 "
                 "(frame,id,x,y,w,h,score,...)"
             )
@@ -125,13 +120,13 @@ def read_mot(path: str) -> List[List[str]]:
             frame = float(fields[0])
             x, y, w, h, score = (float(v) for v in fields[2:7])
         except ValueError:
-            raise LinkError(f"{path}: line {n}: non-numeric value in {line!r}") from None
+            raise PoseTrackFormatError(f"{path}: line {n}: non-numeric value in {line!r}") from None
         if not all(math.isfinite(v) for v in (frame, x, y, w, h, score)):
-            raise LinkError(f"{path}: line {n}: NaN or infinite value in {line!r}")
+            raise PoseTrackFormatError(f"{path}: line {n}: NaN or infinite value in {line!r}")
         if frame != int(frame) or frame < 1:
-            raise LinkError(f"{path}: line {n}: frame {fields[0]} is not an integer >= 1")
+            raise PoseTrackFormatError(f"{path}: line {n}: frame {fields[0]} is not an integer >= 1")
         if w < 0 or h < 0:
-            raise LinkError(f"{path}: line {n}: negative box size (w={w:g}, h={h:g})")
+            raise PoseTrackFormatError(f"{path}: line {n}: negative box size (w={w:g}, h={h:g})")
         rows.append(fields)
     return rows
 
@@ -163,13 +158,13 @@ def link_path(path: str, output: str, fmt: str, tracker: PoseTracker):
     content)``; nothing is written, so that one bad input leaves no output at all."""
     if fmt == "mot":
         if os.path.isdir(path):
-            raise LinkError(f"{path}: the mot format takes one text file, not a folder")
+            raise PoseTrackFormatError(f"{path}: the mot format takes one text file, not a folder")
         lines, kept, dropped = link_mot(read_mot(path), tracker)
         return [(output, "\n".join(lines) + ("\n" if lines else ""))], kept, dropped
     if os.path.isdir(path):
         files = sorted(f for f in os.listdir(path) if f.endswith(".json"))
         if not files:
-            raise LinkError(f"{path}: no .json files in this folder")
+            raise PoseTrackFormatError(f"{path}: no .json files in this folder")
         pairs = [(os.path.join(path, f), os.path.join(output, f)) for f in files]
     else:
         pairs = [(path, output)]
