@@ -28,11 +28,23 @@ def _stack(python):
         "import sys, numpy, trackeval, importlib.metadata as m; "
         "print(sys.version.split()[0], numpy.__version__, m.version('trackeval'))"
     )
-    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return subprocess.run(
+        [python, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
 
 
 def _eval(python, gt, pred, out):
-    cmd = [python, "-m", "tubes_cli.eval_mot", "--groundTruth", gt, "--predictions", pred, "--output", out]
+    cmd = [
+        python,
+        "-m",
+        "tubes_cli.eval_mot",
+        "--groundTruth",
+        gt,
+        "--predictions",
+        pred,
+        "--output",
+        out,
+    ]
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     with open(out) as f:
         return json.load(f)
@@ -64,7 +76,8 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for python, ((pyv, npv, tev), per_case) in results.items():
         for case, r in per_case.items():
-            print(f"| {pyv} | {npv} | {tev} | {case} | {r['HOTA']:.3f} | {r['IDF1']:.3f} | {r['MOTA']:.3f} |")
+            scores = " | ".join(f"{r[k]:.3f}" for k in ("HOTA", "IDF1", "MOTA"))
+            print(f"| {pyv} | {npv} | {tev} | {case} | {scores} |")
     first = results[args.python[0]][1]
     worst = max(
         abs(r[key] - first[case][key])

@@ -57,7 +57,9 @@ def problems(root: str):
         if name in ("detectron2_tubes", "posetrack_core", "tubes_cli"):
             here = os.path.dirname(os.path.dirname(os.path.abspath(module.__file__)))
             if not os.path.samefile(here, root):
-                out.append(f"{name} is imported from {here}, not from {root}: pip install -e {root}")
+                out.append(
+                    f"{name} is imported from {here}, not from {root}: pip install -e {root}"
+                )
     if "detectron2_tubes" in sys.modules:
         try:  # Detectron2's model zoo needs pkg_resources, or the shim detectron2_tubes installs
             from detectron2 import model_zoo  # noqa: F401

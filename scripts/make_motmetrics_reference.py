@@ -90,8 +90,8 @@ def main(argv):
         os.makedirs(os.path.join(tmp, "noisy"))
         made = {
             "provenance": (
-                f"made by scripts/make_motmetrics_reference.py with py-motmetrics {mm.__version__}, "
-                f"numpy {np.__version__}, Python {platform.python_version()}"
+                "made by scripts/make_motmetrics_reference.py with py-motmetrics "
+                f"{mm.__version__}, numpy {np.__version__}, Python {platform.python_version()}"
             ),
             "random_sequences": random_case(),
             "perturbed_synthetic": perturbed_case(tmp),

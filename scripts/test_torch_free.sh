@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# posetrack_core (the evaluator, the numpy tracker) and the commands that only read files, in a
-# virtual environment of their own without torch or Detectron2: the current numpy, scipy,
-# OpenCV, fvcore, TrackEval, pytest. Needs the package index once; kept in output/venv-torch-free.
+# tests/posetrack_core: posetrack_core (the evaluator, the numpy tracker) and the commands that
+# only read files (eval_posetrack, eval_mot, link), in a virtual environment of their own
+# without torch or Detectron2: the current numpy, scipy, OpenCV, fvcore, TrackEval, pytest. Needs the package index once; kept in output/venv-torch-free.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/output/venv-torch-free"
@@ -13,5 +13,4 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -c "import numpy; print('numpy', numpy.__version__)"
 cd "$ROOT"
-"$VENV/bin/python" -m pytest -p no:cacheprovider tests/test_eval_posetrack.py \
-  tests/test_hota_pose.py tests/test_box_metrics.py tests/test_link.py "$@"
+"$VENV/bin/python" -m pytest -p no:cacheprovider tests/posetrack_core "$@"

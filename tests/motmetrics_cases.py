@@ -14,7 +14,9 @@ import os
 
 import numpy as np
 
-REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "motmetrics_reference.json")
+REFERENCE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "data", "motmetrics_reference.json"
+)
 
 
 def random_sequences(count=150, seed=0):
@@ -49,8 +51,10 @@ def digest_files(*paths) -> str:
     """One digest of files and folders (their files, sorted by name)."""
     h = hashlib.sha256()
     for path in paths:
-        files = [path] if os.path.isfile(path) else sorted(
-            os.path.join(path, n) for n in os.listdir(path)
+        files = (
+            [path]
+            if os.path.isfile(path)
+            else sorted(os.path.join(path, n) for n in os.listdir(path))
         )
         for name in files:
             h.update(os.path.basename(name).encode())
@@ -137,7 +141,9 @@ TUD_FILES = {
 }
 TEST_DATA = os.environ.get(
     "DETECTRON2_TUBES_TEST_DATA",
-    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "output", "test-data"),
+    os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "output", "test-data"
+    ),
 )
 
 

@@ -6,7 +6,14 @@ import math
 import os
 
 import pytest
-from motmetrics_cases import digest_files, mot_text, noisy_tracks, reference, tud_folder, two_walkers
+from motmetrics_cases import (
+    digest_files,
+    mot_text,
+    noisy_tracks,
+    reference,
+    tud_folder,
+    two_walkers,
+)
 
 from posetrack_core.evaluation.box_metrics import MOTEvalError, evaluate_mot, evaluate_mot_many
 from tubes_cli.eval_mot import main as eval_mot

@@ -21,7 +21,7 @@ from posetrack_core.synthetic_degraded import (
     load_degraded_frames,
 )
 
-QUICK = os.path.join(os.path.dirname(__file__), "..", "configs", "quick_schedules")
+QUICK = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "quick_schedules")
 
 
 def test_degraded_variant_degrades_single_frames_only(tiny_synth, tmp_path):

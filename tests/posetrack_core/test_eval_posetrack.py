@@ -306,10 +306,10 @@ def test_one_evaluated_frame_is_handled(tmp_path):
 
 
 def test_clear_mot_counter_equals_motmetrics_on_random_sequences():
-    # py-motmetrics 1.4.0's MOTAccumulator on the same sequences: tests/data/motmetrics_reference.json.
+    # py-motmetrics 1.4.0's MOTAccumulator on these sequences: tests/data/motmetrics_reference.json
     sequences = random_sequences()
     ref = reference("random_sequences")
-    assert digest_sequences(sequences) == ref["inputs_sha256"], "inputs changed: remake the reference"
+    assert digest_sequences(sequences) == ref["inputs_sha256"], "inputs changed: remake it"
     assert len(ref["sequences"]) == len(sequences) == 150
     for frames, expected in zip(sequences, ref["sequences"]):
         fast = ClearMOTCounter()
@@ -321,7 +321,7 @@ def test_clear_mot_counter_equals_motmetrics_on_random_sequences():
 
 
 def test_fast_backend_equals_motmetrics_backend_on_perturbed_synthetic(tiny_synth, tmp_path):
-    # evaluate_posetrack(mot_backend="motmetrics") on the same files, stored with its inputs' digest.
+    # evaluate_posetrack(mot_backend="motmetrics") on these files, stored with their digest
     root, _ = tiny_synth
     gt_dir = os.path.join(root, "annotations", "val")
     perturbed_predictions(gt_dir, str(tmp_path / "pred"))

@@ -21,7 +21,7 @@ from model_configs import detectron2_r18_state, randomise_scores, tiny_cfg, tube
 from detectron2_tubes import InflatingCheckpointer, add_tubes_config
 from detectron2_tubes.checkpoint import CheckpointError, convert_torchvision_resnet, inflate_weight
 
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
 TORCHVISION_INPUT = [
     "INPUT.FORMAT",
     "RGB",
@@ -421,7 +421,7 @@ def test_torchvision_resnet_state_dict_loads(tmp_path):
     assert not any(k.startswith("fc.") for k in renamed)
     path = str(tmp_path / "resnet18.pth")
     torch.save(tv, path)
-    # With the input torchvision's nets were trained on (tests/test_checkpoint.py: refused otherwise)
+    # With the input torchvision's nets were trained on (above: refused otherwise)
     rgb = ["INPUT.FORMAT", "RGB", "MODEL.PIXEL_MEAN", [123.675, 116.28, 103.53]]
     rgb += ["MODEL.PIXEL_STD", [58.395, 57.12, 57.375]]
     model = build_model(tube_cfg(os.path.join(CONFIGS, "tube_rcnn_R18_T3.yaml"), *rgb))

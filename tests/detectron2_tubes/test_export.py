@@ -22,7 +22,7 @@ from detectron2_tubes.export import ExportedClipPredictor, ExportError, export_m
 from tubes_cli.export import main as export_main
 from tubes_cli.track_video import main as track_main
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 QUICK_T1 = quick_config("tube_rcnn_R18_T1_synth.yaml")
 # Quick width, small inputs, scores spread so that the two test clips keep different numbers.
 SMALL = ["INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MIN_SIZE_TEST", "128", "INPUT.MAX_SIZE_TEST",

@@ -29,7 +29,7 @@ from detectron2_tubes.data import (
 )
 from posetrack_core.keypoints import KEYPOINT_NAMES
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 QUICK_T1 = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T1_synth.yaml")
 
 

@@ -18,7 +18,7 @@ from posetrack_core.evaluation import evaluate_posetrack, write_posetrack_video
 from posetrack_core.evaluation.hota_pose import evaluate_posetrack21
 from posetrack_core.tracking import Detections, PoseTracker
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 sys.path.insert(0, ROOT)
 
 

@@ -13,7 +13,7 @@ from detectron2_tubes.tracking import LSTMCost, load_box_lstm, save_box_lstm, tr
 from detectron2_tubes.tracking.lstm import collect_tracks
 from posetrack_core.tracking import Detections, PoseTracker, link_video
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 
 @pytest.fixture(scope="module")

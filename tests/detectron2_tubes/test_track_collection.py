@@ -14,7 +14,7 @@ from model_configs import QUICK_T3, TINY_TEST
 
 from detectron2_tubes.engine.collection import InputListError, expand_inputs, share_of
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 # Random weights detect nothing at the paper's 0.95: keep every detection (5 a frame), so that
 # the written files have people and tracks to compare.
 KEEP_ALL = ["TRACKING.DET_THRESH", "0.0", "TEST.DETECTIONS_PER_IMAGE", "5"]

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 QUICK_T3 = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
 # Smaller than the quick schedule so that the test takes seconds per iteration at most.
-# No DATASETS.TEST: Detectron2 evaluates at the end of training (tests/test_evaluator.py covers it).
+# No DATASETS.TEST: Detectron2 evaluates at the end of training (tests/detectron2_tubes/test_evaluator.py covers it).
 TINY = [
     "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS",
     "[64,64]",

@@ -17,7 +17,7 @@ from detectron2_tubes.data import build_clip_dicts
 from detectron2_tubes.engine import TubeTrainer, setup_cfg
 from detectron2_tubes.structures import Tubes
 
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
 PAPER = sorted(glob.glob(os.path.join(CONFIGS, "tube_rcnn_*.yaml")))
 
 

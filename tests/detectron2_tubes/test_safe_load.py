@@ -26,7 +26,7 @@ from detectron2_tubes.utils.safe_load import (
 )
 from posetrack_core.tracking import Detections
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 QUICK_T1 = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T1_synth.yaml")
 
 

@@ -14,7 +14,7 @@ from test_modeling import _clip, _tiny
 from detectron2_tubes.data import build_clip_train_loader
 from detectron2_tubes.engine import setup_cfg
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 CHECKPOINT_KEYS = [
     "MODEL.RESNETS.ACTIVATION_CHECKPOINT",
     "MODEL.ROI_BOX_HEAD.ACTIVATION_CHECKPOINT",

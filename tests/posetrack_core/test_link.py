@@ -9,7 +9,7 @@ import pytest
 
 from tubes_cli.link import main
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 
 def _kps(x, y):

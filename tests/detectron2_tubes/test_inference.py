@@ -20,7 +20,7 @@ from detectron2_tubes.engine import (
 from posetrack_core.evaluation import evaluate_posetrack
 from tubes_cli.track_video import main as track_video_main
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 QUICK = os.path.join(ROOT, "configs", "quick_schedules")
 OPTS = [
     "MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS",
