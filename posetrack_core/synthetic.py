@@ -383,6 +383,9 @@ def generate_synthetic_posetrack(
                 num_frames=num_frames,
                 seed=seed,
                 num_val_videos=num_val_videos,
+                # OpenCV draws the people: its major releases rasterise some outlines 1 px
+                # apart, so the set (and what is trained on it) depends on it (doc/install.md)
+                opencv=cv2.__version__,
             )
             write_json_atomic(params, os.path.join(work, "synthetic.json"))
             _move_into_place(work, out_dir)

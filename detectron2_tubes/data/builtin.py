@@ -61,7 +61,9 @@ def ensure_synthetic_dataset(which: str = "benchmark") -> str:
         try:
             with open(os.path.join(root, "synthetic.json")) as f:
                 cached = json.load(f)
+            drawn_with = cached.pop("opencv", None) if isinstance(cached, dict) else None
             if cached == dict(version=GENERATOR_VERSION, **params) and _complete(root, params):
+                _say_if_drawn_elsewhere(root, drawn_with)
                 return root
             logger.info(f"The cached set in {root} is incomplete or stale: generating it again")
         except (OSError, ValueError):
@@ -70,6 +72,21 @@ def ensure_synthetic_dataset(which: str = "benchmark") -> str:
         logger.info(f"Generating the synthetic PoseTrack dataset into {root} ...")
         generate_synthetic_posetrack(root, overwrite=True, **params)
     return root
+
+
+def _say_if_drawn_elsewhere(root: str, drawn_with) -> None:
+    """A cached set drawn by another major release of OpenCV is reused, and said to be: OpenCV 5
+    draws some silhouettes 1 px off OpenCV 4's, so figures trained on it differ from a set
+    drawn here (numpy's release changes nothing)."""
+    import cv2
+
+    here = cv2.__version__
+    if drawn_with is not None and str(drawn_with).split(".")[0] != here.split(".")[0]:
+        logger.warning(
+            f"{root} was drawn with OpenCV {drawn_with}; OpenCV {here} draws some outlines 1 px "
+            f"apart, so figures trained on this set differ from one drawn here: delete the folder "
+            f"to draw it again"
+        )
 
 
 def _complete(root: str, params: dict) -> bool:

@@ -191,3 +191,42 @@ def test_processes_started_together_generate_the_cached_set_once(tmp_path):
     logs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
     assert sum(log.count("Generating the synthetic PoseTrack dataset") for log in logs) == 1, logs
+
+
+def test_a_set_drawn_by_another_opencv_is_reused_and_said_to_be(tmp_path, monkeypatch):
+    """OpenCV 5 draws some outlines 1 px off OpenCV 4's: the set records the OpenCV that drew
+    it, and a cached set drawn by another major release is reused with one warning line."""
+    import logging
+
+    import cv2
+
+    import detectron2_tubes.data.builtin as builtin
+
+    monkeypatch.setenv("DETECTRON2_TUBES_CACHE", str(tmp_path))
+    tiny = ("_tiny", dict(num_videos=1, num_frames=4, seed=1, num_val_videos=1))
+    monkeypatch.setitem(builtin._SETS, "tiny", tiny)
+    lines = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger(builtin.__name__).addHandler(handler)
+    try:
+        root = builtin.ensure_synthetic_dataset("tiny")
+        marker = os.path.join(root, "synthetic.json")
+        with open(marker) as f:
+            made = json.load(f)
+        assert made["opencv"] == cv2.__version__ and lines == []
+        other = f"{int(cv2.__version__.split('.')[0]) + 1}.0.0"
+        for record, said in ((dict(made, opencv=other), True), (made, False)):
+            with open(marker, "w") as f:
+                json.dump({k: v for k, v in record.items() if v is not None}, f)
+            lines.clear()
+            assert builtin.ensure_synthetic_dataset("tiny") == root
+            assert any(f"drawn with OpenCV {other}" in line for line in lines) == said, lines
+            with open(marker) as f:  # reused, not drawn again
+                assert json.load(f) == record
+        with open(marker, "w") as f:  # a set made before the record: reused, nothing said
+            json.dump({k: v for k, v in made.items() if k != "opencv"}, f)
+        lines.clear()
+        assert builtin.ensure_synthetic_dataset("tiny") == root and lines == []
+    finally:
+        logging.getLogger(builtin.__name__).removeHandler(handler)
