@@ -132,8 +132,8 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     PyTorch chooses between oneDNN and its reference kernel (`slow_conv3d`, im2col and a
     matrix product) with a size rule written for 2D inputs: it looks at N * C * T * H, leaving
     out W. One clip of 3 frames falls under that rule at every 3x3 layer of a ResNet, so video
-    inference (one clip at a time) ran on the reference kernel, 2x to 5x slower than oneDNN on
-    the same convolution, while training (4 clips a batch) already ran on oneDNN. The two
+    inference (one clip at a time) ran on the reference kernel, several times slower than oneDNN
+    on the same convolution (doc/results.md), while training (4 clips a batch) already ran on oneDNN. The two
     kernels agree to float32 rounding, and oneDNN has a backward.
 
     The shortcut steps aside for ``torch.compile`` (whose tracer may not call into

@@ -141,8 +141,8 @@ class ClipPredictor(ClipInputs):
                          num_frames, reads_clips)  # fmt: skip
         if self.num_frames > 1 and cfg.MODEL.DEVICE == "cpu":
             # oneDNN runs 3D convolutions in the channels-last layout when the weights are in
-            # it: 13% less time per clip for the demo's T = 3 model on 2 cores, 5% more for
-            # T = 1, so clips only; the outputs agree to 1e-4 px.
+            # it: less time per clip for clip models, more for T = 1 (measured: doc/results.md,
+            # "Channels-last 3D layout"), so clips only; the outputs agree to 1e-4 px.
             self.model.to(memory_format=torch.channels_last_3d)
 
     @torch.inference_mode()
