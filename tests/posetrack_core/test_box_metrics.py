@@ -18,17 +18,21 @@ from motmetrics_cases import (
 from posetrack_core.evaluation.box_metrics import MOTEvalError, evaluate_mot, evaluate_mot_many
 from tubes_cli.eval_mot import main as eval_mot
 
-TUD = tud_folder()
+
+@pytest.fixture(scope="module")
+def tud():
+    """MOT15's TUD files, read from py-motmetrics' wheel (downloaded once)."""
+    return tud_folder()
 
 
-def test_cem_tracker_on_tud_gives_the_published_figures():
+def test_cem_tracker_on_tud_gives_the_published_figures(tud):
     # py-motmetrics ships CEM's output on MOT15's TUD sequences with the MOTChallenge devkit's
     # figures (MOTA / IDF1 / MOTP): Campus 52.6 / 55.8 / 72.3, Stadtmitte 56.4 / 64.5 / 65.4.
     for seq, (mota, idf1, motp, fp, fn) in {
         "TUD-Campus": (52.6, 55.8, 72.3, 13, 150),
         "TUD-Stadtmitte": (56.4, 64.5, 65.4, 45, 452),
     }.items():
-        r = evaluate_mot(os.path.join(TUD, seq, "gt.txt"), os.path.join(TUD, seq, "test.txt"))
+        r = evaluate_mot(os.path.join(tud, seq, "gt.txt"), os.path.join(tud, seq, "test.txt"))
         assert (round(r["MOTA"], 1), round(r["IDF1"], 1), round(r["MOTP"], 1)) == (
             mota,
             idf1,
@@ -77,13 +81,13 @@ def test_mota_and_idf1_equal_py_motmetrics_on_noisy_tracks(tmp_path):
     assert both["FP"] == 2 * r["FP"] and both["MOTA"] == pytest.approx(r["MOTA"])
 
 
-def test_cli_files_and_mot_folders(tmp_path, capsys):
+def test_cli_files_and_mot_folders(tmp_path, capsys, tud):
     seq = tmp_path / "gt" / "TUD-Campus"
     (seq / "gt").mkdir(parents=True)
-    (seq / "gt" / "gt.txt").write_text(open(os.path.join(TUD, "TUD-Campus", "gt.txt")).read())
+    (seq / "gt" / "gt.txt").write_text(open(os.path.join(tud, "TUD-Campus", "gt.txt")).read())
     (seq / "seqinfo.ini").write_text("[Sequence]\nname=TUD-Campus\nseqLength=71\n")
     (tmp_path / "pred").mkdir()
-    pred = open(os.path.join(TUD, "TUD-Campus", "test.txt")).read()
+    pred = open(os.path.join(tud, "TUD-Campus", "test.txt")).read()
     (tmp_path / "pred" / "TUD-Campus.txt").write_text(pred)
     out = tmp_path / "m.json"
     argv = ["--groundTruth", str(tmp_path / "gt"), "--predictions", str(tmp_path / "pred")]
