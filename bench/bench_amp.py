@@ -17,11 +17,8 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -33,7 +30,7 @@ def _train(config_name, precision, iters, seed, output_dir):
 
     from detectron2_tubes.data import ensure_synthetic_dataset
     from detectron2_tubes.engine import TubeTrainer, setup_cfg
-    from detectron2_tubes.engine.recipe import schedule_opts
+    from detectron2_tubes.experiments.recipe import schedule_opts
     from detectron2_tubes.model_zoo import get_config_file
 
     class Record(HookBase):
@@ -89,7 +86,7 @@ def main():
         default=["tube_rcnn_R18_T1_synth.yaml", "tube_rcnn_R18_T3_synth.yaml"],
     )
     args = parser.parse_args()
-    from detectron2_tubes.utils.machine import machine_description
+    from toolbox import machine_description
     from posetrack_core.io import write_text_atomic
 
     runs_dir = os.path.join(args.output, "runs")

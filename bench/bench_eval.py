@@ -12,13 +12,10 @@ of identities switched, random keypoint scores).
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from posetrack_core.evaluation import evaluate_posetrack, grouped  # noqa: E402
 from posetrack_core.synthetic import generate_synthetic_posetrack  # noqa: E402

@@ -20,21 +20,18 @@ Detectron2 counts). Results go to DIR/export.json and DIR/export.md.
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 import numpy as np
 import torch
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
 
 from detectron2_tubes.data import ensure_synthetic_dataset  # noqa: E402
 from detectron2_tubes.engine import ClipPredictor, setup_cfg  # noqa: E402
-from detectron2_tubes.engine.recipe import CONFIG_2D, CONFIG_3D, quick_config  # noqa: E402
+from detectron2_tubes.experiments.recipe import CONFIG_2D, CONFIG_3D, quick_config  # noqa: E402
 from detectron2_tubes.export import ExportedModel, export_model, export_outputs  # noqa: E402
-from detectron2_tubes.utils.machine import machine_description  # noqa: E402
+from toolbox import machine_description  # noqa: E402
 from posetrack_core.io import write_json_atomic, write_text_atomic  # noqa: E402
 
 

@@ -46,8 +46,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
+from toolbox import ROOT
 
 PARTS = ("backbone", "rpn", "box_head", "keypoint_head")
 CHECKPOINT_KEYS = {

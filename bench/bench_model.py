@@ -17,15 +17,13 @@ passes after one warm-up, so it includes the heads on up to 100 detections per c
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 import torch
 from torch.nn import functional as F
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
+from toolbox import ROOT
 
 from detectron2.modeling import build_model  # noqa: E402
 

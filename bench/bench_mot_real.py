@@ -15,12 +15,9 @@ code path), with the gate and memory chosen on the synthetic benchmark
 
 import argparse
 import os
-import sys
 import tempfile
 
 import motmetrics as mm
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from posetrack_core.evaluation.box_metrics import evaluate_mot_many  # noqa: E402
 from posetrack_core.tracking import PoseTracker  # noqa: E402

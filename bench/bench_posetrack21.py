@@ -9,7 +9,7 @@ commands timed whole (process start to exit) against both official kits on the s
         --kit PoseTrack21/eval/posetrack21 --poseval POSEVAL_CHECKOUT [--repeats 5]
 
 --end-to-end: `python -m tubes_cli.eval_posetrack --benchmark posetrack21` against the
-PoseTrack21 kit (its Evaluator on one core, run by bench/posetrack21_kit.py), and
+PoseTrack21 kit (its Evaluator on one core, run by bench/external/posetrack21_kit.py), and
 `python -m tubes_cli.eval_posetrack` (AP and MOTA) against poseval (``python -m
 poseval.evaluate -g GT -p PRED -e -t``; POSEVAL_CHECKOUT holds its ``poseval`` package, and the
 kit's environment has its requirements: motmetrics 1.4.0, shapely, click, tqdm); the median of
@@ -30,8 +30,6 @@ import tempfile
 import time
 
 import numpy as np
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from posetrack_core.evaluation.hota_pose import (  # noqa: E402
     HOTA_METRICS,
@@ -141,7 +139,7 @@ def end_to_end(args, gt_dir: str, pred: str, tmp: str) -> None:
     t_ours21, _ = _timed([*ours, "--benchmark", "posetrack21", "--output", out21], args.repeats,
                          cwd=root)  # fmt: skip
     t_kit, kit_out = _timed(
-        [args.kit_python, os.path.join(here, "posetrack21_kit.py"), "--kit", args.kit,
+        [args.kit_python, os.path.join(here, "external", "posetrack21_kit.py"), "--kit", args.kit,
          "--gt", gt_dir, "--pred", pred], args.repeats,
     )  # fmt: skip
     with open(out21) as f:
@@ -220,7 +218,7 @@ def main():
                 if not args.kit_python:
                     continue
                 kit = json.loads(subprocess.run(
-                    [args.kit_python, os.path.join(os.path.dirname(__file__), "posetrack21_kit.py"),
+                    [args.kit_python, os.path.join(os.path.dirname(__file__), "external", "posetrack21_kit.py"),
                      "--kit", args.kit, "--gt", gt_dir, "--pred", pred],
                     check=True, capture_output=True, text=True,
                 ).stdout.strip().splitlines()[-1])  # fmt: skip

@@ -34,10 +34,8 @@ import time
 
 import numpy as np
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
 
-from detectron2_tubes.engine.recipe import (  # noqa: E402
+from detectron2_tubes.experiments.recipe import (  # noqa: E402
     CONFIG_2D,
     CONFIG_3D,
     DET_THRESHOLDS_TRIED,

@@ -3,7 +3,7 @@
     python bench/bench_temporal.py [--seeds 0 1 2] [--iters 150 600] [--pretrained PATH]
                                    [--eval DATASET ...] [--bootstrap 500] [--output DIR]
 
-On the degraded variant of the synthetic set (`posetrack_core.synthetic_degraded`:
+On the degraded variant of the synthetic set (`posetrack_core.synthetic.degraded`:
 about a quarter of the labelled frames degraded by strong blur, a flash, a dropout or a large
 occluder, their neighbours intact, the labels unchanged), a 2D model (T = 1) and a 3D model
 (T = 3, centre-inflated) are fine-tuned from ONE 2D checkpoint (pretrained on the benchmark's
@@ -29,10 +29,8 @@ import time
 import numpy as np
 import torch
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
 
-from detectron2_tubes.engine.recipe import (  # noqa: E402
+from detectron2_tubes.experiments.recipe import (  # noqa: E402
     CONFIG_2D,
     CONFIG_3D,
     DET_THRESHOLDS_TRIED,
@@ -42,7 +40,7 @@ from detectron2_tubes.engine.recipe import (  # noqa: E402
     schedule_opts,
     train,
 )
-from detectron2_tubes.modeling.diagnostics import tap_ratios  # noqa: E402
+from toolbox import tap_ratios  # noqa: E402
 from detectron2_tubes.utils.logs import show_training_log  # noqa: E402
 
 MODELS = (("2D (T = 1)", CONFIG_2D), ("3D (T = 3), centre inflation", CONFIG_3D))
@@ -194,7 +192,7 @@ def main(argv=None) -> int:
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     import detectron2_tubes  # noqa: F401  (registers the datasets)
-    from posetrack_core.synthetic_degraded import load_degraded_frames
+    from posetrack_core.synthetic.degraded import load_degraded_frames
 
     start = time.perf_counter()
     for name in [TRAIN_SET, *args.eval]:

@@ -10,14 +10,10 @@ Our tracker is timed on the same `Instances` and on plain arrays (`Detections`).
 """
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 import torch
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from detectron2.structures import Boxes, Instances  # noqa: E402
 from detectron2.tracking.vanilla_hungarian_bbox_iou_tracker import (  # noqa: E402

@@ -16,7 +16,7 @@ second association of low-score detections; the OKS pose cost), and ByteTrack, O
 BoT-SORT (no appearance model, no camera-motion compensation) from ``boxmot`` 25.0.0 with their
 default settings. ``boxmot`` needs numpy >= 2, which Detectron2 cannot take: it gets its own
 virtual environment (made here on first use: ``python -m venv --system-site-packages`` and
-``pip install boxmot==25.0.0``) and runs in it (bench/boxmot_runner.py), exchanging MOT files.
+``pip install boxmot==25.0.0``) and runs in it (bench/external/boxmot_runner.py), exchanging MOT files.
 Every tracker's output boxes are the detections' own, so only the association differs.
 
 Scores: TrackEval's HOTA, AssA, IDF1, MOTA and identity switches of the boxes (the synthetic
@@ -37,8 +37,6 @@ import time
 
 import numpy as np
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
 
 BOXMOT = ("bytetrack", "ocsort", "botsort")
 BOXMOT_NAMES = {"bytetrack": "ByteTrack", "ocsort": "OC-SORT", "botsort": "BoT-SORT (no ReID)"}
@@ -95,7 +93,7 @@ def run_boxmot(python, name, videos, size, tmp):
     os.makedirs(in_dir, exist_ok=True)
     for seq, frames in videos.items():
         write_mot(os.path.join(in_dir, seq + ".txt"), frames, with_ids=False)
-    runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boxmot_runner.py")
+    runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "external", "boxmot_runner.py")
     subprocess.run(
         [python, runner, name, in_dir, out_dir, str(size[1]), str(size[0])],
         check=True,
@@ -142,7 +140,7 @@ def synthetic_detections(weights, dataset, out_dir):
 
     raw_path = os.path.join(out_dir, "inference", dataset, RAW_PREDICTIONS_FILE)
     if not os.path.isfile(raw_path):
-        from detectron2_tubes.engine.recipe import CONFIG_3D, evaluate, quick_config
+        from detectron2_tubes.experiments.recipe import CONFIG_3D, evaluate, quick_config
 
         opts = ["TRACKING.DET_THRESH", "0.0", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.05"]
         evaluate(quick_config(CONFIG_3D), weights, dataset, out_dir, opts)
@@ -278,8 +276,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import detectron2_tubes  # noqa: F401  (registers the datasets)
     from detectron2_tubes.engine import setup_cfg
-    from detectron2_tubes.engine.recipe import CONFIG_3D, quick_config
-    from detectron2_tubes.evaluation import writer_options
+    from detectron2_tubes.experiments.recipe import CONFIG_3D, quick_config
+    from posetrack_core.from_config import writer_options
     from posetrack_core.io import write_json_atomic, write_text_atomic
 
     os.makedirs(args.output, exist_ok=True)

@@ -27,8 +27,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
+from toolbox import ROOT
 QUICK = os.path.join(ROOT, "configs", "quick_schedules", "tube_rcnn_R18_T3_synth.yaml")
 
 
@@ -162,7 +161,7 @@ def _model_run(spec: dict) -> None:
     _label(model.proposal_generator, "forward", "rpn")
     _label(model.roi_heads, "_forward_box", "box head")
     _label(model.roi_heads, "_forward_keypoint", "keypoint head")
-    _label(video.tracker_head, "update", "tracker")
+    _label(video.tracker, "update", "tracker")
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
         for _ in video(frames):

@@ -40,8 +40,7 @@ import time
 import numpy as np
 import torch
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
+from toolbox import ROOT
 
 from detectron2_tubes import layers  # noqa: E402
 from detectron2_tubes.data import build_clip_train_loader  # noqa: E402

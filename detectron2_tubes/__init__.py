@@ -15,7 +15,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
     # registers the datasets, the model components, the tracker head:
     from . import data, modeling, tracking  # noqa: F401
-    from .checkpoint import InflatingCheckpointer
+    from .checkpoint.inflating import InflatingCheckpointer
     from .config import add_tubes_config
 
 __version__ = "0.1.0"

@@ -72,3 +72,8 @@ def add_tubes_config(cfg: CN) -> CN:
     # Detectron2's tracker-head name for `build_tracker_head(cfg)`.
     _C.TRACKER_HEADS.setdefault("TRACKER_NAME", "PoseTrackerHead")
     return cfg
+
+
+def uses_clips(cfg) -> bool:
+    """Whether the model reads clips (TubeRCNN) rather than single images (stock Detectron2)."""
+    return cfg.MODEL.META_ARCHITECTURE == "TubeRCNN"

@@ -35,7 +35,8 @@ from detectron2.structures import Instances, heatmaps_to_keypoints
 from posetrack_core.errors import UserError
 from posetrack_core.io import atomic_path, write_json_atomic
 
-from .engine.predictor import ClipInputs
+from .checkpoint import load_model
+from .data.clip_inputs import ClipInputs
 from .modeling.meta_arch import tube_postprocess, tubes_to_frames
 from .structures import Tubes
 
@@ -98,13 +99,15 @@ def decode_keypoint_heatmaps(heatmaps, tubes):
     return decoded[..., [0, 1, 3]].reshape(n, t, k, 3), decoded[..., 2].reshape(n, t, k)
 
 
-def _input_spec(cfg, reads_clips: bool) -> dict:
+def _input_spec(cfg) -> dict:
+    """`ClipInputs.settings` as export.json records them."""
+    s = ClipInputs.settings(cfg)
     return {
-        "reads_clips": reads_clips,
-        "num_frames": cfg.INPUT.CLIP.NUM_FRAMES if reads_clips else 1,
-        "format": cfg.INPUT.FORMAT,
-        "min_size_test": cfg.INPUT.MIN_SIZE_TEST,
-        "max_size_test": cfg.INPUT.MAX_SIZE_TEST,
+        "reads_clips": s["reads_clips"],
+        "num_frames": s["num_frames"],
+        "format": s["input_format"],
+        "min_size_test": s["min_size"],
+        "max_size_test": s["max_size"],
     }
 
 
@@ -114,13 +117,10 @@ def export_model(cfg, fmt: str, output_dir: str, sample: Sequence[np.ndarray]) -
     exported model is run on the sample before its file is moved into place, and must give the
     eager model's detections; returns that check ({"detections", "max_diff_px"}) with the paths.
     Writes ``model.ts`` or ``model.onnx``, ``config.yaml`` and ``export.json``."""
-    from .engine.predictor import ClipPredictor
-
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}: use one of {sorted(FORMATS)}")
-    predictor = ClipPredictor(cfg)
-    model = predictor.model.to(memory_format=torch.contiguous_format).eval().requires_grad_(False)
-    clip = predictor.model_input(list(sample))["image"]
+    model = load_model(cfg)[0].requires_grad_(False)
+    clip = ClipInputs(**ClipInputs.settings(cfg)).model_input(list(sample))["image"]
     with torch.no_grad():
         eager = {k: v.cpu() for k, v in export_outputs(model, [{"image": clip}]).items()}
     if len(eager["scores"]) == 0:
@@ -138,7 +138,7 @@ def export_model(cfg, fmt: str, output_dir: str, sample: Sequence[np.ndarray]) -
         "format": fmt,
         "file": FORMATS[fmt],
         "outputs": list(OUTPUTS if fmt == "torchscript" else ONNX_OUTPUTS),
-        "input": _input_spec(cfg, predictor.reads_clips),
+        "input": _input_spec(cfg),
         "score_thresh_test": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
         "weights": cfg.MODEL.WEIGHTS,
         "torch": torch.__version__,

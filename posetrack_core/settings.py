@@ -1,5 +1,7 @@
-"""The tracker's and the PoseTrack writer's settings: their one set of defaults, and the config
-(a config file, then ``KEY VALUE`` overrides) that the commands reading saved detections take.
+"""The tracker's and the PoseTrack writer's settings: the tables of their keys with the one set of
+defaults, and merging a config file and ``KEY VALUE`` overrides with one-line errors. The bottom
+of the settings: it imports nothing of the project but its errors; `posetrack_core.from_config`
+turns a config into the tracker's and the writer's arguments.
 
 The same keys are the ``TRACKING`` and ``TEST.POSETRACK`` groups of Detectron2's config, which
 `detectron2_tubes.add_tubes_config` fills from the tables below, so that ``train_net.py``,
@@ -11,7 +13,7 @@ they do in Detectron2.
 import difflib
 import os
 import re
-from typing import Dict, Iterable, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from .errors import UserError, message_lines
 
@@ -19,10 +21,13 @@ __all__ = [
     "TRACKING_KEYS",
     "OUTPUT_KEYS",
     "ConfigError",
+    "unset",
     "tracking_defaults",
-    "tracking_config",
+    "output_defaults",
     "merge_config_file",
     "merge_config_list",
+    "read_config_file",
+    "config_problem",
 ]
 
 # (key, default, meaning): the TRACKING group. The defaults are the paper's tracker.
@@ -68,60 +73,25 @@ class ConfigError(UserError):
     """A config file or override that cannot be merged (one line naming the file or key)."""
 
 
+def unset(value: float) -> Optional[float]:
+    """A ``-1 = off`` setting as the tracker's None."""
+    return None if value < 0 else value
+
+
 def tracking_defaults() -> Dict[str, object]:
     """{TRACKING key: default}: the paper's tracker, which `PoseTracker`'s arguments take."""
     return {key: value for key, value, _ in TRACKING_KEYS}
 
 
-def tracking_config(
-    config_file: str = "",
-    opts: Sequence[str] = (),
-    *,
-    frames: bool = True,
-    groups: Sequence[str] = ("TRACKING", "TEST.POSETRACK"),
-):
-    """The settings of a command that tracks saved detections: the ``TRACKING`` and
-    ``TEST.POSETRACK`` defaults, then those groups of ``config_file`` (the config's other keys
-    are the model's and are left to the commands that build it), then ``KEY VALUE`` overrides,
-    which may name keys of ``groups`` only. Without frame images (``frames=False``) the CNN
-    cost is refused."""
-    from fvcore.common.config import CfgNode
-
-    cfg = CfgNode(
-        {
-            "TRACKING": tracking_defaults(),
-            "TEST": {"POSETRACK": {key: value for key, value, _ in OUTPUT_KEYS}},
-        }
-    )
-    if config_file:
-        content = _read_config_file(config_file, CfgNode)
-        ours = {"TRACKING": content.get("TRACKING", {})}
-        ours["TEST"] = {"POSETRACK": (content.get("TEST") or {}).get("POSETRACK", {})}
-        try:
-            cfg.merge_from_other_cfg(CfgNode(ours))
-        except (KeyError, ValueError, AssertionError, TypeError) as e:
-            raise ConfigError(f"{config_file}: {config_problem(e, cfg)}") from None
-    opts = list(opts)
-    for key in opts[::2]:
-        if not key.startswith(tuple(g + "." for g in groups)):
-            wanted = " and ".join(g + ".*" for g in groups)
-            raise ConfigError(f"{key}: only {wanted} settings apply here")
-    merge_config_list(cfg, opts)
-    from .tracking.tracker import cost_names, parse_cost  # (it takes its defaults from here)
-
-    if not frames and "cnn" in cost_names(parse_cost(cfg.TRACKING.COST)):
-        raise ConfigError(
-            "TRACKING.COST: the cnn cost needs the frame images; use it through track_video or "
-            "the Python API"
-        )
-    cfg.freeze()
-    return cfg
+def output_defaults() -> Dict[str, object]:
+    """{TEST.POSETRACK key: default}: how predictions are written."""
+    return {key: value for key, value, _ in OUTPUT_KEYS}
 
 
 def merge_config_file(cfg, config_file: str) -> None:
     """``cfg.merge_from_file``, every problem (missing or empty file, bad YAML, unknown key, wrong
     type, an unreadable ``_BASE_``) a one-line `ConfigError` naming the file."""
-    _read_config_file(config_file, type(cfg))
+    read_config_file(config_file, type(cfg))
     try:
         cfg.merge_from_file(config_file)
     except (KeyError, ValueError, AssertionError, TypeError) as e:
@@ -142,8 +112,9 @@ def merge_config_list(cfg, opts: Sequence[str]) -> None:
         raise ConfigError(f"config override: {config_problem(e, cfg)}") from None
 
 
-def _read_config_file(config_file: str, node_class) -> dict:
-    """The file's keys with its ``_BASE_`` chain merged in (plain YAML only)."""
+def read_config_file(config_file: str, node_class) -> dict:
+    """The file's keys with its ``_BASE_`` chain merged in (plain YAML only; ``{}`` for a config
+    with Python tags, which only the model's commands read); every problem a `ConfigError`."""
     import yaml
 
     if not os.path.isfile(config_file):

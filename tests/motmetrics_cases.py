@@ -2,7 +2,7 @@
 
 py-motmetrics is not installed with the project (its last release, 1.4.0, calls numpy's removed
 ``np.asfarray``): its answers on these inputs are stored in ``tests/data/motmetrics_reference.json``
-by ``scripts/make_motmetrics_reference.py``, run in an environment of its own that has it. The
+by ``dev/make_motmetrics_reference.py``, run in an environment of its own that has it. The
 tests and that script build the inputs here, and each stored answer carries the digest of the
 inputs it was made from, so a change of inputs (numpy's random streams, the synthetic generator)
 is reported as such instead of as a wrong metric.

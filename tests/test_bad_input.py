@@ -612,7 +612,7 @@ def test_link_says_when_every_detection_was_dropped(tmp_path, capsys):
 
 
 def test_demo_does_not_trust_a_truncated_model(tmp_path):
-    from detectron2_tubes.engine.recipe import checkpoint_problem
+    from detectron2_tubes.experiments.recipe import checkpoint_problem
 
     good = tmp_path / "model_final.pth"
     torch.save({"model": {"w": torch.ones(3)}}, good)

@@ -145,6 +145,40 @@ def test_the_length_check_finds_a_long_function(tmp_path):
     assert list(_long_functions(str(tmp_path / "m.py"))) == []
 
 
+MAX_FILE_LINES = {"posetrack_core": 420, "detectron2_tubes": 420, "tubes_cli": 200}
+
+
+def long_files(root, limits=MAX_FILE_LINES):
+    """Files over their package's line limit whose first lines give no "# long:" reason."""
+    found = []
+    for pkg, limit in limits.items():
+        for path in _sources_under(root, pkg):
+            with open(path) as f:
+                lines = f.read().splitlines()
+            reason = any(line.startswith("# long:") for line in lines[:30])
+            if len(lines) > limit and not reason:
+                found.append(f"{os.path.relpath(path, root)} ({len(lines)} lines, limit {limit})")
+    return found
+
+
+def _sources_under(root, pkg):
+    return sorted(glob.glob(os.path.join(root, pkg, "**", "*.py"), recursive=True))
+
+
+def test_no_file_is_over_its_limit():
+    """A library file over 420 lines, a command over 200, does several jobs: split it, or say
+    why not in a "# long:" line among its first 30."""
+    assert long_files(ROOT) == []
+
+
+def test_the_file_length_check_finds_a_long_file(tmp_path):
+    (tmp_path / "tubes_cli").mkdir()
+    (tmp_path / "tubes_cli" / "c.py").write_text("x = 1\n" * 201)
+    assert long_files(str(tmp_path)) == ["tubes_cli/c.py (201 lines, limit 200)"]
+    (tmp_path / "tubes_cli" / "c.py").write_text("# long: a reason\n" + "x = 1\n" * 201)
+    assert long_files(str(tmp_path)) == []
+
+
 # One home per name: each public name is importable from the module that defines it and from its
 # package's __init__, nowhere else; private names stay inside their module.
 FIRST_PARTY = ("posetrack_core", "detectron2_tubes", "tubes_cli")
@@ -269,3 +303,122 @@ def test_the_one_home_check_finds_each_kind_of_problem(tmp_path):
         "detectron2_tubes.c imports the private _g from posetrack_core.a",
         "detectron2_tubes.c: from posetrack_core.sub import *",
     ], found
+
+
+def _import_edges(root, packages):
+    """{module: modules it imports} among the packages' modules, every import counted (inside
+    functions too: a lazy import still ties the two), each name followed through package
+    ``__init__`` files to the module that defines it."""
+    mods = _modules(root, packages)
+
+    def home(module, name):
+        """The module ``from module import name`` reads ``name`` from, through __init__ files."""
+        seen = set()
+        while module in mods and (module, name) not in seen:
+            seen.add((module, name))
+            if f"{module}.{name}" in mods:
+                return f"{module}.{name}"
+            path, tree, is_init = mods[module]
+            if not is_init or name in _defined(tree):
+                return module
+            for node in _top_level(tree):
+                if isinstance(node, ast.ImportFrom) and any(
+                    (a.asname or a.name) == name for a in node.names
+                ):
+                    real = next(a.name for a in node.names if (a.asname or a.name) == name)
+                    module, name = _source_module(module, True, node), real
+                    break
+            else:
+                return module
+        return module if module in mods else None
+
+    edges = {}
+    for name, (path, tree, is_init) in mods.items():
+        if is_init:
+            continue
+        out = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                source = _source_module(name, is_init, node)
+                out.update(home(source, a.name) for a in node.names)
+            elif isinstance(node, ast.Import):
+                out.update(a.name for a in node.names if a.name in mods)
+        out.discard(None)
+        out.discard(name)
+        edges[name] = {m for m in out if not mods[m][2]}  # a package's __init__ itself: no edge
+    return edges
+
+
+def _cycles(edges):
+    """The strongly connected components with more than one member (Tarjan), each sorted."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def import_circles(root, packages=FIRST_PARTY):
+    """Modules that import each other, directly or around a circle, and the same between the
+    packages' parts (``posetrack_core.tracking``, ``detectron2_tubes.engine``, a top-level
+    module): each circle as a sorted list."""
+    edges = _import_edges(root, packages)
+
+    def part(module):
+        return ".".join(module.split(".")[:2])
+
+    parts = {}
+    for a, targets in edges.items():
+        parts.setdefault(part(a), set()).update(part(b) for b in targets if part(b) != part(a))
+    return _cycles(edges) + [["parts:"] + c for c in _cycles(parts)]
+
+
+def test_no_import_circles():
+    assert import_circles(ROOT) == []
+
+
+def test_the_circle_check_finds_circles(tmp_path):
+    pkg = tmp_path / "posetrack_core"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("from .b import h\n")
+    (pkg / "sub" / "b.py").write_text("def h():\n    pass\n")
+    (pkg / "a.py").write_text("from .sub import h\n")
+    assert import_circles(str(tmp_path), ("posetrack_core",)) == []
+    # a lazy import back, through the package's __init__: the two parts import each other
+    (pkg / "sub" / "b.py").write_text("def h():\n    from ..a import g\n")
+    (pkg / "a.py").write_text("from .sub import h\n\n\ndef g():\n    pass\n")
+    assert import_circles(str(tmp_path), ("posetrack_core",)) == [
+        ["posetrack_core.a", "posetrack_core.sub.b"],
+        ["parts:", "posetrack_core.a", "posetrack_core.sub"],
+    ]
+    # within one part, through a third module
+    (pkg / "sub" / "b.py").write_text("from .c import k\n\n\ndef h():\n    pass\n")
+    (pkg / "sub" / "c.py").write_text("import posetrack_core.sub.d\n\n\ndef k():\n    pass\n")
+    (pkg / "sub" / "d.py").write_text("from posetrack_core.sub import h\n")
+    assert import_circles(str(tmp_path), ("posetrack_core",)) == [
+        ["posetrack_core.sub.b", "posetrack_core.sub.c", "posetrack_core.sub.d"]
+    ]

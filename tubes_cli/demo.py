@@ -19,7 +19,7 @@ import time
 from typing import List, Optional
 
 from detectron2_tubes.data import ensure_synthetic_dataset
-from detectron2_tubes.engine.recipe import (
+from detectron2_tubes.experiments.recipe import (
     CONFIG_2D,
     CONFIG_3D,
     FINETUNE_OPTS,
@@ -52,16 +52,10 @@ def _parse(argv: Optional[List[str]]):
         choices=sorted(SCHEDULES),
         help="short: make demo (13 to 16 minutes on 2 cores); long: make demo-long (about an hour)",
     )
-    parser.add_argument(
-        "--pretrain-iters", type=int, help="2D iterations (default: the schedule's)"
-    )
-    parser.add_argument(
-        "--finetune-iters", type=int, help="3D iterations (default: the schedule's)"
-    )
+    parser.add_argument("--pretrain-iters", type=int, help="2D iterations (default: the schedule's)")
+    parser.add_argument("--finetune-iters", type=int, help="3D iterations (default: the schedule's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of both trainings")
-    parser.add_argument(
-        "--retrain", action="store_true", help="train even if trained models are there"
-    )
+    parser.add_argument("--retrain", action="store_true", help="train even if trained models exist")
     parser.add_argument("--mode", default="dense", choices=["dense", "strided"])
     parser.add_argument(
         "opts",

@@ -63,7 +63,7 @@ def _main(argv: Optional[List[str]]) -> int:
         parser.error(f"--sample {args.sample} does not exist")
 
     from detectron2_tubes.engine import missing_weights, setup_cfg
-    from detectron2_tubes.engine.trainer import uses_clips
+    from detectron2_tubes.config import uses_clips
     from detectron2_tubes.export import FORMATS, METADATA, export_model
     from posetrack_core.io import check_output_files, check_output_folder
 

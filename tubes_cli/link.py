@@ -22,8 +22,7 @@ import sys
 from typing import List, Optional
 
 from posetrack_core.io import check_output_files, check_output_folder
-from posetrack_core.settings import tracking_config
-from posetrack_core.tracking import PoseTracker, tracker_kwargs
+from posetrack_core.from_config import build_tracker, tracking_config
 from posetrack_core.tracking.link_files import link_path, write_outputs
 
 from .boundary import run_command, tool_parser
@@ -35,6 +34,13 @@ def _infer_format(path: str) -> Optional[str]:
     if path.endswith((".txt", ".csv")):
         return "mot"
     return None
+
+
+def _networks(tracking, **wanted) -> dict:
+    """The learned cost's network, loaded only when asked for (torch and Detectron2)."""
+    from detectron2_tubes.tracking import tracking_networks
+
+    return tracking_networks(tracking, **wanted)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -66,12 +72,7 @@ def _main(argv: Optional[List[str]]) -> int:
     else:
         check_output_files([args.output], overwrite=args.overwrite)
     cfg = tracking_config(args.config_file, args.opts, frames=False, groups=["TRACKING"])
-    if cfg.TRACKING.LSTM_WEIGHTS:  # the learned cost's network: torch and Detectron2
-        from detectron2_tubes.tracking import build_pose_tracker
-
-        tracker = build_pose_tracker(cfg)
-    else:
-        tracker = PoseTracker(**tracker_kwargs(cfg.TRACKING))
+    tracker = build_tracker(cfg, _networks)
     outputs, kept, dropped = link_path(args.input, args.output, fmt, tracker)
     check_output_files([dst for dst, _ in outputs], overwrite=args.overwrite)
     write_outputs(outputs)  # every input was valid

@@ -51,8 +51,8 @@ def _parse(argv: Optional[List[str]]):
 
 def _main(argv: Optional[List[str]]) -> int:
     from detectron2_tubes.data import ensure_synthetic_dataset
-    from detectron2_tubes.engine import recipe, rehearsal
-    from detectron2_tubes.engine.recipe import quick_config
+    from detectron2_tubes.experiments import recipe, rehearsal
+    from detectron2_tubes.experiments.recipe import quick_config
 
     args = _parse(argv)
     check_output_folder(args.output)

@@ -21,7 +21,7 @@ from detectron2.data import DatasetCatalog
 
 from detectron2_tubes.evaluation import load_raw_predictions
 from detectron2_tubes.evaluation.sweep import sweep
-from posetrack_core.settings import tracking_config
+from posetrack_core.from_config import tracking_config
 
 from .boundary import run_command, tool_parser
 

@@ -10,6 +10,7 @@ from .builtin import (
     ensure_synthetic_dataset,
     synthetic_root,
 )
+from .clip_inputs import ClipInputs
 from .clip_mapper import ClipDatasetMapper, read_frame
 from .clips import (
     build_clip_dicts,

@@ -9,7 +9,7 @@ official folder layouts::
 
 The synthetic splits ``posetrack_synth_train`` / ``posetrack_synth_val`` are generated on first
 use into ``$DETECTRON2_TUBES_CACHE`` (default ``~/.cache/detectron2_tubes``), and so is their
-degraded variant ``posetrack_synth_degraded_train`` / ``_val`` (`synthetic_degraded`: single
+degraded variant ``posetrack_synth_degraded_train`` / ``_val`` (`posetrack_core.synthetic.degraded`: single
 frames degraded, neighbours intact, labels unchanged).
 """
 
@@ -23,8 +23,12 @@ from filelock import FileLock
 
 from posetrack_core.errors import UserError
 from posetrack_core.keypoints import posetrack_metadata
-from posetrack_core.synthetic import GENERATOR_VERSION, generate_synthetic_posetrack
-from posetrack_core.synthetic_degraded import DEGRADED_VERSION, generate_degraded_variant
+from posetrack_core.synthetic import (
+    DEGRADED_VERSION,
+    GENERATOR_VERSION,
+    generate_degraded_variant,
+    generate_synthetic_posetrack,
+)
 
 from .posetrack import load_posetrack_split, register_posetrack
 
@@ -131,7 +135,7 @@ def degraded_root(which: str = "benchmark") -> str:
 
 
 def ensure_degraded_dataset(which: str = "benchmark") -> str:
-    """Make the degraded variant (`synthetic_degraded`) of a built-in synthetic set unless a
+    """Make the degraded variant (`posetrack_core.synthetic.degraded`) of a built-in synthetic set unless a
     complete copy is cached; return its root."""
     source = ensure_synthetic_dataset(which)
     root = degraded_root(which)

@@ -2,31 +2,23 @@
 
 import logging
 import os
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from collections import deque
+from typing import Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 import torch
-from detectron2.data import transforms as T
-from detectron2.modeling import build_model
 from detectron2.structures import Instances
 
 from posetrack_core.errors import UserError
-from posetrack_core.tracking import PoseTracker
+from posetrack_core.tracking import Detections, PoseTracker, track_frames
 
-from ..checkpoint import InflatingCheckpointer
+from ..checkpoint import load_model
+from ..data.clip_inputs import ClipInputs
 from ..data.clips import clip_frame_indices, key_frame_index
-from ..tracking import PoseTrackerHead
-from .trainer import uses_clips
+from ..tracking.tracker import tracked_instances
 
-__all__ = [
-    "ClipInputs",
-    "ClipPredictor",
-    "VideoPredictor",
-    "read_frames",
-    "VideoReadError",
-    "box_thresh_keeping",
-]
+__all__ = ["ClipPredictor", "VideoPredictor", "read_frames", "VideoReadError", "box_thresh_keeping"]
 
 logger = logging.getLogger(__name__)
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -85,40 +77,6 @@ def read_frames(path: str) -> Tuple[Iterator[np.ndarray], float, List[str]]:
     return frames(), float(fps), [f"{i:06d}.jpg" for i in range(max(count, 1))]
 
 
-class ClipInputs:
-    """T BGR frames (numpy, any size) as a model takes them: each resized by the test-time
-    ResizeShortestEdge, in the model's channel order, stacked into a uint8 (C, T, H, W) clip
-    ((C, H, W) for a model of single images). Shared by `ClipPredictor` and the exported
-    model's predictor."""
-
-    def __init__(self, min_size: int, max_size: int, input_format: str, num_frames: int,
-                 reads_clips: bool):  # fmt: skip
-        self.aug = T.ResizeShortestEdge([min_size] * 2, max_size)
-        self.input_format, self.num_frames, self.reads_clips = input_format, num_frames, reads_clips
-
-    def prepare(self, frame: np.ndarray) -> np.ndarray:
-        """One BGR frame as the model takes it: resized as the config says, in its channel
-        order (H, W, 3). The video predictor prepares each frame once for the clips sharing it."""
-        transform = self.aug.get_transform(frame)
-        return transform.apply_image(frame[:, :, ::-1] if self.input_format == "RGB" else frame)
-
-    def model_input(self, frames: Sequence[np.ndarray], prepared=None) -> dict:
-        """The model's input dict for one clip of T BGR frames (of one size): ``{"image":
-        uint8 (C, T, H, W) (or (C, H, W) for a model of single images), "height", "width"}``;
-        ``prepared``: the frames already through `prepare`."""
-        if len(frames) != self.num_frames:
-            raise ValueError(
-                f"the model takes clips of {self.num_frames} frames, got {len(frames)}"
-            )
-        h, w = frames[0].shape[:2]
-        for f in frames:
-            if f.shape[:2] != (h, w):
-                raise ValueError(f"frames of one clip differ in size: {f.shape[:2]} vs {(h, w)}")
-        images = prepared if prepared is not None else [self.prepare(f) for f in frames]
-        clip = torch.as_tensor(np.ascontiguousarray(np.stack(images).transpose(3, 0, 1, 2)))
-        return {"image": clip if self.reads_clips else clip[:, 0], "height": h, "width": w}
-
-
 class ClipPredictor(ClipInputs):
     """Build the model from ``cfg``, load ``MODEL.WEIGHTS`` through the `InflatingCheckpointer`,
     and predict on T BGR frames (numpy, any size): resized as the config says, outputs in the
@@ -129,16 +87,9 @@ class ClipPredictor(ClipInputs):
 
     def __init__(self, cfg):
         self.cfg = cfg.clone()
-        self.model = build_model(self.cfg).eval()
-        self.weights_summary = ""  # what the checkpointer loaded (one line)
-        if cfg.MODEL.WEIGHTS:
-            checkpointer = InflatingCheckpointer.from_config(cfg, self.model, inference=True)
-            checkpointer.load(cfg.MODEL.WEIGHTS)
-            self.weights_summary = checkpointer.summary
-        reads_clips = uses_clips(cfg)
-        num_frames = cfg.INPUT.CLIP.NUM_FRAMES if reads_clips else 1
-        super().__init__(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, cfg.INPUT.FORMAT,
-                         num_frames, reads_clips)  # fmt: skip
+        # weights_summary: what the checkpointer loaded (one line)
+        self.model, self.weights_summary = load_model(self.cfg)
+        super().__init__(**ClipInputs.settings(cfg))
         if self.num_frames > 1 and cfg.MODEL.DEVICE == "cpu":
             # oneDNN runs 3D convolutions in the channels-last layout when the weights are in
             # it: less time per clip for clip models, more for T = 1 (measured: doc/results.md,
@@ -207,7 +158,6 @@ class VideoPredictor:
 
             tracker = build_pose_tracker(cfg)
         self.tracker = tracker
-        self.tracker_head = PoseTrackerHead(tracker=tracker)  # Instances in, Instances out
         box_predictor = getattr(
             getattr(self.predictor.model, "roi_heads", None), "box_predictor", None
         )
@@ -225,10 +175,25 @@ class VideoPredictor:
         self.stride = cfg.INPUT.CLIP.FRAME_STRIDE if self.predictor.reads_clips else 1
 
     def __call__(self, frames: Iterable[np.ndarray]) -> Iterator[Tuple[int, np.ndarray, Instances]]:
-        self.tracker.reset()
+        for index, frame, instances, _ in self.track(frames):
+            yield index, frame, instances
+
+    def track(
+        self, frames: Iterable[np.ndarray]
+    ) -> Iterator[Tuple[int, np.ndarray, Instances, Detections]]:
+        """`__call__` with each frame's tracked `Detections` too (what the PoseTrack writer
+        takes): (frame index, frame, tracked `Instances`, tracked `Detections`)."""
         per_frame = self._strided(frames) if self.mode == "strided" else self._dense(frames)
-        for index, frame, inst in per_frame:
-            yield index, frame, self.tracker_head.update(inst.to("cpu"), image=frame)
+        predicted: Deque[Tuple[int, np.ndarray, Instances]] = deque()
+
+        def detections():
+            for index, frame, inst in per_frame:
+                predicted.append((index, frame, inst.to("cpu")))
+                yield Detections.from_instances(predicted[-1][2]), frame
+
+        for tracked in track_frames(detections(), self.tracker):
+            index, frame, inst = predicted.popleft()
+            yield index, frame, tracked_instances(inst, tracked), tracked
 
     def _dense(self, frames):
         t, s = self.predictor.num_frames, self.stride

@@ -19,7 +19,7 @@ from posetrack_core.io import atomic_path
 from posetrack_core.settings import ConfigError, merge_config_file, merge_config_list
 
 from ..checkpoint import InflatingCheckpointer
-from ..config import add_tubes_config
+from ..config import add_tubes_config, uses_clips
 from ..data import build_clip_test_loader, build_clip_train_loader
 from ..evaluation import PoseTrackEvaluator
 from ..utils.logs import keep_dumps_in_log_file
@@ -30,16 +30,10 @@ __all__ = [
     "build_amp_trainer",
     "setup_cfg",
     "setup_run",
-    "uses_clips",
     "missing_weights",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def uses_clips(cfg) -> bool:
-    """Whether the model reads clips (TubeRCNN) rather than single images (stock Detectron2)."""
-    return cfg.MODEL.META_ARCHITECTURE == "TubeRCNN"
 
 
 def setup_cfg(config_file: str = "", opts=None, freeze: bool = True):

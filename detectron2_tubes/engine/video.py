@@ -16,11 +16,10 @@ from detectron2.utils.visualizer import Visualizer
 
 from posetrack_core.errors import UserError
 from posetrack_core.evaluation import write_posetrack_video
+from posetrack_core.from_config import writer_options
 from posetrack_core.io import atomic_path, check_output_files, created_folder
 from posetrack_core.keypoints import posetrack_metadata
-from posetrack_core.tracking import Detections
 
-from ..evaluation import writer_options
 from .predictor import VideoPredictor, VideoReadError, read_frames
 
 __all__ = [
@@ -179,18 +178,17 @@ def _track_into(cfg, predictor, input_path, video, json_path, video_path=None, *
         # Both outputs go to temporary files, renamed (video first) only if everything succeeds.
         tmp_json = stack.enter_context(atomic_path(json_path, ".json"))
         tmp_video = stack.enter_context(atomic_path(video_path, ".mp4")) if write_video else None
-        iterator = predictor(frames)
+        iterator = predictor.track(frames)
         if progress:
             from tqdm import tqdm
 
             total = len(names) if os.path.isdir(input_path) else None
             iterator = tqdm(iterator, desc=name, unit="frame", total=total)
-        for index, frame, inst in iterator:
+        for index, frame, inst, tracked in iterator:
             frame_name = names[index] if index < len(names) else f"{index:06d}.jpg"
             records.append(dict(file_name=f"{name}/{frame_name}", image_id=index,
                                 frame_id=index, video_id=name))  # fmt: skip
-            predictions[index] = Detections.from_instances(inst)
-            predictions[index].track_ids = inst.track_ids.numpy()
+            predictions[index] = tracked
             tracks.update(int(i) for i in inst.ID)
             detections += len(inst)
             if write_video:

@@ -18,7 +18,8 @@ from posetrack_core.evaluation.posetrack_eval import (
     grouped,
     load_sequence_pair,
 )
-from posetrack_core.evaluation.writer import write_posetrack_video
+from posetrack_core.evaluation.writer import track_and_write
+from posetrack_core.from_config import writer_options
 from posetrack_core.io import write_json_atomic
 from posetrack_core.keypoints import NUM_KEYPOINTS
 from posetrack_core.posetrack_json import read_posetrack_file
@@ -27,49 +28,9 @@ from posetrack_core.tracking import Detections, PoseTracker
 from ..data.clips import group_by_video, key_frame_index
 from .raw_predictions import RAW_PREDICTIONS_FILE, save_raw_predictions
 
-__all__ = ["PoseTrackEvaluator", "track_and_write", "score_written", "writer_options"]
+__all__ = ["PoseTrackEvaluator", "score_written"]
 
 logger = logging.getLogger(__name__)
-
-
-def writer_options(cfg) -> dict:
-    """`write_posetrack_video`'s keypoint options from the ``TEST.POSETRACK`` keys."""
-    p = cfg.TEST.POSETRACK
-    return {
-        "keypoint_thresh": p.KEYPOINT_THRESH,
-        "keypoint_thresh_on": p.KEYPOINT_THRESH_ON,
-        "keypoint_score": p.KEYPOINT_SCORE,
-    }
-
-
-def track_and_write(
-    raw: Dict[str, Dict[int, Detections]],
-    videos: Sequence[List[dict]],
-    out_dir: str,
-    tracker: PoseTracker,
-    *,
-    image_root=None,
-    **write_options,
-) -> List[str]:
-    """Track every video's raw per-frame `Detections` and write one PoseTrack 2018 file per video
-    (named like its ground-truth file). ``write_options`` go to `write_posetrack_video`
-    (keypoint_thresh, keypoint_thresh_on, keypoint_score). Returns the written paths, in
-    ``videos`` order."""
-    paths = []
-    for frames in videos:
-        vid = frames[0]["video_id"]
-        preds, tracked = raw.get(vid, {}), {}
-        tracker.reset()
-        for d in frames:
-            dets = preds.get(d["frame_id"])
-            tracked[d["frame_id"]] = tracker.update(
-                Detections.empty(NUM_KEYPOINTS) if dets is None else dets
-            )
-        name = os.path.basename(frames[0].get("annotation_file") or f"{vid}.json")
-        path = os.path.join(out_dir, name)
-        write_posetrack_video(path, frames, tracked, image_root=image_root, **write_options)
-        paths.append(path)
-    return paths
 
 
 def score_written(videos: Sequence[List[dict]], paths: Sequence[str], warn=logger.warning) -> dict:

@@ -7,11 +7,13 @@ from typing import List
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from posetrack_core.evaluation.writer import track_and_write
+from posetrack_core.from_config import writer_options
 from posetrack_core.posetrack_json import PoseTrackFormatError
 
 from ..data.clips import group_by_video
 from ..tracking import build_pose_tracker
-from .evaluator import score_written, track_and_write, writer_options
+from .evaluator import score_written
 
 __all__ = ["sweep"]
 

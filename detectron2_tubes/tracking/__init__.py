@@ -4,7 +4,7 @@ costs are numpy: `posetrack_core.tracking`."""
 
 from .features import CropFeatureExtractor, resnet18_res3
 from .lstm import BoxLSTM, LSTMCost, load_box_lstm, save_box_lstm, train_box_lstm
-from .tracker import PoseTrackerHead, build_pose_tracker
+from .tracker import PoseTrackerHead, build_pose_tracker, tracked_instances, tracking_networks
 
 __all__ = [
     "CropFeatureExtractor",
@@ -16,4 +16,6 @@ __all__ = [
     "train_box_lstm",
     "PoseTrackerHead",
     "build_pose_tracker",
+    "tracked_instances",
+    "tracking_networks",
 ]

@@ -10,25 +10,44 @@ from detectron2.config import configurable
 from detectron2.structures import Instances
 from detectron2.tracking.base_tracker import TRACKER_HEADS_REGISTRY, BaseTracker
 
-from posetrack_core.tracking import Detections, PoseTracker, cost_names, tracker_kwargs
+from posetrack_core.from_config import build_tracker
+from posetrack_core.tracking import Detections, PoseTracker
 
-__all__ = ["build_pose_tracker", "PoseTrackerHead"]
+__all__ = ["build_pose_tracker", "tracking_networks", "tracked_instances", "PoseTrackerHead"]
+
+
+def tracking_networks(tracking, *, lstm: bool, cnn: bool) -> dict:
+    """The networks of the ``TRACKING`` settings as `PoseTracker` arguments: the LSTM of
+    ``LSTM_WEIGHTS`` (``lstm``) and the CNN cost's feature network of ``CNN_WEIGHTS``, random
+    init when empty (``cnn``)."""
+    out = {}
+    if lstm:
+        from .lstm import load_box_lstm
+
+        out["lstm"] = load_box_lstm(tracking.LSTM_WEIGHTS)
+    if cnn:
+        from .features import CropFeatureExtractor
+
+        out["feature_extractor"] = CropFeatureExtractor(weights=tracking.CNN_WEIGHTS or None)
+    return out
 
 
 def build_pose_tracker(cfg) -> PoseTracker:
-    """A `PoseTracker` from the config's ``TRACKING`` keys, with the LSTM of ``LSTM_WEIGHTS`` and,
-    for the CNN cost, the feature network of ``CNN_WEIGHTS`` (random init when empty)."""
-    t = cfg.TRACKING
-    kwargs = tracker_kwargs(t)
-    if t.LSTM_WEIGHTS:
-        from .lstm import load_box_lstm
+    """The `PoseTracker` of the config's ``TRACKING`` keys, networks included."""
+    return build_tracker(cfg, tracking_networks)
 
-        kwargs["lstm"] = load_box_lstm(t.LSTM_WEIGHTS)
-    if t.CNN_WEIGHTS or "cnn" in cost_names(kwargs["cost"]):
-        from .features import CropFeatureExtractor
 
-        kwargs["feature_extractor"] = CropFeatureExtractor(weights=t.CNN_WEIGHTS or None)
-    return PoseTracker(**kwargs)
+def tracked_instances(predictions: Instances, tracked: Detections) -> Instances:
+    """``predictions`` as the tracker kept them (``tracked``: `PoseTracker.update`'s result on
+    them): a new `Instances` with ``track_ids`` (int64 tensor) and ``ID`` (list of ints, what
+    Detectron2's `VideoVisualizer` reads); the given one is not modified."""
+    if len(tracked) < len(predictions):
+        out = predictions[torch.as_tensor(tracked.indices, dtype=torch.long)]
+    else:  # all kept: a shallow copy is cheaper than indexing every field
+        out = Instances(predictions.image_size, **predictions.get_fields())
+    out.track_ids = torch.as_tensor(tracked.track_ids, dtype=torch.int64)
+    out.ID = tracked.track_ids.tolist()
+    return out
 
 
 @TRACKER_HEADS_REGISTRY.register()
@@ -53,14 +72,6 @@ class PoseTrackerHead(BaseTracker):
         self.tracker.reset()
 
     def update(self, predictions: Instances, image: Optional[np.ndarray] = None) -> Instances:
-        """The kept instances (a new `Instances`; the given one is not modified) with
-        ``track_ids`` (int64 tensor) and ``ID`` (list of ints, what Detectron2's
-        `VideoVisualizer` reads)."""
+        """The kept instances with their track ids (`tracked_instances`)."""
         tracked = self.tracker.update(Detections.from_instances(predictions), image=image)
-        if len(tracked) < len(predictions):
-            out = predictions[torch.as_tensor(tracked.indices, dtype=torch.long)]
-        else:  # all kept: a shallow copy is cheaper than indexing every field
-            out = Instances(predictions.image_size, **predictions.get_fields())
-        out.track_ids = torch.as_tensor(tracked.track_ids, dtype=torch.int64)
-        out.ID = tracked.track_ids.tolist()
-        return out
+        return tracked_instances(predictions, tracked)

@@ -10,7 +10,7 @@ from .posetrack_eval import (
     pooled_metrics,
 )
 from .sequences import load_sequence_pair
-from .writer import KEYPOINT_SCORES, write_posetrack_video
+from .writer import KEYPOINT_SCORES, track_and_write, write_posetrack_video
 
 __all__ = [
     "ClearMOTCounter",
@@ -22,5 +22,6 @@ __all__ = [
     "load_sequence_pair",
     "pooled_metrics",
     "KEYPOINT_SCORES",
+    "track_and_write",
     "write_posetrack_video",
 ]

@@ -1,15 +1,16 @@
 """Write tracked per-frame predictions as PoseTrack 2018, 2021 or 2017 prediction files."""
 
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..io import write_json_atomic
 from ..keypoints import EVALUATED_SLOTS, NUM_KEYPOINTS, POSETRACK17_TO_COCO, posetrack_categories
 from ..tracking.detections import Detections
+from ..tracking.tracker import PoseTracker, track_frames
 
-__all__ = ["write_posetrack_video", "KEYPOINT_SCORES"]
+__all__ = ["write_posetrack_video", "track_and_write", "KEYPOINT_SCORES"]
 
 KEYPOINT_SCORES = ("box", "prob")
 _EVALUATED = np.isin(np.arange(NUM_KEYPOINTS), EVALUATED_SLOTS)
@@ -124,6 +125,34 @@ def write_posetrack_video(
         else {"annolist": annolist}
     )
     write_json_atomic(data, path)
+
+
+def track_and_write(
+    raw: Dict[str, Dict[int, Detections]],
+    videos: Sequence[List[dict]],
+    out_dir: str,
+    tracker: PoseTracker,
+    *,
+    image_root=None,
+    **write_options,
+) -> List[str]:
+    """Track every video's raw per-frame `Detections` (``raw[video_id][frame_id]``; a frame
+    without an entry has no detections) and write one PoseTrack 2018 file per video, named like
+    its ground-truth file (``annotation_file``) or ``<video_id>.json``. ``videos``: each
+    video's per-frame dataset dicts, in order; ``write_options`` go to `write_posetrack_video`.
+    Returns the written paths, in ``videos`` order."""
+    paths = []
+    for frames in videos:
+        vid = frames[0]["video_id"]
+        preds = raw.get(vid, {})
+        empty = Detections.empty(NUM_KEYPOINTS)
+        detections = (preds.get(d["frame_id"], empty) for d in frames)
+        tracked = dict(zip((d["frame_id"] for d in frames), track_frames(detections, tracker)))
+        name = os.path.basename(frames[0].get("annotation_file") or f"{vid}.json")
+        path = os.path.join(out_dir, name)
+        write_posetrack_video(path, frames, tracked, image_root=image_root, **write_options)
+        paths.append(path)
+    return paths
 
 
 def _check_options(fmt: str, keypoint_thresh_on: str, keypoint_score: str) -> None:

@@ -1,22 +1,19 @@
 """The tracking stage in numpy: link per-frame detections into tracks."""
 
+from .cost_spec import COST_NAMES, TrackerSettingError, build_cost, cost_names, parse_cost
 from .costs import WeightedCost, box_iou, cosine_cost, iou_cost, oks, oks_cost, pckh, pose_cost
 from .detections import Detections
 from .link_files import link_mot, link_posetrack, read_mot
 from .matching import MATCHERS, greedy_match, hungarian_match
 from .motion import BoxKalman
-from .tracker import (
-    COST_NAMES,
-    PoseTracker,
-    TrackerSettingError,
-    build_cost,
-    cost_names,
-    link_video,
-    parse_cost,
-    tracker_kwargs,
-)
+from .tracker import PoseTracker, track_frames
 
 __all__ = [
+    "COST_NAMES",
+    "TrackerSettingError",
+    "build_cost",
+    "cost_names",
+    "parse_cost",
     "WeightedCost",
     "box_iou",
     "cosine_cost",
@@ -33,12 +30,6 @@ __all__ = [
     "greedy_match",
     "hungarian_match",
     "BoxKalman",
-    "COST_NAMES",
     "PoseTracker",
-    "TrackerSettingError",
-    "build_cost",
-    "cost_names",
-    "link_video",
-    "parse_cost",
-    "tracker_kwargs",
+    "track_frames",
 ]

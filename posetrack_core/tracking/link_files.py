@@ -22,7 +22,7 @@ from ..posetrack_json import (
     read_posetrack_file,
 )
 from .detections import Detections
-from .tracker import PoseTracker
+from .tracker import PoseTracker, track_frames
 
 __all__ = [
     "link_posetrack",
@@ -78,10 +78,9 @@ def link_posetrack_file(pt: PoseTrackFile, tracker: PoseTracker) -> Tuple[dict, 
     require_keypoints=False)``: detections with a box only are allowed)."""
     path, data = pt.path, pt.data
     out = copy.deepcopy(data)
-    tracker.reset()
     kept_anns, kept, dropped = [], 0, 0
-    for frame in pt.frames:
-        res = tracker.update(_detections(frame, path))
+    detections = (_detections(frame, path) for frame in pt.frames)
+    for frame, res in zip(pt.frames, track_frames(detections, tracker)):
         tracked = []
         for idx, tid in zip(res.indices.tolist(), res.track_ids.tolist()):
             a = copy.deepcopy(frame.people[idx].source)
@@ -136,20 +135,21 @@ def link_mot(rows: List[List[str]], tracker: PoseTracker) -> Tuple[List[str], in
     by_frame = {}
     for r in rows:
         by_frame.setdefault(int(float(r[0])), []).append(r)
-    tracker.reset()
+    frames = [by_frame.get(f, []) for f in range(1, max(by_frame, default=0) + 1)]
     out, kept = [], 0
-    for frame in range(1, max(by_frame, default=0) + 1):
-        fr = by_frame.get(frame, [])
-        xywh = np.array([[float(v) for v in r[2:6]] for r in fr]).reshape(-1, 4)
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        scores = np.array([float(r[6]) for r in fr])
-        res = tracker.update(Detections(boxes, scores))
+    for fr, res in zip(frames, track_frames(map(_mot_detections, frames), tracker)):
         for idx, tid in zip(res.indices.tolist(), res.track_ids.tolist()):
             r = list(fr[idx])
             r[1] = str(int(tid) + 1)
             out.append(",".join(r))
             kept += 1
     return out, kept, len(rows) - kept
+
+
+def _mot_detections(rows: List[List[str]]) -> Detections:
+    xywh = np.array([[float(v) for v in r[2:6]] for r in rows]).reshape(-1, 4)
+    boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    return Detections(boxes, np.array([float(r[6]) for r in rows]))
 
 
 def link_path(path: str, output: str, fmt: str, tracker: PoseTracker):

@@ -4,98 +4,24 @@
 import dataclasses
 import math
 from collections import OrderedDict, deque
-from typing import Callable, Deque, Dict, List, Optional, Sequence, Union
+from typing import Callable, Deque, Dict, Iterable, Iterator, Optional
 
 import numpy as np
 
-from ..errors import UserError
-from ..settings import tracking_defaults
-from .costs import WeightedCost, cosine_cost, iou_cost, oks_cost, pose_cost
+from ..settings import tracking_defaults, unset
+from .cost_spec import TrackerSettingError, build_cost, cost_names
+from .costs import iou_cost
 from .detections import Detections
 from .matching import MATCHERS
 from .motion import BoxKalman, xyah_to_xyxy
 
-__all__ = [
-    "PoseTracker",
-    "TrackerSettingError",
-    "tracker_kwargs",
-    "link_video",
-    "build_cost",
-    "parse_cost",
-    "cost_names",
-    "COST_NAMES",
-]
+__all__ = ["PoseTracker", "track_frames"]
 
-COST_NAMES = ("iou", "pose", "oks", "cnn", "lstm")
 MOTIONS = ("none", "kalman")
-
-
-def _unset(value: float) -> Optional[float]:
-    """The config's "-1 = off" as None."""
-    return None if value < 0 else value
 
 
 # The tracker's defaults are the TRACKING config keys' (the paper's tracker): one set of them.
 _DEFAULTS = tracking_defaults()
-
-
-def build_cost(cost: Union[str, Dict[str, float], Callable], *, lstm=None, keypoint_thresh=None):
-    """A cost function from a name ("iou", "pose", "oks", "cnn", "lstm"), a {name: weight} dict
-    (a weighted sum) or a callable ``(prev: Detections, cur: Detections) -> (M, N) array``."""
-    if callable(cost):
-        return cost
-
-    def single(name):
-        if name == "iou":
-            return iou_cost
-        if name == "pose":
-            return lambda p, c: pose_cost(p, c, keypoint_thresh)
-        if name == "oks":
-            return lambda p, c: oks_cost(p, c, keypoint_thresh)
-        if name == "cnn":
-            return cosine_cost
-        if name == "lstm":
-            if lstm is None:
-                raise TrackerSettingError(
-                    "the lstm cost needs a trained model (lstm=... or TRACKING.LSTM_WEIGHTS)"
-                )
-            # A model that makes its cost (detectron2_tubes' BoxLSTM), or the cost itself.
-            return lstm.tracking_cost() if hasattr(lstm, "tracking_cost") else lstm
-        raise TrackerSettingError(f"unknown cost {name!r}; use one of {COST_NAMES}")
-
-    if isinstance(cost, str):
-        return single(cost)
-    return WeightedCost({name: (float(w), single(name)) for name, w in cost.items()})
-
-
-def parse_cost(text: str) -> Union[str, Dict[str, float]]:
-    """ "iou" -> "iou"; "iou:1,pose:0.5" -> {"iou": 1.0, "pose": 0.5}."""
-    if ":" not in text and "," not in text:
-        return text.strip()
-    out = {}
-    for part in text.split(","):
-        name, _, weight = part.partition(":")
-        try:
-            out[name.strip()] = float(weight) if weight else 1.0
-        except ValueError:
-            raise TrackerSettingError(
-                f"bad cost weight in {text!r}: {part!r} (use name:weight)"
-            ) from None
-    return out
-
-
-def cost_names(cost) -> set:
-    """The costs a `parse_cost` result uses (weight > 0); empty for a callable."""
-    if isinstance(cost, str):
-        return {cost}
-    if isinstance(cost, dict):
-        return {k for k, w in cost.items() if w > 0}
-    return set()
-
-
-class TrackerSettingError(UserError, ValueError):
-    """A tracker setting it cannot run with (unknown cost or matcher, a NaN or out-of-range
-    threshold): one line naming the setting."""
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -143,15 +69,15 @@ class PoseTracker:
         matcher: str = _DEFAULTS["MATCHER"],
         det_thresh: float = _DEFAULTS["DET_THRESH"],
         min_area: float = _DEFAULTS["MIN_AREA"],
-        max_cost: Optional[float] = _unset(_DEFAULTS["MAX_COST"]),
+        max_cost: Optional[float] = unset(_DEFAULTS["MAX_COST"]),
         memory: int = _DEFAULTS["MEMORY"],
         max_tracks: int = 1000,
         feature_extractor: Optional[Callable] = None,
         lstm=None,
-        keypoint_thresh: Optional[float] = _unset(_DEFAULTS["KEYPOINT_THRESH"]),
+        keypoint_thresh: Optional[float] = unset(_DEFAULTS["KEYPOINT_THRESH"]),
         history: int = 8,
         motion: str = _DEFAULTS["MOTION"],
-        low_thresh: Optional[float] = _unset(_DEFAULTS["LOW_THRESH"]),
+        low_thresh: Optional[float] = unset(_DEFAULTS["LOW_THRESH"]),
         second_max_cost: float = _DEFAULTS["SECOND_MAX_COST"],
     ):
         if matcher not in MATCHERS:
@@ -413,34 +339,12 @@ class _Tracks:
         setattr(self, name, np.concatenate([state, values[new]]) if len(new) else state)
 
 
-def link_video(
-    frames: Sequence,
-    tracker: Optional[PoseTracker] = None,
-    images: Optional[Sequence[np.ndarray]] = None,
-    **tracker_kwargs,
-) -> List:
-    """Track a whole video: ``frames`` are per-frame `Detections`.
-
-    Uses ``tracker`` (reset first) or a new `PoseTracker(**tracker_kwargs)`.
-    """
-    tracker = tracker or PoseTracker(**tracker_kwargs)
+def track_frames(frames: Iterable, tracker: PoseTracker) -> Iterator[Detections]:
+    """Track one video: the one loop of every caller (the evaluator, `link`, the video
+    predictor). ``tracker`` is reset, then each frame goes through `PoseTracker.update` and its
+    tracked `Detections` are yielded as they come. ``frames``: each frame's `Detections`, or
+    ``(Detections, image)`` pairs where the CNN cost needs the frame."""
     tracker.reset()
-    return [tracker.update(f, None if images is None else images[i]) for i, f in enumerate(frames)]
-
-
-def tracker_kwargs(tracking) -> dict:
-    """`PoseTracker`'s arguments from the ``TRACKING`` settings (a config's ``cfg.TRACKING``, or
-    any mapping of those keys), except the two that load a network (``LSTM_WEIGHTS``,
-    ``CNN_WEIGHTS``: `detectron2_tubes.tracking.build_pose_tracker` adds them)."""
-    return dict(
-        cost=parse_cost(tracking["COST"]),
-        matcher=tracking["MATCHER"],
-        det_thresh=tracking["DET_THRESH"],
-        min_area=tracking["MIN_AREA"],
-        max_cost=_unset(tracking["MAX_COST"]),
-        memory=tracking["MEMORY"],
-        motion=tracking["MOTION"],
-        low_thresh=_unset(tracking["LOW_THRESH"]),
-        second_max_cost=tracking["SECOND_MAX_COST"],
-        keypoint_thresh=_unset(tracking["KEYPOINT_THRESH"]),
-    )
+    for frame in frames:
+        detections, image = frame if isinstance(frame, tuple) else (frame, None)
+        yield tracker.update(detections, image)

@@ -17,7 +17,7 @@ from model_configs import QUICK_T3
 
 from detectron2_tubes.data import register_posetrack
 from detectron2_tubes.engine import ClipPredictor, setup_cfg
-from detectron2_tubes.engine.recipe import quick_config, train
+from detectron2_tubes.experiments.recipe import quick_config, train
 from detectron2_tubes.export import ExportedClipPredictor, ExportError, export_model
 from tubes_cli.export import main as export_main
 from tubes_cli.track_video import main as track_main

@@ -11,7 +11,7 @@ import torch
 from detectron2_tubes.data.posetrack import load_posetrack_split
 from detectron2_tubes.tracking import LSTMCost, load_box_lstm, save_box_lstm, train_box_lstm
 from detectron2_tubes.tracking.lstm import collect_tracks
-from posetrack_core.tracking import Detections, PoseTracker, link_video
+from posetrack_core.tracking import Detections, PoseTracker, track_frames
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
@@ -76,7 +76,8 @@ def test_lstm_cost_in_the_tracker(trained):
         )
         for t in range(13)
     ]
-    result = link_video(frames, cost="lstm", lstm=model, det_thresh=0.5, min_area=0)
+    tracker = PoseTracker(cost="lstm", lstm=model, det_thresh=0.5, min_area=0)
+    result = list(track_frames(frames, tracker))
     assert [r.track_ids.tolist() for r in result] == [[0, 1]] * 13
     assert PoseTracker(cost="lstm", lstm=model).needs_history
 

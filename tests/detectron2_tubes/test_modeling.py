@@ -210,7 +210,7 @@ def test_pool_tubes_equals_per_frame_roi_align():
 def test_every_config_builds_and_predicts_per_frame_poses(yaml):
     """Each config's model is the one it describes (T, temporal kernels) and runs inference on
     a small clip: T per-frame results with 17 keypoints per detection."""
-    from detectron2_tubes.engine.trainer import uses_clips
+    from detectron2_tubes.config import uses_clips
 
     cfg = _cfg(yaml, "MODEL.RPN.POST_NMS_TOPK_TEST", "8", "TEST.DETECTIONS_PER_IMAGE", "4")
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0  # a random model's scores are low

@@ -11,8 +11,8 @@ from detectron2.data import DatasetCatalog
 from inflation_checks import assert_inflated_from
 
 from detectron2_tubes.data import register_posetrack
-from detectron2_tubes.engine import recipe, rehearsal
-from detectron2_tubes.engine.recipe import quick_config
+from detectron2_tubes.experiments import recipe, rehearsal
+from detectron2_tubes.experiments.recipe import quick_config
 
 SMALL = ["INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MIN_SIZE_TEST", "128", "SEED", "3"]
 # A few iterations leave a weak model: keep every detection and joint so that there is

@@ -14,8 +14,8 @@ from detectron2.utils.events import EventStorage
 from detectron2_tubes import InflatingCheckpointer
 from detectron2_tubes.data import ClipDatasetMapper, get_clip_dataset_dicts, register_posetrack
 from detectron2_tubes.engine import TubeTrainer, setup_cfg
-from detectron2_tubes.modeling.diagnostics import tap_ratios
-from posetrack_core.synthetic_degraded import (
+from bench.toolbox import tap_ratios
+from posetrack_core.synthetic.degraded import (
     DEGRADATIONS,
     generate_degraded_variant,
     load_degraded_frames,

@@ -11,14 +11,19 @@ from posetrack_core.tracking import (
     greedy_match,
     hungarian_match,
     iou_cost,
-    link_video,
     oks,
     oks_cost,
     parse_cost,
     pckh,
     pose_cost,
+    track_frames,
 )
 from posetrack_core.tracking.motion import BoxKalman, xyah_to_xyxy, xyxy_to_xyah
+
+
+def tracked(frames, **tracker_kwargs):
+    """A new `PoseTracker(**tracker_kwargs)` over ``frames``: each frame's tracked detections."""
+    return list(track_frames(frames, PoseTracker(**tracker_kwargs)))
 
 
 def frame(*boxes, scores=None, keypoints=None, size=(480, 640)):
@@ -87,7 +92,7 @@ def test_greedy_and_hungarian_differ():
     fixed = lambda prev, cur: cost  # noqa: E731
     two = frame([0, 0, 10, 10], [20, 0, 30, 10])
     for matcher, expected in (("hungarian", [1, 0]), ("greedy", [0, 1])):
-        result = link_video([two, two], cost=fixed, matcher=matcher, det_thresh=0, min_area=0)
+        result = tracked([two, two], cost=fixed, matcher=matcher, det_thresh=0, min_area=0)
         assert ids(result) == [[0, 1], expected]
 
 
@@ -109,7 +114,7 @@ def test_two_people_crossing_keep_their_ids():
         frame([5 * t, 0, 5 * t + 20, 40], [60 - 5 * t, 10, 80 - 5 * t, 70]) for t in range(13)
     ]
     for matcher in ("hungarian", "greedy"):
-        result = link_video(frames, matcher=matcher, det_thresh=0.5, min_area=0)
+        result = tracked(frames, matcher=matcher, det_thresh=0.5, min_area=0)
         assert ids(result) == [[0, 1]] * 13
 
 
@@ -123,9 +128,9 @@ def test_missing_for_one_frame_paper_vs_memory():
         frame(person[3], other),
         frame(person[4], other),
     ]
-    paper = link_video(frames, det_thresh=0.5, min_area=0)
+    paper = tracked(frames, det_thresh=0.5, min_area=0)
     assert ids(paper) == [[0, 1], [0, 1], [1], [2, 1], [2, 1]]  # the person comes back as 2
-    memory = link_video(frames, det_thresh=0.5, min_area=0, memory=1, max_cost=0.9)
+    memory = tracked(frames, det_thresh=0.5, min_area=0, memory=1, max_cost=0.9)
     assert ids(memory) == [[0, 1], [0, 1], [1], [0, 1], [0, 1]]
 
 
@@ -135,25 +140,25 @@ def test_memory_carries_the_box_forward_by_its_motion():
     # Boxes 35 px wide: consecutive frames overlap by 15 px (IoU 15/55, cost 0.73 <= 0.8).
     boxes = [[20 * t, 0, 20 * t + 35, 50] for t in range(5)]
     frames = [frame(boxes[0]), frame(boxes[1]), frame(), frame(boxes[3]), frame(boxes[4])]
-    result = link_video(frames, det_thresh=0.5, min_area=0, memory=1, max_cost=0.8)
+    result = tracked(frames, det_thresh=0.5, min_area=0, memory=1, max_cost=0.8)
     assert ids(result) == [[0], [0], [], [0], [0]]
     assert box_iou(np.array([boxes[1]], float), np.array([boxes[3]], float))[0, 0] == 0
 
 
 def test_empty_frames_single_frame_and_filters():
-    result = link_video(
+    result = tracked(
         [frame(), frame([0, 0, 20, 20]), frame(), frame([0, 0, 20, 20])], det_thresh=0.5, min_area=0
     )
     assert ids(result) == [[], [0], [], [1]]  # paper mode: a gap ends the track
-    single = link_video(
+    single = tracked(
         [frame([0, 0, 20, 20], [50, 50, 90, 90], [0, 0, 5, 5], scores=[0.99, 0.96, 0.99])]
     )
     # The 5x5 box (25 px^2) is below the 50 px^2 minimum; both others pass the 0.95 score.
     assert ids(single) == [[0, 1]] and len(single[0].boxes) == 2
-    low = link_video([frame([0, 0, 20, 20], [50, 50, 90, 90], scores=[0.9, 0.96])])
+    low = tracked([frame([0, 0, 20, 20], [50, 50, 90, 90], scores=[0.9, 0.96])])
     assert ids(low) == [[0]] and low[0].scores.tolist() == [0.96]
     # Clipped area: 62x20 px, but only 2x20 = 40 px^2 inside the 480x640 frame.
-    clipped = link_video([frame([638, 0, 700, 20], scores=[1.0])])
+    clipped = tracked([frame([638, 0, 700, 20], scores=[1.0])])
     assert ids(clipped) == [[]]
 
 
@@ -210,10 +215,10 @@ def test_kalman_carries_a_track_across_a_three_frame_gap():
     frames = [frame(b) for b in boxes[:5]] + [frame(), frame(), frame()] + [frame(boxes[8])]
     frames.append(frame(boxes[9]))
     assert box_iou(np.array([boxes[4]], float), np.array([boxes[8]], float))[0, 0] == 0
-    kalman = link_video(frames, det_thresh=0.5, min_area=0, memory=3, max_cost=0.7, motion="kalman")
+    kalman = tracked(frames, det_thresh=0.5, min_area=0, memory=3, max_cost=0.7, motion="kalman")
     assert ids(kalman) == [[0]] * 5 + [[], [], []] + [[0], [0]]
     # Without motion and without memory (the paper), the person comes back as a new track.
-    paper = link_video(frames, det_thresh=0.5, min_area=0)
+    paper = tracked(frames, det_thresh=0.5, min_area=0)
     assert ids(paper)[-2:] == [[1], [1]]
     # The filter's own prediction 4 frames on from the last box (48 px of motion): most of the
     # way there (it learns the velocity from 4 boxes, starting at rest), the height kept.
@@ -236,11 +241,11 @@ def test_low_score_detection_continues_a_track_but_never_starts_one():
         frame([2, 0, 32, 60], b, scores=[0.6, 0.6]),  # A occluded: low score; B new but low
         frame([4, 0, 34, 60], [102, 0, 132, 60], scores=[0.99, 0.99]),
     ]
-    byte = link_video(frames, det_thresh=0.9, min_area=0, low_thresh=0.5)
+    byte = tracked(frames, det_thresh=0.9, min_area=0, low_thresh=0.5)
     assert ids(byte) == [[0], [0], [0, 1]]
     assert byte[1].indices.tolist() == [0]  # B's low-score detection is not returned
     assert byte[1].scores.tolist() == [0.6]
-    paper = link_video(frames, det_thresh=0.9, min_area=0)
+    paper = tracked(frames, det_thresh=0.9, min_area=0)
     assert ids(paper) == [[0], [], [1, 2]]
     with pytest.raises(ValueError, match="low_thresh 0.95 is above det_thresh 0.9"):
         PoseTracker(det_thresh=0.9, low_thresh=0.95)

@@ -24,7 +24,7 @@ from detectron2.engine import DefaultTrainer
 from ..checkpoint import SafeDetectionCheckpointer
 from ..data.coco import export_coco_keypoints, register_coco_keypoints
 from .recipe import CONFIG_3D, FINETUNE_OPTS, quick_config, schedule_opts, seeded_trainer
-from .trainer import TubeTrainer, setup_cfg
+from ..engine.trainer import TubeTrainer, setup_cfg
 
 __all__ = ["export_images", "pretrain_2d", "finetune_3d", "STOCK_CONFIG_2D", "STOCK_2D", "WIDTH_3D"]
 

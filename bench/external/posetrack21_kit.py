@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run the PoseTrack21 evaluation kit's keypoint HOTA and print its combined numbers as JSON.
 
-    KIT_PYTHON bench/posetrack21_kit.py --kit PoseTrack21/eval/posetrack21 --gt GT/ --pred PRED/
+    KIT_PYTHON bench/external/posetrack21_kit.py --kit PoseTrack21/eval/posetrack21 --gt GT/ --pred PRED/
 
 Runs in the kit's own environment (it needs numpy < 1.24, scipy, shapely), not this project's:
 ``bench/bench_posetrack21.py --kit-python`` calls it. PRED is a folder of prediction files named

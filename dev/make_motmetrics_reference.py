@@ -7,7 +7,7 @@ distances need numpy < 2), from the repository root:
     python3.11 -m venv /tmp/mmref
     /tmp/mmref/bin/pip install numpy==1.26.4 'scipy<1.14' 'opencv-python-headless<4.11' \
         motmetrics==1.4.0 'pandas<2.2' pytest
-    /tmp/mmref/bin/python scripts/make_motmetrics_reference.py
+    /tmp/mmref/bin/python dev/make_motmetrics_reference.py
 
 ``--check`` compares with the stored file instead of writing it.
 """
@@ -90,7 +90,7 @@ def main(argv):
         os.makedirs(os.path.join(tmp, "noisy"))
         made = {
             "provenance": (
-                "made by scripts/make_motmetrics_reference.py with py-motmetrics "
+                "made by dev/make_motmetrics_reference.py with py-motmetrics "
                 f"{mm.__version__}, numpy {np.__version__}, Python {platform.python_version()}"
             ),
             "random_sequences": random_case(),

@@ -1,6 +1,6 @@
 """The synthetic PoseTrack's people and scenes: a 2D stick-figure walker with a gait cycle,
 how it is drawn, cluttered backgrounds and the walkers of a video. Written by hand because no
-library renders articulated people with PoseTrack labels; `synthetic` renders the videos and
+library renders articulated people with PoseTrack labels; `generate` renders the videos and
 writes the labels.
 """
 
@@ -11,7 +11,7 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from posetrack_core.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
+from ..keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 
 IMAGE_SIZE = (240, 320)  # (height, width)
 JOINT_INDEX = {name: i for i, name in enumerate(KEYPOINT_NAMES)}

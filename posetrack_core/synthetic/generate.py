@@ -1,4 +1,4 @@
-"""A synthetic PoseTrack: articulated walkers rendered on cluttered scenes, in the 2018 layout.
+"""The synthetic PoseTrack's videos and labels: articulated walkers rendered on cluttered scenes, in the 2018 layout.
 
 Written by hand because no library renders articulated people with PoseTrack labels. Each video
 has a static camera over a cluttered background, 2 to 6 people who walk with a gait cycle,
@@ -26,11 +26,11 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from posetrack_core.errors import UserError
-from posetrack_core.io import write_json_atomic
-from posetrack_core.keypoints import EVALUATED_SLOTS, NUM_KEYPOINTS, posetrack_categories
+from ..errors import UserError
+from ..io import write_json_atomic
+from ..keypoints import EVALUATED_SLOTS, NUM_KEYPOINTS, posetrack_categories
 
-from .synthetic_people import (
+from .people import (
     IMAGE_SIZE,
     JOINT_INDEX,
     Walker,
@@ -43,7 +43,7 @@ from .synthetic_people import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SyntheticPerson", "SyntheticFrame", "generate_synthetic_posetrack"]
+__all__ = ["GENERATOR_VERSION", "SyntheticPerson", "SyntheticFrame", "generate_synthetic_posetrack"]
 
 # Bumped whenever the generator's output changes, so cached copies are regenerated.
 # Version 2 labels the head top whenever the head is visible (version 1 tested the pixel of a
@@ -399,7 +399,7 @@ _OWN = ("images", "annotations", "synthetic.json")
 
 
 def _check_replaceable(out_dir: str, overwrite: bool) -> None:
-    from posetrack_core.io import OutputExistsError, check_output_folder
+    from ..io import OutputExistsError, check_output_folder
 
     check_output_folder(out_dir)
     present = [n for n in _OWN if os.path.exists(os.path.join(out_dir, n))]

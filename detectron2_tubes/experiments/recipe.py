@@ -1,5 +1,7 @@
-"""The library's "train this config" and "evaluate these weights on this dataset", used by the
-demo, the rehearsal and the benches, and the schedule options and quick configs they share."""
+"""The paper's recipe on the synthetic data, as the demo, the rehearsal and the benches run it:
+"train this config", "evaluate these weights on this dataset" (at the tracking thresholds they
+try), and the schedule options and quick configs they share. Experiments, not the model: a
+Detectron2 workflow uses `detectron2_tubes.engine` directly."""
 
 import logging
 import os
@@ -94,7 +96,7 @@ def train(config_file: str, output_dir: str, opts: Sequence[str], *, retrain: bo
     """Train ``config_file`` (seeded by its SEED) into ``output_dir`` unless a final model is
     there; returns the final checkpoint's path. The training's log also goes to its own
     ``log.txt``."""
-    from .trainer import TubeTrainer, setup_cfg
+    from ..engine.trainer import TubeTrainer, setup_cfg
 
     final = os.path.join(output_dir, "model_final.pth")
     if os.path.isfile(final) and not retrain:
@@ -145,7 +147,7 @@ def evaluate_at_thresholds(
     MOTA's {"mAP", "MOTA", "det_thresh", "pred_dir"} and every threshold's ("by_thresh")."""
     from ..evaluation import RAW_PREDICTIONS_FILE, load_raw_predictions
     from ..evaluation.sweep import sweep
-    from .predictor import box_thresh_keeping
+    from ..engine.predictor import box_thresh_keeping
 
     lowest = min(det_thresholds)
     opts = [*opts, "TRACKING.DET_THRESH", str(lowest)]
@@ -170,7 +172,7 @@ def evaluate_at_thresholds(
 def _inference(config_file, weights, dataset, output_dir, opts, adjust=None):
     """(cfg, Detectron2's results) of ``weights`` on ``dataset`` through `TubeTrainer.test`."""
     from ..checkpoint import InflatingCheckpointer
-    from .trainer import TubeTrainer, setup_cfg
+    from ..engine.trainer import TubeTrainer, setup_cfg
 
     output_dir = output_dir or os.path.dirname(os.path.abspath(weights))
     cfg = setup_cfg(

@@ -21,10 +21,11 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from posetrack_core.io import write_json_atomic
+from ..io import write_json_atomic
 
 __all__ = [
     "DEGRADATIONS",
+    "DEGRADED_VERSION",
     "degrade_frame",
     "choose_degraded_frames",
     "generate_degraded_variant",
