@@ -14,13 +14,12 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+from toolbox import ROOT, test_helpers
 
-from motmetrics_cases import mot_text, noisy_tracks, tud_folder  # noqa: E402
+mot_text, noisy_tracks, tud_folder = test_helpers("motmetrics_cases", "mot_text", "noisy_tracks",
+                                                  "tud_folder")  # fmt: skip
 
 
 def _stack(python):

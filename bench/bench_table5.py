@@ -46,6 +46,7 @@ from detectron2_tubes.experiments.recipe import (  # noqa: E402
     train,
 )
 from detectron2_tubes.utils.logs import show_training_log  # noqa: E402
+from toolbox import bootstrap_videos, frame_subset_parts, interval  # noqa: E402
 
 ROWS = (
     ("2D (T = 1)", "scratch", CONFIG_2D, None),
@@ -115,27 +116,13 @@ SUBSET_KEYS = {
 
 
 def video_parts(gt_dir: str, pred_dir: str, conditions: dict) -> list:
-    """Per test video: `evaluate_sequences(..., return_parts=True)` of all its evaluated frames
-    (with tracking) and, AP only, of each subset's, with the subset's frame count, so that any
-    resampling of the videos is scored by `pooled_metrics` without evaluating again."""
-    from posetrack_core.evaluation import evaluate_sequences
-    from posetrack_core.evaluation.sequences import SequenceData, load_sequence_pair
-
-    out = []
-    for i, n in enumerate(sorted(os.listdir(gt_dir))):
-        seq = load_sequence_pair(os.path.join(gt_dir, n), os.path.join(pred_dir, n), i)[0]
-        parts = {"all": (evaluate_sequences([seq], return_parts=True, warn=lambda m: None), 0)}
-        for subset, (key, value) in SUBSET_KEYS.items():
-            sub = SequenceData(seq.name)
-            for gt, pred, f in zip(seq.gt, seq.pred, seq.frame_index):
-                if conditions[(seq.name, f)][key] is value:
-                    sub.gt.append(gt), sub.pred.append(pred), sub.frame_index.append(f)
-            parts[subset] = (
-                evaluate_sequences([sub], eval_track=False, return_parts=True),
-                len(sub.gt),
-            )
-        out.append(parts)
-    return out
+    """Per test video: the parts of all its evaluated frames (with tracking) and, AP only, of
+    each subset's, with the subset's frame count (`toolbox.frame_subset_parts`)."""
+    subsets = {
+        subset: (lambda name, f, key=key, value=value: conditions[(name, f)][key] is value)
+        for subset, (key, value) in SUBSET_KEYS.items()
+    }
+    return frame_subset_parts(gt_dir, pred_dir, subsets, whole=True)
 
 
 def scores(runs, pick) -> dict:
@@ -159,20 +146,14 @@ def analyse(groups: dict, n_boot: int, rng) -> dict:
     ({key: per-seed video parts}), and for the differences 3D - 2D within each stage."""
     keys = list(groups)
     n_videos = len(next(iter(groups.values()))[0])
-    point = {k: scores(groups[k], np.arange(n_videos)) for k in keys}
-    boot = {k: [] for k in keys}
-    for _ in range(n_boot):
-        pick = rng.integers(0, n_videos, n_videos)  # the same videos for every row
-        for k in keys:
-            boot[k].append(scores(groups[k], pick))
+    point, samples = bootstrap_videos(  # the same videos for every row
+        lambda pick: {k: scores(groups[k], pick) for k in keys}, n_videos, n_boot, rng
+    )
+    boot = {k: [s[k] for s in samples] for k in keys}
     out = {}
     for k in keys:
         out[k] = {
-            m: {
-                "value": point[k][m],
-                "ci": list(np.nanpercentile([b[m] for b in boot[k]], [2.5, 97.5])),
-            }
-            for m in point[k]
+            m: {"value": point[k][m], "ci": interval([b[m] for b in boot[k]])} for m in point[k]
         }
     for stage, two_d in {k[0]: k for k in keys if ROWS[k[1]][0] == "2D (T = 1)"}.items():
         for k in keys:
@@ -181,11 +162,7 @@ def analyse(groups: dict, n_boot: int, rng) -> dict:
             out[(stage, k[1], "minus 2D")] = {
                 m: {
                     "value": point[k][m] - point[two_d][m],
-                    "ci": list(
-                        np.nanpercentile(
-                            [b[m] - c[m] for b, c in zip(boot[k], boot[two_d])], [2.5, 97.5]
-                        )
-                    ),
+                    "ci": interval([b[m] - c[m] for b, c in zip(boot[k], boot[two_d])]),
                 }
                 for m in point[k]
             }

@@ -40,34 +40,20 @@ from detectron2_tubes.experiments.recipe import (  # noqa: E402
     schedule_opts,
     train,
 )
-from toolbox import tap_ratios  # noqa: E402
 from detectron2_tubes.utils.logs import show_training_log  # noqa: E402
+from toolbox import bootstrap_videos, frame_subset_parts, interval, tap_ratios  # noqa: E402
 
 MODELS = (("2D (T = 1)", CONFIG_2D), ("3D (T = 3), centre inflation", CONFIG_3D))
 TRAIN_SET = "posetrack_synth_degraded_train"
 
 
 def video_parts(gt_dir: str, pred_dir: str, degraded: dict) -> list:
-    """Per video: AP parts (`evaluate_sequences(..., return_parts=True)`) of its degraded
-    evaluated frames and of its intact ones."""
-    from posetrack_core.evaluation import evaluate_sequences
-    from posetrack_core.evaluation.sequences import SequenceData, load_sequence_pair
-
-    out = []
-    for i, name in enumerate(sorted(os.listdir(gt_dir))):
-        seq = load_sequence_pair(os.path.join(gt_dir, name), os.path.join(pred_dir, name), i)[0]
-        bad = degraded.get(seq.name, {})
-        parts = {"degraded": SequenceData(seq.name), "intact": SequenceData(seq.name)}
-        for gt, pred, f in zip(seq.gt, seq.pred, seq.frame_index):
-            part = parts["degraded" if f in bad else "intact"]
-            part.gt.append(gt), part.pred.append(pred), part.frame_index.append(f)
-        out.append(
-            {
-                k: (evaluate_sequences([p], eval_track=False, return_parts=True), len(p.gt))
-                for k, p in parts.items()
-            }
-        )
-    return out
+    """Per video: AP parts of its degraded evaluated frames and of its intact ones."""
+    subsets = {
+        "degraded": lambda name, f: f in degraded.get(name, {}),
+        "intact": lambda name, f: f not in degraded.get(name, {}),
+    }
+    return frame_subset_parts(gt_dir, pred_dir, subsets)
 
 
 SUBSETS = ("degraded", "intact")
@@ -98,28 +84,22 @@ def analyse(rows, dataset, gt_dir, degraded, n_boot, rng) -> dict:
             )
         )
 
-    everything = np.arange(n_videos)
-    point = {name: {s: ap(name, s, everything) for s in SUBSETS} for name in runs}
-    boot = {name: {s: [] for s in SUBSETS} for name in runs}
-    for _ in range(n_boot):
-        pick = rng.integers(0, n_videos, n_videos)
-        for name in runs:
-            for s in SUBSETS:
-                boot[name][s].append(ap(name, s, pick))
+    point, samples = bootstrap_videos(  # the same resampled videos for both models
+        lambda pick: {name: {s: ap(name, s, pick) for s in SUBSETS} for name in runs},
+        n_videos,
+        n_boot,
+        rng,
+    )
+    boot = {name: {s: [b[name][s] for b in samples] for s in SUBSETS} for name in runs}
     (two_d, _), (three_d, _) = MODELS
     videos = next(iter(runs.values()))[0]
     out = {"videos": n_videos, "frames": {s: sum(v[s][1] for v in videos) for s in SUBSETS}}
     for name in runs:
-        out[name] = {
-            s: {"AP": point[name][s], "ci": list(np.nanpercentile(boot[name][s], [2.5, 97.5]))}
-            for s in SUBSETS
-        }
+        out[name] = {s: {"AP": point[name][s], "ci": interval(boot[name][s])} for s in SUBSETS}
     out["3D - 2D"] = {
         s: {
             "AP": point[three_d][s] - point[two_d][s],
-            "ci": list(
-                np.nanpercentile(np.array(boot[three_d][s]) - np.array(boot[two_d][s]), [2.5, 97.5])
-            ),
+            "ci": interval(np.array(boot[three_d][s]) - np.array(boot[two_d][s])),
         }
         for s in SUBSETS
     }

@@ -11,24 +11,24 @@
    predictor with tracking, R-18 T = 3: frames per second and peak GPU memory;
 3. two-process video sharding (needs 2 GPUs on CUDA): track_video over the synthetic videos in
    1 and 2 processes, the seconds of each and whether they write the same files;
-5. the exported model: R-18 T = 3 (random weights) exported to TorchScript on the device
+4. the exported model: R-18 T = 3 (random weights) exported to TorchScript on the device
    (``detectron2_tubes.export``), its clips per second against the eager model's on the same
    clips, and the largest box difference;
-4. the memory table's GPU column: ``bench/bench_memory.py --device cuda`` (a process per point,
+5. the memory table's GPU column: ``bench/bench_memory.py --device cuda`` (a process per point,
    ``torch.cuda.max_memory_allocated``) on MEMORY_POINTS (the paper's R-18 T = 3 at 256 px, and
    R-50 / R-101 up to T = 8 at 800 px, 1 and 2 clips per GPU) in float32 and under bfloat16
    autocast (Detectron2's AMP precision), each point's peak and seconds per iteration.
 
 Weights are random (seeded; the learning rate is 0 so that they stay as they are while the
-timing runs): speed, not accuracy. Run it on the device machine, e.g.
+timing runs): speed, not accuracy. From the checkout's root, with the package installed (``make
+install``) or on the path:
 
-    python bench/gpu_check.py --output gpu_check.json          # MODEL.DEVICE cuda
-    python bench/gpu_check.py --device cpu --smoke              # a 1-minute check of the script
+    PYTHONPATH=. python bench/gpu_check.py --output gpu_check.json   # MODEL.DEVICE cuda
+    PYTHONPATH=. python bench/gpu_check.py --device cpu --smoke       # a 1-minute check of it
 
-On the lent machine Detectron2 and its pure-Python dependencies travel as wheels (see the device
-tool's README): sal-detectron2 (installed with --no-deps), fvcore, iopath, yacs, termcolor,
-tabulate, portalocker, omegaconf, antlr4-python3-runtime, hydra-core, pycocotools,
-motmetrics, scipy if missing.
+It needs Detectron2 (sal-detectron2, installed with --no-deps where numpy 2 is installed) and its
+pure-Python dependencies: fvcore, iopath, yacs, termcolor, tabulate, portalocker, omegaconf,
+antlr4-python3-runtime, hydra-core, pycocotools, scipy.
 """
 
 import argparse
@@ -313,7 +313,7 @@ def main():
     parser.add_argument(
         "--memory-output", default="output/gpu_check_memory", help="bench_memory.py's folder"
     )
-    parser.add_argument("--skip-memory", action="store_true", help="leave out part 3")
+    parser.add_argument("--skip-memory", action="store_true", help="leave out part 5")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("no CUDA device here (use --device cpu --smoke to check the script)")
