@@ -9,8 +9,10 @@ official folder layouts::
 
 The synthetic splits ``posetrack_synth_train`` / ``posetrack_synth_val`` are generated on first
 use into ``$DETECTRON2_TUBES_CACHE`` (default ``~/.cache/detectron2_tubes``), and so is their
-degraded variant ``posetrack_synth_degraded_train`` / ``_val`` (`posetrack_core.synthetic.degraded`: single
-frames degraded, neighbours intact, labels unchanged).
+degraded variant ``posetrack_synth_degraded_train`` / ``_val`` (single frames degraded,
+neighbours intact, labels unchanged: `posetrack_core.synthetic.degraded`). A held-out test split,
+``posetrack_synth_test`` (and its degraded ``posetrack_synth_degraded_test``), is generated with
+its own seed.
 """
 
 import json
@@ -41,9 +43,10 @@ _POSETRACK_SPLITS = {
 }
 # The synthetic set every default (demo, tests, quick configs) uses: the benchmark.
 SYNTHETIC_PARAMS = dict(num_videos=10, num_frames=60, seed=0, num_val_videos=5)
-# A held-out split for bench/bench_table5.py: the same generator and settings with its own seed,
-# 24 videos labelled as the validation split is; never used to choose settings. (Generated with
-# one training video, unused: the generator writes both splits.)
+# The held-out test split, posetrack_synth_test: the same generator and settings with its own
+# seed, 24 videos labelled as the validation split is, for figures from models whose settings
+# were chosen on posetrack_synth_val. (Generated with one training video, unused: the generator
+# writes both splits.)
 HELDOUT_PARAMS = dict(num_videos=1, num_frames=60, seed=7, num_val_videos=24)
 _SETS = {"benchmark": ("", SYNTHETIC_PARAMS), "heldout": ("_heldout", HELDOUT_PARAMS)}
 

@@ -18,6 +18,7 @@ from detectron2_tubes.engine import (
     setup_cfg,
 )
 from posetrack_core.evaluation import evaluate_posetrack
+from posetrack_core.tracking import Detections
 from tubes_cli.track_video import main as track_video_main
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
@@ -133,6 +134,22 @@ def test_dense_and_strided_windows(checkpoint, batch_size):
     assert [i for i, _, _ in out] == list(range(7))
     # Each frame run once (the last repeated).
     assert rec.recorded == [[0, 1, 2], [3, 4, 5], [6, 6, 6]]
+
+
+def test_track_gives_the_tracked_detections_beside_the_instances(checkpoint):
+    """`VideoPredictor.track`: the tracker's own `Detections` (what the writer takes) are the
+    tracked `Instances`, field for field, with the same track ids."""
+    cfg = _cfg(checkpoint)
+    frames = _frames(5)
+    out = list(VideoPredictor(cfg).track(frames))
+    assert [i for i, _, _, _ in out] == list(range(5))
+    assert sum(len(inst) for _, _, inst, _ in out) > 0  # something was tracked
+    for _, _, inst, tracked in out:
+        again = Detections.from_instances(inst)
+        assert tracked.track_ids.tolist() == inst.ID == inst.track_ids.tolist()
+        np.testing.assert_array_equal(tracked.boxes, again.boxes)
+        np.testing.assert_array_equal(tracked.scores, again.scores)
+        np.testing.assert_array_equal(tracked.keypoints, again.keypoints)
 
 
 def test_channels_last_clip_model_gives_the_contiguous_outputs(checkpoint):
