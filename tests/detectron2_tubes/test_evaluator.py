@@ -293,6 +293,8 @@ def test_eval_only_with_stock_detectron2_keypoint_rcnn(tiny_val, tmp_path):
         cfg,
         "--eval-only",
         *TINY[2:],
+        "TEST.DETECTIONS_PER_IMAGE",  # the stock keypoint head (8 x 512 convs) on 10 people
+        "10",
         "OUTPUT_DIR",
         str(tmp_path / "out"),
         *WRITE_ALL,

@@ -14,12 +14,15 @@ from detectron2_tubes.data import register_posetrack
 from detectron2_tubes.experiments import recipe, rehearsal
 from detectron2_tubes.experiments.recipe import quick_config
 
-SMALL = ["INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MIN_SIZE_TEST", "128", "SEED", "3"]
-# A few iterations leave a weak model: keep every detection and joint so that there is
-# something to score.
+SMALL = ["INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MIN_SIZE_TEST", "128", "SOLVER.IMS_PER_BATCH", "2",
+         "SEED", "3"]  # fmt: skip
+# A few iterations leave a weak model: keep every detection and joint (the 10 best of each
+# frame) so that there is something to score.
 WRITE_ALL = [
     "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
     "0.0",
+    "TEST.DETECTIONS_PER_IMAGE",
+    "10",
     "TRACKING.DET_THRESH",
     "0.0",
     "TEST.POSETRACK.KEYPOINT_THRESH",
