@@ -168,7 +168,7 @@ def _steps(trainer_class, cfg, state, batches, **kwargs):
 
 
 def test_bfloat16_autocast_on_the_cpu_follows_float32():
-    """Two SGD steps on the same seeded batches (the second after an update): the bfloat16 step
+    """Two SGD steps of one clip each (the second after an update): the bfloat16 step
     (Detectron2's AMPTrainer made to run on the CPU) follows float32's total loss within 3%, and
     its heads hand float32 to the losses and the tube NMS. (Two, not more: without AVX-512,
     PyTorch's CPU kernels for bfloat16 3D convolutions are about 20 times slower than float32.)"""
@@ -179,7 +179,7 @@ def test_bfloat16_autocast_on_the_cpu_follows_float32():
     torch.manual_seed(0)
     cfg = _tiny(3)
     state = build_model(cfg).state_dict()
-    batches = [[_clip(3), _clip(3)] for _ in range(2)]
+    batches = [[_clip(3)] for _ in range(2)]
     fp32 = _steps(SimpleTrainer, cfg, state, batches)
     bf16 = _steps(CPUAutocastTrainer, cfg, state, batches)
     for a, b in zip(fp32, bf16):
