@@ -3,6 +3,7 @@
 from typing import Dict, List, Optional
 
 import torch
+from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import ImageList, Instances
 
@@ -49,10 +50,21 @@ class TubeRCNN(GeneralizedRCNN):
     """The paper's 3D Mask R-CNN ("Tube R-CNN"): 3D backbone, TubeRPN, tube ROI heads.
 
     Input per clip: ``{"image": uint8 Tensor[C, T, H, W], "height", "width"}`` (plus
-    ``"instances"`` with ``gt_tubes`` etc. in training). Output per clip: ``{"instances":
-    Instances with pred_tubes (Tubes), scores, pred_classes, pred_keypoints (N, T, K, 3)},
-    "frames": the per-frame view (`tubes_to_frames`)}``, in the input's original size.
+    ``"instances"`` with ``gt_tubes`` etc. in training); with T = 1 (``num_frames``, the
+    config's ``INPUT.CLIP.NUM_FRAMES``) also Detectron2's per-image ``Tensor[C, H, W]``, a clip of
+    one frame. Output per clip: ``{"instances": Instances with pred_tubes (Tubes), scores,
+    pred_classes, pred_keypoints (N, T, K, 3)}, "frames": the per-frame view
+    (`tubes_to_frames`)}``, in the input's original size.
     """
+
+    @configurable
+    def __init__(self, *, num_frames: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.num_frames = num_frames
+
+    @classmethod
+    def from_config(cls, cfg):
+        return {**super().from_config(cfg), "num_frames": cfg.INPUT.CLIP.NUM_FRAMES}
 
     def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]) -> ImageList:
         """Normalise and batch clips: (N, C, T, H, W), padded spatially like images."""
@@ -60,10 +72,19 @@ class TubeRCNN(GeneralizedRCNN):
         clips = []
         for x in batched_inputs:
             image = x["image"]
+            if image.dim() == 3 and self.num_frames == 1:
+                image = image[:, None]  # one frame: a clip of one
             if image.dim() != 4:
+                t = self.num_frames
+                what = (
+                    "Tensor[C, 1, H, W] or one frame as Tensor[C, H, W]"
+                    if t == 1
+                    else f"Tensor[C, {t}, H, W]: {t} frames stacked along dim 1 (ClipPredictor "
+                    "stacks a list of frames)"
+                )
                 raise ValueError(
-                    f"TubeRCNN takes clips as Tensor[C, T, H, W]; got shape {tuple(image.shape)}"
-                    f" for {x.get('file_name', 'an input')}"
+                    f"TubeRCNN (T = {t}) takes each input's \"image\" as {what}; got shape "
+                    f"{tuple(image.shape)} for {x.get('file_name', 'an input')}"
                 )
             clips.append((image.to(self.device) - mean) / std)
         return ImageList.from_tensors(

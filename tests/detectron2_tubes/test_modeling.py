@@ -256,6 +256,28 @@ def test_no_proposals_give_empty_frames_not_an_error():
     assert out["frames"][1].pred_keypoints.shape == (0, 17, 3)
 
 
+def test_a_frame_is_a_clip_of_one_for_t1():
+    """T = 1 takes Detectron2's per-image input, Tensor[C, H, W], with the outputs of
+    Tensor[C, 1, H, W]; T = 3 refuses one frame with a line saying what to pass."""
+    torch.manual_seed(0)
+    model = build_model(_tiny(1, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0)).eval()
+    _randomise_scores(model)
+    assert model.num_frames == 1
+    image = torch.randint(0, 255, (3, 96, 128), dtype=torch.uint8)
+    with torch.no_grad():
+        (frame,) = model([{"image": image, "height": 96, "width": 128}])
+        (clip,) = model([{"image": image[:, None], "height": 96, "width": 128}])
+    assert len(frame["instances"]) > 0 and len(frame["frames"]) == 1
+    a, b = frame["frames"][0], clip["frames"][0]
+    assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor)
+    assert torch.equal(a.scores, b.scores) and torch.equal(a.pred_keypoints, b.pred_keypoints)
+    three = build_model(_tiny(3)).eval()
+    assert three.num_frames == 3
+    wanted = r"T = 3\) takes each input's \"image\" as Tensor\[C, 3, H, W\]: 3 frames stacked"
+    with pytest.raises(ValueError, match=wanted):
+        three([{"image": image, "height": 96, "width": 128, "file_name": "f.jpg"}])
+
+
 def _clip(num_frames, people=True, size=(96, 128)):
     h, w = size
     g = torch.Generator().manual_seed(num_frames)
