@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 class InflatingCheckpointer(SafeDetectionCheckpointer):
     """A `DetectionCheckpointer` that loads 2D checkpoints into 3D models.
 
-    Checkpoint names are mapped onto the model's (see the module docstring and `RENAME_RULES`).
+    Checkpoint names are mapped onto the model's (the package docstring; `RENAME_RULES`).
     Every convolution whose checkpoint weight has one dimension fewer than the model's (or a
     temporal extent of 1 where the model's is larger) is inflated along time (``inflation`` =
     "center", the paper's and the default, or "mean"); the box predictor regresses each frame's

@@ -188,8 +188,9 @@ class VideoPredictor:
 
         def detections():
             for index, frame, inst in per_frame:
-                predicted.append((index, frame, inst.to("cpu")))
-                yield Detections.from_instances(predicted[-1][2]), frame
+                inst = inst.to("cpu")
+                predicted.append((index, frame, inst))
+                yield Detections.from_instances(inst), frame
 
         for tracked in track_frames(detections(), self.tracker):
             index, frame, inst = predicted.popleft()
